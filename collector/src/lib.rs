@@ -1,0 +1,1 @@
+//! Parc collector.

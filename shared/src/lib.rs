@@ -1,0 +1,23 @@
+//! Parc's wire model: what agents send and the collector accepts.
+//!
+//! - [`document`]: the envelope every document carries (agent id, document id, schema version,
+//!   source kind, observation time) and the document types themselves.
+//! - [`inventory`]: a host's facts as collected by the agent.
+//! - [`discovery`]: hosts found by a sweep.
+//! - [`identity`]: rules both sides must agree on about hardware identifiers (junk serials and
+//!   UUIDs, MAC normalisation).
+//! - [`limits`]: size and count limits a document must respect to be accepted.
+//!
+//! This crate does no I/O so that the agent, the collector and tests share one definition.
+#![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod document;
+pub mod identity;
+pub mod inventory;
+pub mod limits;
+
+pub use discovery::{DiscoveredHost, Discovery, ProbeMethod};
+pub use document::{Document, DocumentHeader, SourceKind, SCHEMA_VERSION};
+pub use identity::{is_junk_serial, is_junk_uuid, normalize_mac, HardwareId};
+pub use inventory::Inventory;
