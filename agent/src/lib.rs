@@ -1,1 +1,23 @@
-//! Parc agent.
+//! Parc agent: collects this host's facts, sweeps networks, and delivers both to the collector
+//! without losing anything while the collector is away.
+//!
+//! - [`cli`]: command-line arguments (the binary's `main` only parses them and calls [`run`]).
+//! - [`inventory`]: this host's facts (hardware, OS, NICs, software, users).
+//! - [`sweep`]: finding live hosts on networks (ARP, ICMP, TCP, names).
+//! - [`agent_id`]: the stable id created once per installation.
+//! - [`spool`]: the on-disk queue every document passes through before delivery.
+//! - [`delivery`]: sending spooled documents to the collector, with backoff.
+//! - [`service`]: `parc-agent run`, the periodic service mode.
+//! - [`summary`]: the readable inventory summary printed for people.
+#![deny(unsafe_code)]
+
+pub mod agent_id;
+pub mod cli;
+pub mod delivery;
+pub mod inventory;
+pub mod service;
+pub mod spool;
+pub mod summary;
+pub mod sweep;
+
+pub use cli::run;

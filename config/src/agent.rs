@@ -177,7 +177,11 @@ impl AgentConfig {
                         None
                     }
                 };
-                url.zip(token).map(|(url, token)| ServerConfig { url, token, timeout })
+                url.zip(token).map(|(url, token)| ServerConfig {
+                    url,
+                    token,
+                    timeout,
+                })
             }
             (None, Some(_)) => {
                 p.push("server.url", "missing: a token is set but no server URL");
@@ -186,8 +190,12 @@ impl AgentConfig {
         };
 
         let schedule = Schedule {
-            interval: duration(&mut p, "schedule.interval", raw.schedule.interval.as_deref())
-                .unwrap_or(d.schedule.interval),
+            interval: duration(
+                &mut p,
+                "schedule.interval",
+                raw.schedule.interval.as_deref(),
+            )
+            .unwrap_or(d.schedule.interval),
             splay: duration(&mut p, "schedule.splay", raw.schedule.splay.as_deref())
                 .unwrap_or(d.schedule.splay),
         };
@@ -346,7 +354,9 @@ mod tests {
     fn nets() {
         assert_eq!(parse_net("10.1.0.0/16").unwrap().to_string(), "10.1.0.0/16");
         assert_eq!(parse_net("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");
-        assert!(parse_net("10.1.2.3/16").unwrap_err().contains("10.1.0.0/16"));
+        assert!(parse_net("10.1.2.3/16")
+            .unwrap_err()
+            .contains("10.1.0.0/16"));
         assert!(parse_net("10.1.2.0/33").is_err());
         assert!(parse_net("eleven").is_err());
     }
@@ -391,6 +401,9 @@ mod tests {
     fn malformed_toml_names_the_line() {
         let err = AgentConfig::parse("[server\nurl = 1", "agent.toml").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("agent.toml") && text.contains("line 1"), "{text}");
+        assert!(
+            text.contains("agent.toml") && text.contains("line 1"),
+            "{text}"
+        );
     }
 }

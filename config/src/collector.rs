@@ -92,7 +92,8 @@ impl CollectorConfig {
             }),
         };
         let database_url = raw.database.url.unwrap_or(d.database_url);
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://")
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
             p.push(
@@ -104,7 +105,10 @@ impl CollectorConfig {
         if max_connections == 0 {
             p.push("database.max_connections", "must be at least 1");
         }
-        let max_document_bytes = raw.limits.max_document_bytes.unwrap_or(d.max_document_bytes);
+        let max_document_bytes = raw
+            .limits
+            .max_document_bytes
+            .unwrap_or(d.max_document_bytes);
         if max_document_bytes < 64 * 1024 {
             p.push("limits.max_document_bytes", "must be at least 65536");
         }
@@ -126,7 +130,10 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(CollectorConfig::parse("", "t").unwrap(), CollectorConfig::default());
+        assert_eq!(
+            CollectorConfig::parse("", "t").unwrap(),
+            CollectorConfig::default()
+        );
     }
 
     #[test]
@@ -137,7 +144,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("server.listen") && err.contains("database.url"), "{err}");
+        assert!(
+            err.contains("server.listen") && err.contains("database.url"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ pub fn is_junk_uuid(value: &str) -> bool {
         .filter(|c| c.is_ascii_hexdigit())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let only_hex_and_dashes = value.trim().chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let only_hex_and_dashes = value
+        .trim()
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == '-');
     if hex.len() != 32 || !only_hex_and_dashes {
         return true;
     }
@@ -151,7 +154,10 @@ mod tests {
             ("XXXXXXXXXXXX", true),
             ("5CG1234XYZ", false),
             ("PF2ABCDE", false),
-            ("VMware-56 4d 12 34 56 78 9a bc-de f0 12 34 56 78 9a bc", false),
+            (
+                "VMware-56 4d 12 34 56 78 9a bc-de f0 12 34 56 78 9a bc",
+                false,
+            ),
         ];
         for (value, junk) in cases {
             assert_eq!(is_junk_serial(value), junk, "{value:?}");

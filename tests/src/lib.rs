@@ -1,1 +1,223 @@
-//! Helpers for the end-to-end tests: build paths, start binaries, wait for readiness.
+//! Helpers for the end-to-end tests: locate (and build) the real binaries, start a collector on
+//! an ephemeral port with its own SQLite file, run the agent, talk HTTP.
+//!
+//! Nothing here is a mock: the tests run the same binaries users run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds both binaries once per test process (cargo is a no-op when they are fresh).
+fn build_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "-p",
+                "parc-agent",
+                "-p",
+                "parc-collector",
+                "--bins",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+    });
+}
+
+pub fn agent_bin() -> PathBuf {
+    build_binaries();
+    target_dir().join("debug/parc-agent")
+}
+
+pub fn collector_bin() -> PathBuf {
+    build_binaries();
+    target_dir().join("debug/parc-collector")
+}
+
+/// A collector process on 127.0.0.1 with its own database; killed on drop.
+pub struct Collector {
+    child: Child,
+    pub url: String,
+    pub database_url: String,
+}
+
+impl Collector {
+    /// Starts `parc-collector serve` on an ephemeral port with the SQLite file `dir/parc.db`.
+    pub fn start(dir: &Path) -> Result<Self> {
+        Self::start_on(dir, "127.0.0.1:0")
+    }
+
+    pub fn start_on(dir: &Path, listen: &str) -> Result<Self> {
+        let database_url = format!("sqlite://{}", dir.join("parc.db").display());
+        let mut child = Command::new(collector_bin())
+            .args(["serve", "--listen", listen, "--database", &database_url])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start parc-collector")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.trim().strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("parc-collector did not report its address within 60 s");
+            }
+        };
+        let collector = Collector {
+            child,
+            url,
+            database_url,
+        };
+        collector.wait_healthy()?;
+        Ok(collector)
+    }
+
+    fn wait_healthy(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = http();
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send() {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("collector at {} never became healthy", self.url);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Creates a site token with the real CLI, as an admin would.
+    pub fn token(&self, site: &str) -> Result<String> {
+        let out = Command::new(collector_bin())
+            .args([
+                "token",
+                "create",
+                "--site",
+                site,
+                "--database",
+                &self.database_url,
+            ])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let token = String::from_utf8(out.stdout)?.trim().to_string();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            bail!("token create printed {token:?}, expected one token");
+        }
+        Ok(token)
+    }
+
+    pub fn get(&self, path: &str) -> Result<serde_json::Value> {
+        let r = http().get(format!("{}{path}", self.url)).send()?;
+        let status = r.status();
+        let body = r.text()?;
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Stops the collector the way a service manager does (SIGTERM), then waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("collector exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// Runs `parc-agent ARGS` with its state in `state_dir` and no system config file.
+pub fn agent(state_dir: &Path, args: &[&str]) -> Result<Output> {
+    let empty_config = state_dir.join("agent.toml");
+    if !empty_config.exists() {
+        std::fs::create_dir_all(state_dir)?;
+        std::fs::write(&empty_config, "")?;
+    }
+    let out = Command::new(agent_bin())
+        .arg("--config")
+        .arg(&empty_config)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("run parc-agent")?;
+    Ok(out)
+}
+
+/// An address on loopback where nothing listens (bound, then released).
+pub fn closed_loopback_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// Polls `check` until it returns Some or `timeout` passes. For waiting on another process's
+/// observable state (an asset appearing through the API), never as a fixed sleep.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,303 @@
+//! Delivering spooled documents to the collector.
+//!
+//! Every document is spooled first ([`crate::spool`]) and removed only when the collector
+//! acknowledges it. The collector's answer decides what happens next:
+//! - 2xx: delivered, removed from the spool;
+//! - 5xx, 429, or no answer: the collector is away or busy; the document stays and delivery
+//!   stops until the next attempt (backoff with jitter, honouring `Retry-After`);
+//! - 401/403: the agent's token is wrong; the document is fine, so it stays, and the error is
+//!   reported (the admin fixes the token; it is not retried in a loop);
+//! - other 4xx: the document itself was refused; it is moved to quarantine and reported, never
+//!   retried.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use parc_config::agent::ServerConfig;
+use parc_config::AgentConfig;
+use parc_shared::{Discovery, Document, DocumentHeader, SourceKind};
+use rand::Rng;
+use reqwest::StatusCode;
+
+use crate::spool::{Entry, Kind, Spool};
+
+/// What the collector did with one document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored (or recognised as a replay); the collector's JSON answer.
+    Delivered(serde_json::Value),
+    /// Try again later; `after` is the collector's Retry-After when it gave one.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The token was refused: keep the document, stop, tell the admin.
+    Unauthorized(String),
+    /// The document was refused: never retry it.
+    Refused { status: u16, message: String },
+}
+
+/// Sends compressed documents to one collector.
+pub struct Client {
+    http: reqwest::Client,
+    server: ServerConfig,
+}
+
+impl Client {
+    pub fn new(server: &ServerConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(server.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("parc-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Client {
+            http,
+            server: server.clone(),
+        })
+    }
+
+    pub async fn send(&self, kind: Kind, gzip_body: Vec<u8>) -> Outcome {
+        let url = match self.server.url.join(kind.endpoint()) {
+            Ok(u) => u,
+            Err(e) => {
+                return Outcome::Refused {
+                    status: 0,
+                    message: format!("bad collector URL: {e}"),
+                }
+            }
+        };
+        let answer = self
+            .http
+            .post(url)
+            .bearer_auth(&self.server.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(gzip_body)
+            .send()
+            .await;
+        let response = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    reason: format!("collector unreachable: {}", error_chain(&e)),
+                    after: None,
+                }
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        classify(status, &text, retry_after)
+    }
+}
+
+/// Decides what an HTTP answer means for the document (pure, so it is table-tested).
+pub fn classify(status: StatusCode, body: &str, retry_after: Option<Duration>) -> Outcome {
+    let message = || {
+        serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| body.chars().take(300).collect())
+    };
+    if status.is_success() {
+        Outcome::Delivered(serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        Outcome::Retry {
+            reason: format!("collector answered {status}"),
+            after: retry_after,
+        }
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        Outcome::Unauthorized(format!("collector refused the token ({status}): {}", message()))
+    } else {
+        Outcome::Refused {
+            status: status.as_u16(),
+            message: message(),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What one pass over the spool achieved.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    pub delivered: Vec<(Entry, serde_json::Value)>,
+    pub refused: Vec<(Entry, String)>,
+    /// Entries still waiting after this pass.
+    pub waiting: usize,
+    /// Why the pass stopped early, if it did.
+    pub stopped: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+/// Sends spooled documents oldest first until the spool is empty or the collector stops
+/// accepting them.
+pub async fn flush(spool: &Spool, client: &Client) -> Result<FlushReport> {
+    let mut report = FlushReport::default();
+    let entries = spool.entries()?;
+    let total = entries.len();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let body = match entry.read_body() {
+            Ok(b) => b,
+            Err(e) => {
+                spool.quarantine(&entry.path, &format!("{e:#}"));
+                continue;
+            }
+        };
+        match client.send(entry.kind, body).await {
+            Outcome::Delivered(answer) => {
+                spool.remove(&entry)?;
+                report.delivered.push((entry, answer));
+            }
+            Outcome::Refused { status, message } => {
+                let why = format!("collector refused document {} ({status}): {message}", entry.document_id);
+                tracing::error!("{why}");
+                spool.quarantine(&entry.path, &why);
+                report.refused.push((entry, why));
+            }
+            Outcome::Unauthorized(why) => {
+                report.waiting = total - i;
+                report.stopped = Some(why);
+                return Ok(report);
+            }
+            Outcome::Retry { reason, after } => {
+                report.waiting = total - i;
+                report.stopped = Some(reason);
+                report.retry_after = after;
+                return Ok(report);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Delay before retry number `attempt` (0-based): exponential from `base`, capped, with full
+/// jitter so that agents that lost the collector together do not come back together.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, rng: &mut impl Rng) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    let millis = exp.as_millis() as u64;
+    Duration::from_millis(rng.gen_range(millis / 2..=millis.max(1)))
+}
+
+/// Opens the spool of an agent configuration.
+pub fn open_spool(config: &AgentConfig) -> Result<Spool> {
+    Spool::open(
+        &config.state_dir.join("spool"),
+        config.spool.max_bytes,
+        config.spool.max_documents,
+    )
+}
+
+/// Spools a document, then tries to deliver everything waiting. Returns a line for people.
+/// Errors only when the document could not even be spooled, or when delivery failed (the
+/// document is then safe in the spool and the error says so).
+pub async fn deliver<T: serde::Serialize>(
+    config: &AgentConfig,
+    kind: Kind,
+    document: &Document<T>,
+) -> Result<String> {
+    let spool = open_spool(config)?;
+    spool.push(kind, document.header.document_id, document)?;
+    let Some(server) = &config.server else {
+        bail!(
+            "no collector configured (server.url / --server); document {} kept in the spool ({})",
+            document.header.document_id,
+            spool_dir(config)
+        );
+    };
+    let client = Client::new(server)?;
+    let report = flush(&spool, &client).await?;
+    summarise(&report, document.header.document_id, config)
+}
+
+/// Spools and delivers a sweep's result.
+pub async fn deliver_discovery(config: &AgentConfig, discovery: Discovery) -> Result<String> {
+    let agent_id = crate::agent_id::load_or_create(&config.state_dir)?;
+    let document = Document {
+        header: DocumentHeader::new(agent_id, SourceKind::Sweep, discovery.finished_at),
+        body: discovery,
+    };
+    deliver(config, Kind::Discovery, &document).await
+}
+
+fn spool_dir(config: &AgentConfig) -> String {
+    config.state_dir.join("spool").display().to_string()
+}
+
+fn summarise(report: &FlushReport, document_id: uuid::Uuid, config: &AgentConfig) -> Result<String> {
+    let mine = report
+        .delivered
+        .iter()
+        .find(|(e, _)| e.document_id == document_id);
+    if let Some((_, answer)) = mine {
+        let mut line = format!("delivered document {document_id}: {answer}");
+        if report.delivered.len() > 1 {
+            line.push_str(&format!(
+                " (and {} earlier spooled document(s))",
+                report.delivered.len() - 1
+            ));
+        }
+        return Ok(line);
+    }
+    if let Some((_, why)) = report.refused.iter().find(|(e, _)| e.document_id == document_id) {
+        bail!("{why}");
+    }
+    bail!(
+        "{}; {} document(s) kept in the spool ({}) for a later attempt",
+        report.stopped.as_deref().unwrap_or("not delivered"),
+        report.waiting,
+        spool_dir(config)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified() {
+        let ok = classify(StatusCode::OK, r#"{"asset_id":1}"#, None);
+        assert_eq!(ok, Outcome::Delivered(serde_json::json!({"asset_id": 1})));
+        let busy = classify(StatusCode::TOO_MANY_REQUESTS, "", Some(Duration::from_secs(7)));
+        assert!(matches!(busy, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, "", None),
+            Outcome::Retry { after: None, .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, r#"{"message":"bad token"}"#, None),
+            Outcome::Unauthorized(m) if m.contains("bad token")
+        ));
+        assert_eq!(
+            classify(StatusCode::UNPROCESSABLE_ENTITY, r#"{"error":"x","message":"host.hostname is empty"}"#, None),
+            Outcome::Refused { status: 422, message: "host.hostname is empty".into() }
+        );
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let mut rng = rand::thread_rng();
+        let base = Duration::from_secs(30);
+        let cap = Duration::from_secs(3600);
+        for attempt in 0..40 {
+            let d = backoff(attempt, base, cap, &mut rng);
+            let exp = base.saturating_mul(1 << attempt.min(20)).min(cap);
+            assert!(d <= exp && d >= exp / 2, "attempt {attempt}: {d:?} vs {exp:?}");
+        }
+    }
+}

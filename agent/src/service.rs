@@ -1,0 +1,92 @@
+//! `parc-agent run`: the service mode.
+//!
+//! One inventory every `schedule.interval`, the first after a random delay of up to
+//! `schedule.splay` (so a site's PCs, all booted at 8:00, do not reach the collector in the same
+//! second); everything goes through the spool, and the spool is flushed with backoff and jitter
+//! while the collector is away. Stops cleanly on SIGTERM/Ctrl-C: a document is either fully
+//! spooled or not at all, so stopping at any point loses nothing already collected.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use parc_config::AgentConfig;
+use rand::Rng;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{backoff, flush, open_spool, Client};
+use crate::spool::Kind;
+
+const RETRY_BASE: Duration = Duration::from_secs(30);
+const RETRY_CAP: Duration = Duration::from_secs(3600);
+
+pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken) -> Result<()> {
+    let spool = open_spool(config)?;
+    let client = config.server.as_ref().map(Client::new).transpose()?;
+    if client.is_none() {
+        tracing::warn!("no collector configured: documents will wait in the spool");
+    }
+
+    if splay && !config.schedule.splay.is_zero() {
+        let delay = rand::thread_rng().gen_range(Duration::ZERO..config.schedule.splay);
+        tracing::info!(?delay, "random start delay");
+        if sleep_or_stop(Instant::now() + delay, &shutdown).await {
+            return Ok(());
+        }
+    }
+
+    let mut next_inventory = Instant::now();
+    let mut next_flush = Instant::now();
+    let mut failures: u32 = 0;
+    loop {
+        let now = Instant::now();
+        if now >= next_inventory {
+            match crate::cli::inventory_document(config).await {
+                Ok(doc) => {
+                    spool.push(Kind::Inventory, doc.header.document_id, &doc)?;
+                    tracing::info!(document_id = %doc.header.document_id, "inventory spooled");
+                }
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "inventory failed"),
+            }
+            next_inventory = now + config.schedule.interval;
+            next_flush = now;
+        }
+        if let (Some(client), true) = (&client, now >= next_flush) {
+            let report = flush(&spool, client).await?;
+            for (entry, answer) in &report.delivered {
+                tracing::info!(document_id = %entry.document_id, %answer, "delivered");
+            }
+            match report.stopped {
+                None => {
+                    failures = 0;
+                    next_flush = next_inventory;
+                }
+                Some(why) => {
+                    let wait = report.retry_after.unwrap_or_else(|| {
+                        backoff(failures, RETRY_BASE, RETRY_CAP, &mut rand::thread_rng())
+                    });
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(reason = %why, waiting = report.waiting, retry_in = ?wait, "delivery postponed");
+                    next_flush = Instant::now() + wait;
+                }
+            }
+        }
+        let wake = if client.is_some() {
+            next_inventory.min(next_flush)
+        } else {
+            next_inventory
+        };
+        if sleep_or_stop(wake, &shutdown).await {
+            tracing::info!("stopping");
+            return Ok(());
+        }
+    }
+}
+
+/// Sleeps until `deadline`; true when asked to stop first.
+async fn sleep_or_stop(deadline: Instant, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline) => false,
+        _ = shutdown.cancelled() => true,
+    }
+}
