@@ -24,8 +24,9 @@ pub fn load_or_create(state_dir: &Path) -> Result<Uuid> {
             )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(state_dir)
-                .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+            fs::create_dir_all(state_dir).with_context(|| {
+                format!("cannot create state directory {}", state_dir.display())
+            })?;
             let id = Uuid::new_v4();
             let tmp = state_dir.join(format!("{FILE}.tmp"));
             let mut f = fs::File::create(&tmp)

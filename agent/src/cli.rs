@@ -16,7 +16,11 @@ use crate::spool::Kind;
 pub const DEFAULT_CONFIG: &str = "/etc/parc/agent.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "parc-agent", version, about = "Parc agent: inventory this host, sweep networks, report to the collector")]
+#[command(
+    name = "parc-agent",
+    version,
+    about = "Parc agent: inventory this host, sweep networks, report to the collector"
+)]
 pub struct Cli {
     /// Configuration file (default: /etc/parc/agent.toml when it exists).
     #[arg(long, global = true, env = "PARC_AGENT_CONFIG")]
@@ -103,8 +107,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
         Command::Run { no_splay } => {
             crate::service::run(&config, !no_splay, shutdown).await?;
             Ok(ExitCode::SUCCESS)
-        }
-        // Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
+        } // Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
     }
 }
 

@@ -113,7 +113,10 @@ pub fn classify(status: StatusCode, body: &str, retry_after: Option<Duration>) -
             after: retry_after,
         }
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        Outcome::Unauthorized(format!("collector refused the token ({status}): {}", message()))
+        Outcome::Unauthorized(format!(
+            "collector refused the token ({status}): {}",
+            message()
+        ))
     } else {
         Outcome::Refused {
             status: status.as_u16(),
@@ -165,7 +168,10 @@ pub async fn flush(spool: &Spool, client: &Client) -> Result<FlushReport> {
                 report.delivered.push((entry, answer));
             }
             Outcome::Refused { status, message } => {
-                let why = format!("collector refused document {} ({status}): {message}", entry.document_id);
+                let why = format!(
+                    "collector refused document {} ({status}): {message}",
+                    entry.document_id
+                );
                 tracing::error!("{why}");
                 spool.quarantine(&entry.path, &why);
                 report.refused.push((entry, why));
@@ -239,7 +245,11 @@ fn spool_dir(config: &AgentConfig) -> String {
     config.state_dir.join("spool").display().to_string()
 }
 
-fn summarise(report: &FlushReport, document_id: uuid::Uuid, config: &AgentConfig) -> Result<String> {
+fn summarise(
+    report: &FlushReport,
+    document_id: uuid::Uuid,
+    config: &AgentConfig,
+) -> Result<String> {
     let mine = report
         .delivered
         .iter()
@@ -254,7 +264,11 @@ fn summarise(report: &FlushReport, document_id: uuid::Uuid, config: &AgentConfig
         }
         return Ok(line);
     }
-    if let Some((_, why)) = report.refused.iter().find(|(e, _)| e.document_id == document_id) {
+    if let Some((_, why)) = report
+        .refused
+        .iter()
+        .find(|(e, _)| e.document_id == document_id)
+    {
         bail!("{why}");
     }
     bail!(
@@ -273,8 +287,14 @@ mod tests {
     fn answers_are_classified() {
         let ok = classify(StatusCode::OK, r#"{"asset_id":1}"#, None);
         assert_eq!(ok, Outcome::Delivered(serde_json::json!({"asset_id": 1})));
-        let busy = classify(StatusCode::TOO_MANY_REQUESTS, "", Some(Duration::from_secs(7)));
-        assert!(matches!(busy, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)));
+        let busy = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            "",
+            Some(Duration::from_secs(7)),
+        );
+        assert!(
+            matches!(busy, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7))
+        );
         assert!(matches!(
             classify(StatusCode::SERVICE_UNAVAILABLE, "", None),
             Outcome::Retry { after: None, .. }
@@ -284,8 +304,15 @@ mod tests {
             Outcome::Unauthorized(m) if m.contains("bad token")
         ));
         assert_eq!(
-            classify(StatusCode::UNPROCESSABLE_ENTITY, r#"{"error":"x","message":"host.hostname is empty"}"#, None),
-            Outcome::Refused { status: 422, message: "host.hostname is empty".into() }
+            classify(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                r#"{"error":"x","message":"host.hostname is empty"}"#,
+                None
+            ),
+            Outcome::Refused {
+                status: 422,
+                message: "host.hostname is empty".into()
+            }
         );
     }
 
@@ -297,7 +324,10 @@ mod tests {
         for attempt in 0..40 {
             let d = backoff(attempt, base, cap, &mut rng);
             let exp = base.saturating_mul(1 << attempt.min(20)).min(cap);
-            assert!(d <= exp && d >= exp / 2, "attempt {attempt}: {d:?} vs {exp:?}");
+            assert!(
+                d <= exp && d >= exp / 2,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
         }
     }
 }

@@ -103,9 +103,7 @@ impl Spool {
         serde_json::to_writer(&mut gz, document)?;
         let body = gz.finish()?;
         // The name sorts by enqueue time so that delivery is oldest first.
-        let stamp = chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default();
+        let stamp = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let name = format!("{stamp:020}-{}-{document_id}.json.gz", kind.tag());
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!("{name}.tmp"));
@@ -244,7 +242,10 @@ mod tests {
                 .unwrap();
         }
         let entries = s.entries().unwrap();
-        assert_eq!(entries.iter().map(|e| e.document_id).collect::<Vec<_>>(), ids);
+        assert_eq!(
+            entries.iter().map(|e| e.document_id).collect::<Vec<_>>(),
+            ids
+        );
         let body = decompress(&entries[1].read_body().unwrap()).unwrap();
         assert_eq!(body, br#"{"n":1}"#);
     }
@@ -264,19 +265,29 @@ mod tests {
     #[test]
     fn partial_writes_removed_and_strangers_quarantined_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("00000000000000000001-inventory-x.json.gz.tmp"), b"half").unwrap();
+        fs::write(
+            dir.path()
+                .join("00000000000000000001-inventory-x.json.gz.tmp"),
+            b"half",
+        )
+        .unwrap();
         fs::write(dir.path().join("notes.txt"), b"?").unwrap();
         let s = spool(dir.path());
         assert!(s.entries().unwrap().is_empty());
         assert!(dir.path().join("quarantine/notes.txt").exists());
-        assert!(!dir.path().join("00000000000000000001-inventory-x.json.gz.tmp").exists());
+        assert!(!dir
+            .path()
+            .join("00000000000000000001-inventory-x.json.gz.tmp")
+            .exists());
     }
 
     #[test]
     fn torn_entry_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let s = spool(dir.path());
-        let e = s.push(Kind::Inventory, Uuid::new_v4(), &vec![1u8; 4096]).unwrap();
+        let e = s
+            .push(Kind::Inventory, Uuid::new_v4(), &vec![1u8; 4096])
+            .unwrap();
         let body = fs::read(&e.path).unwrap();
         fs::write(&e.path, &body[..body.len() / 2]).unwrap();
         assert!(e.read_body().is_err());

@@ -10,11 +10,18 @@ pub fn render(inv: &Inventory) -> String {
     let h = &inv.host;
     let os = &inv.os;
     let hw = &inv.hardware;
-    let _ = writeln!(out, "Host       {}", h.fqdn.as_deref().unwrap_or(&h.hostname));
+    let _ = writeln!(
+        out,
+        "Host       {}",
+        h.fqdn.as_deref().unwrap_or(&h.hostname)
+    );
     let _ = writeln!(
         out,
         "OS         {} (kernel {}, {})",
-        os.pretty_name.as_deref().or(os.name.as_deref()).unwrap_or(&os.family),
+        os.pretty_name
+            .as_deref()
+            .or(os.name.as_deref())
+            .unwrap_or(&os.family),
         os.kernel.as_deref().unwrap_or("?"),
         os.arch
     );
@@ -28,7 +35,10 @@ pub fn render(inv: &Inventory) -> String {
         let _ = writeln!(out, "Serial     {}", id(&hw.serial));
         let _ = writeln!(out, "UUID       {}", id(&hw.uuid));
     } else {
-        let _ = writeln!(out, "Hardware   no firmware (DMI/SMBIOS) tables on this platform");
+        let _ = writeln!(
+            out,
+            "Hardware   no firmware (DMI/SMBIOS) tables on this platform"
+        );
     }
     if let Some(cpu) = inv.cpus.first() {
         let _ = writeln!(
