@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages, as root or through sudo) and runs every test.
+# The end-to-end tests start the real binaries; the sweep tests build the 198.18.0.0/15 test net
+# of ../shared/testnet in network namespaces (root only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+declare -A NEED=(
+  [ip]=iproute2 [nft]=nftables [python3]=python3 [curl]=curl [dpkg-query]=dpkg
+  [fping]=fping [snmpd]=snmpd [sqlite3]=sqlite3
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${NEED[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "==> installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast
