@@ -14,7 +14,7 @@ BIN=target/release
 cargo build --release -q -p parc-agent -p parc-collector
 mkdir -p "$DATA"
 
-healthy() { "$BIN/parc-agent" --version >/dev/null && curl -fsS "$URL/healthz" >/dev/null 2>&1; }
+healthy() { curl -fsS "$URL/healthz" >/dev/null 2>&1; }
 
 if ! healthy; then
   echo "==> starting the collector on $URL (database $DB, log $DATA/collector.log)"
