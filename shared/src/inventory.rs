@@ -197,6 +197,10 @@ pub struct Session {
 
 impl Inventory {
     /// MACs of physical interfaces: the ones that can identify the machine.
+    ///
+    /// Locally administered MACs are kept when the interface is physical: hypervisors assign
+    /// them to VM NICs (02:fc:… here), and for a VM they are as stable as the UUID. Software
+    /// interfaces (bridges, veth, VPN) are excluded by `is_virtual` instead.
     pub fn physical_macs(&self) -> Vec<String> {
         let mut macs: Vec<String> = self
             .network
@@ -205,7 +209,6 @@ impl Inventory {
             .filter(|i| !i.is_virtual)
             .filter_map(|i| i.mac.as_deref())
             .filter_map(crate::identity::normalize_mac)
-            .filter(|m| !crate::identity::is_locally_administered(m))
             .collect();
         macs.sort();
         macs.dedup();
