@@ -1,1 +1,177 @@
-//! Parc collector.
+//! Parc collector: authenticates agents, checks their documents, merges them into the CMDB and
+//! serves it over a REST API.
+//!
+//! Data flow of a document: [`http::ingest`] (token, bounded body) → [`intake`] (decompress,
+//! parse, schema version, limits) → [`store`] (one transaction: replay check, candidate lookup,
+//! [`reconcile`] decides the asset, writes, [`history`] of what changed).
+//!
+//! - [`cli`]: command line (`serve`, `token create|list|revoke`).
+//! - [`error`]: the API error type and its mapping to statuses and JSON.
+//! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
+//! - [`reconcile`]: the pure merge rules: which asset a document describes.
+//! - [`history`]: the pure diff of tracked fields between two inventories.
+//! - [`intake`]: from request bytes to a checked document.
+//! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
+//! - [`http`]: the axum router and handlers.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod facts;
+pub mod history;
+pub mod http;
+pub mod intake;
+pub mod reconcile;
+pub mod store;
+
+use std::future::Future;
+use std::io::Write;
+
+use anyhow::Context;
+use parc_config::CollectorConfig;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command, DbArgs, ServeArgs, TokenCommand};
+use crate::http::AppState;
+use crate::store::tokens::Revoked;
+use crate::store::Store;
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => run_serve(args).await,
+        Command::Token { command } => run_token(command).await,
+    }
+}
+
+fn load_config(db: &DbArgs) -> anyhow::Result<CollectorConfig> {
+    let mut config = match &db.config {
+        Some(path) => CollectorConfig::load(path)?,
+        None => CollectorConfig::default(),
+    };
+    if let Some(url) = &db.database {
+        config.database_url = url.clone();
+    }
+    Ok(config)
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&args.db)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let store = Store::open(&config.database_url, config.max_connections).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts read this exact line to learn the port chosen for `--listen ...:0`.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    tracing::info!(%addr, database = %config.database_url, "listening");
+    let state = AppState {
+        store: store.clone(),
+        max_document_bytes: config.max_document_bytes,
+    };
+    serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    match command {
+        TokenCommand::Create { site, db } => {
+            let store = open(&db).await?;
+            let (id, token) = store.create_token(&site).await?;
+            tracing::info!(id, site = %site.trim(), "token created");
+            writeln!(out, "{token}")?;
+            store.close().await;
+        }
+        TokenCommand::List { db } => {
+            let store = open(&db).await?;
+            writeln!(out, "{:<6} {:<24} {:<28} REVOKED", "ID", "SITE", "CREATED")?;
+            for t in store.list_tokens().await? {
+                writeln!(
+                    out,
+                    "{:<6} {:<24} {:<28} {}",
+                    t.id,
+                    t.site,
+                    t.created_at,
+                    t.revoked_at.as_deref().unwrap_or("-")
+                )?;
+            }
+            store.close().await;
+        }
+        TokenCommand::Revoke { id, db } => {
+            let store = open(&db).await?;
+            let outcome = store.revoke_token(id).await?;
+            store.close().await;
+            match outcome {
+                Revoked::Now => writeln!(out, "token {id} revoked")?,
+                Revoked::Already => writeln!(out, "token {id} was already revoked")?,
+                Revoked::NoSuchToken => anyhow::bail!("no token with id {id}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<Store> {
+    let config = load_config(db)?;
+    Store::open(&config.database_url, config.max_connections).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_default_limit_matches_the_wire_model() {
+        assert_eq!(
+            parc_config::CollectorConfig::default().max_document_bytes,
+            parc_shared::limits::MAX_DOCUMENT_BYTES
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The API's one error type: each variant is a status and a stable code; the message names the
+//! problem for the client. Internal causes (database errors) are logged and never sent.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::intake::IntakeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Intake(e) => match e {
+                IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                IntakeError::UnsupportedEncoding(_) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
+                }
+                IntakeError::BadGzip(_) => (StatusCode::BAD_REQUEST, "bad_gzip"),
+                IntakeError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+                IntakeError::Schema { .. } => (StatusCode::BAD_REQUEST, "invalid_document"),
+                IntakeError::SchemaVersion { .. } => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unsupported_schema_version",
+                ),
+                IntakeError::WrongSource { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "wrong_source")
+                }
+                IntakeError::Limit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
+            },
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "internal error; see the collector's log".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut response =
+            (status, Json(json!({"error": code, "message": message}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("valid header"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,237 @@
+//! Which tracked facts changed between two inventories of the same asset. Pure; the store
+//! writes what this returns as history rows.
+
+use std::collections::BTreeMap;
+
+use parc_shared::Inventory;
+
+use crate::facts;
+
+/// One package as history sees it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Package {
+    pub name: String,
+    pub version: Option<String>,
+    pub arch: Option<String>,
+}
+
+impl Package {
+    fn label(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} {v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The tracked fields of an inventory, rendered as the text history shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    scalars: Vec<(&'static str, Option<String>)>,
+    software: Vec<Package>,
+}
+
+impl Snapshot {
+    pub fn of(inv: &Inventory, software: &[Package]) -> Snapshot {
+        let hw = &inv.hardware;
+        let list = |items: Vec<String>| (!items.is_empty()).then(|| items.join(", "));
+        let scalars = vec![
+            ("hostname", Some(inv.host.hostname.clone())),
+            ("fqdn", inv.host.fqdn.clone()),
+            ("domain", inv.host.domain.clone()),
+            ("os_name", inv.os.name.clone()),
+            ("os_version", inv.os.version.clone()),
+            ("kernel", inv.os.kernel.clone()),
+            ("manufacturer", hw.manufacturer.clone()),
+            ("model", hw.model.clone()),
+            ("serial", hw.serial.as_ref().map(|s| s.value.clone())),
+            ("uuid", hw.uuid.as_ref().map(|u| u.value.clone())),
+            (
+                "bios_version",
+                hw.bios.as_ref().and_then(|b| b.version.clone()),
+            ),
+            ("cpu_model", inv.cpus.first().and_then(|c| c.model.clone())),
+            (
+                "memory",
+                (inv.memory.total_bytes > 0).then(|| inv.memory.total_bytes.to_string()),
+            ),
+            ("mac_addresses", list(inv.physical_macs())),
+            ("ip_addresses", list(facts::inventory_addresses(inv))),
+        ];
+        let mut software = software.to_vec();
+        software.sort();
+        software.dedup();
+        Snapshot { scalars, software }
+    }
+}
+
+/// A tracked field that changed: `old`/`new` are None when the value was or became absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub field: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
+    let mut changes: Vec<Change> = old
+        .scalars
+        .iter()
+        .zip(&new.scalars)
+        .filter(|((_, o), (_, n))| o != n)
+        .map(|((field, o), (_, n))| Change {
+            field,
+            old: o.clone(),
+            new: n.clone(),
+        })
+        .collect();
+    changes.extend(software_changes(&old.software, &new.software));
+    changes
+}
+
+/// Packages are grouped by name and architecture so that an upgrade reads as one change
+/// ("firefox-esr 115.1" → "firefox-esr 115.2") rather than a removal and an addition.
+fn software_changes(old: &[Package], new: &[Package]) -> Vec<Change> {
+    type Group<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<&'a Package>>;
+    fn group(list: &[Package]) -> Group<'_> {
+        let mut g: Group<'_> = BTreeMap::new();
+        for p in list {
+            g.entry((p.name.as_str(), p.arch.as_deref()))
+                .or_default()
+                .push(p);
+        }
+        g
+    }
+    let (old, new) = (group(old), group(new));
+    let mut keys: Vec<_> = old.keys().chain(new.keys()).copied().collect();
+    keys.sort();
+    keys.dedup();
+
+    let mut out = Vec::new();
+    for key in keys {
+        let before = old.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let after = new.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let removed: Vec<&Package> = before
+            .iter()
+            .copied()
+            .filter(|p| !after.contains(p))
+            .collect();
+        let added: Vec<&Package> = after
+            .iter()
+            .copied()
+            .filter(|p| !before.contains(p))
+            .collect();
+        let paired = removed.len().min(added.len());
+        for i in 0..removed.len().max(added.len()) {
+            let (o, n) = if i < paired {
+                (Some(removed[i]), Some(added[i]))
+            } else {
+                (removed.get(i).copied(), added.get(i).copied())
+            };
+            out.push(Change {
+                field: "software",
+                old: o.map(Package::label),
+                new: n.map(Package::label),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parc_shared::inventory::NetworkInterface;
+
+    fn pkg(name: &str, version: &str) -> Package {
+        Package {
+            name: name.into(),
+            version: Some(version.into()),
+            arch: Some("amd64".into()),
+        }
+    }
+
+    fn inv(hostname: &str, mac: &str, ip: &str) -> Inventory {
+        let mut inv = Inventory::default();
+        inv.host.hostname = hostname.into();
+        inv.network.interfaces.push(NetworkInterface {
+            name: "eth0".into(),
+            mac: Some(mac.into()),
+            addresses: vec![ip.into(), "127.0.0.1/8".into()],
+            state: "up".into(),
+            ..Default::default()
+        });
+        inv
+    }
+
+    fn change(field: &'static str, old: Option<&str>, new: Option<&str>) -> Change {
+        Change {
+            field,
+            old: old.map(str::to_string),
+            new: new.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn table() {
+        let base = inv("pc-1", "00:1a:2b:3c:4d:01", "198.18.0.5/21");
+        let sw = vec![pkg("curl", "7.88"), pkg("firefox-esr", "115.1")];
+        let mut renamed = base.clone();
+        renamed.host.hostname = "pc-2".into();
+        let mut more_ram = base.clone();
+        more_ram.memory.total_bytes = 16 << 30;
+        let moved = inv("pc-1", "00:1a:2b:3c:4d:01", "198.18.1.9/21");
+
+        let cases: Vec<(&str, Inventory, Vec<Package>, Vec<Change>)> = vec![
+            ("nothing changed", base.clone(), sw.clone(), vec![]),
+            (
+                "rename",
+                renamed,
+                sw.clone(),
+                vec![change("hostname", Some("pc-1"), Some("pc-2"))],
+            ),
+            (
+                "memory appears",
+                more_ram,
+                sw.clone(),
+                vec![change("memory", None, Some("17179869184"))],
+            ),
+            (
+                "new address",
+                moved,
+                sw.clone(),
+                vec![change(
+                    "ip_addresses",
+                    Some("198.18.0.5"),
+                    Some("198.18.1.9"),
+                )],
+            ),
+            (
+                "upgrade, install, removal",
+                base.clone(),
+                vec![pkg("firefox-esr", "115.2"), pkg("vim", "9.0")],
+                vec![
+                    change("software", Some("curl 7.88"), None),
+                    change(
+                        "software",
+                        Some("firefox-esr 115.1"),
+                        Some("firefox-esr 115.2"),
+                    ),
+                    change("software", None, Some("vim 9.0")),
+                ],
+            ),
+        ];
+        let old = Snapshot::of(&base, &sw);
+        for (name, new_inv, new_sw, want) in cases {
+            assert_eq!(diff(&old, &Snapshot::of(&new_inv, &new_sw)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn package_order_does_not_matter() {
+        let base = Inventory::default();
+        let a = vec![pkg("a", "1"), pkg("b", "2")];
+        let b = vec![pkg("b", "2"), pkg("a", "1")];
+        assert!(diff(&Snapshot::of(&base, &a), &Snapshot::of(&base, &b)).is_empty());
+    }
+}

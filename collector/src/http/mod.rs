@@ -1,0 +1,51 @@
+//! The HTTP API (axum).
+//!
+//! - [`ingest`]: `POST /api/v1/inventories` and `/api/v1/discoveries`: bearer token, bounded
+//!   body, intake checks, then the store.
+//! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`.
+//!   Reads are not authenticated yet: users and roles come with a later issue, and until then
+//!   the collector should listen on an address only trusted networks reach.
+//!
+//! `GET /healthz` checks the database with a trivial query.
+
+pub mod assets;
+pub mod ingest;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Largest accepted document once decompressed (from the configuration).
+    pub max_document_bytes: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/inventories", post(ingest::post_inventory))
+        .route("/api/v1/discoveries", post(ingest::post_discovery))
+        .route("/api/v1/assets", get(assets::list))
+        .route("/api/v1/assets/{id}", get(assets::detail))
+        .route("/api/v1/assets/{id}/history", get(assets::history))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+}

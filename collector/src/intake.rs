@@ -1,0 +1,374 @@
+//! Turning a request body into a checked document, before anything touches the database:
+//! bounded decompression, JSON parsing that names the offending path, schema version and
+//! source checks, and the count and length limits of `parc_shared::limits`.
+//!
+//! Everything here is in memory and synchronous; the HTTP layer runs it off the async runtime.
+
+use std::io::Read;
+use std::net::IpAddr;
+
+use parc_shared::limits::*;
+use parc_shared::{Discovery, Document, Inventory, SourceKind, SCHEMA_VERSION};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum IntakeError {
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
+    #[error("Content-Encoding {0:?} is not supported (use gzip or none)")]
+    UnsupportedEncoding(String),
+    #[error("body is not valid gzip: {0}")]
+    BadGzip(String),
+    #[error("body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("document does not match the schema at {path}: {message}")]
+    Schema { path: String, message: String },
+    #[error("header.schema_version {got} is not supported: this collector accepts schema_version {expected}")]
+    SchemaVersion { got: u64, expected: u32 },
+    #[error("header.source is {got:?} but this endpoint accepts only {expected:?} documents")]
+    WrongSource {
+        got: &'static str,
+        expected: &'static str,
+    },
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// How the body was encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+}
+
+impl Encoding {
+    /// Parses a `Content-Encoding` header value (absent means identity).
+    pub fn from_header(value: Option<&str>) -> Result<Encoding, IntakeError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("identity") => Ok(Encoding::Identity),
+            Some("gzip") | Some("x-gzip") => Ok(Encoding::Gzip),
+            Some(other) => Err(IntakeError::UnsupportedEncoding(other.to_string())),
+        }
+    }
+
+    /// Largest body accepted on the wire in this encoding.
+    pub fn wire_limit(self, max_document_bytes: usize) -> usize {
+        match self {
+            Encoding::Identity => max_document_bytes,
+            Encoding::Gzip => MAX_COMPRESSED_BYTES.min(max_document_bytes),
+        }
+    }
+}
+
+/// Decompresses a gzip body into at most `limit` bytes. The buffer never grows past the limit,
+/// so a gzip bomb costs at most `limit` bytes of memory before it is refused.
+pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, IntakeError> {
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed);
+    let mut out: Vec<u8> = Vec::with_capacity((compressed.len() * 4).min(limit));
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = decoder
+            .read(&mut chunk)
+            .map_err(|e| IntakeError::BadGzip(e.to_string()))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() + n > limit {
+            return Err(IntakeError::TooLarge {
+                what: "decompressed document",
+                limit,
+            });
+        }
+        if out.capacity() < out.len() + n {
+            // Doubling as Vec would, but capped at the limit.
+            let want = (out.capacity() * 2).max(out.len() + n).min(limit);
+            out.reserve_exact(want - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A document body type: which source it must come with and which limits apply.
+pub trait Body: DeserializeOwned {
+    const SOURCE: SourceKind;
+    fn check_limits(&self) -> Result<(), String>;
+}
+
+/// Parses and checks a (decompressed) document.
+pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| IntakeError::Malformed(e.to_string()))?;
+    // The version is checked before the shape: a newer agent's document may well not fit this
+    // collector's types, and "upgrade the collector" is the useful message then.
+    if let Some(got) = value
+        .get("header")
+        .and_then(|h| h.get("schema_version"))
+        .and_then(Value::as_u64)
+    {
+        if got != u64::from(SCHEMA_VERSION) {
+            return Err(IntakeError::SchemaVersion {
+                got,
+                expected: SCHEMA_VERSION,
+            });
+        }
+    }
+    let doc: Document<T> = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        IntakeError::Schema {
+            path: if path == "." {
+                "the document".into()
+            } else {
+                path
+            },
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    if doc.header.source != T::SOURCE {
+        return Err(IntakeError::WrongSource {
+            got: doc.header.source.as_str(),
+            expected: T::SOURCE.as_str(),
+        });
+    }
+    check_strings(&value, &mut String::new()).map_err(IntakeError::Limit)?;
+    doc.body.check_limits().map_err(IntakeError::Limit)?;
+    Ok(doc)
+}
+
+/// Every string anywhere in the document, known field or not, is held to MAX_FIELD_CHARS.
+fn check_strings(value: &Value, path: &mut String) -> Result<(), String> {
+    match value {
+        Value::String(s) => {
+            if s.len() > MAX_FIELD_CHARS && s.chars().count() > MAX_FIELD_CHARS {
+                return Err(format!(
+                    "{path} is {} characters long, more than the limit of {MAX_FIELD_CHARS}",
+                    s.chars().count()
+                ));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_strings(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                check_strings(item, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn at_most(path: &str, count: usize, limit: usize) -> Result<(), String> {
+    if count > limit {
+        Err(format!(
+            "{path} has {count} entries, more than the limit of {limit}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Body for Inventory {
+    const SOURCE: SourceKind = SourceKind::AgentInventory;
+
+    fn check_limits(&self) -> Result<(), String> {
+        if self.host.hostname.trim().is_empty() {
+            return Err("body.host.hostname is empty: an inventory must name its host".into());
+        }
+        at_most("body.software", self.software.len(), MAX_SOFTWARE)?;
+        at_most("body.cpus", self.cpus.len(), MAX_CPUS)?;
+        at_most("body.disks", self.disks.len(), MAX_DISKS)?;
+        at_most("body.filesystems", self.filesystems.len(), MAX_FILESYSTEMS)?;
+        let interfaces = &self.network.interfaces;
+        at_most("body.network.interfaces", interfaces.len(), MAX_INTERFACES)?;
+        for (i, interface) in interfaces.iter().enumerate() {
+            at_most(
+                &format!("body.network.interfaces[{i}].addresses"),
+                interface.addresses.len(),
+                MAX_ADDRESSES_PER_INTERFACE,
+            )?;
+        }
+        at_most(
+            "body.network.gateways",
+            self.network.gateways.len(),
+            MAX_ADDRESSES_PER_INTERFACE,
+        )?;
+        at_most(
+            "body.network.dns_servers",
+            self.network.dns_servers.len(),
+            MAX_ADDRESSES_PER_INTERFACE,
+        )?;
+        at_most("body.users.local", self.users.local.len(), MAX_USERS)?;
+        at_most("body.users.groups", self.users.groups.len(), MAX_USERS)?;
+        at_most(
+            "body.users.logged_in",
+            self.users.logged_in.len(),
+            MAX_USERS,
+        )?;
+        for (i, group) in self.users.groups.iter().enumerate() {
+            at_most(
+                &format!("body.users.groups[{i}].members"),
+                group.members.len(),
+                MAX_USERS,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Body for Discovery {
+    const SOURCE: SourceKind = SourceKind::Sweep;
+
+    fn check_limits(&self) -> Result<(), String> {
+        at_most("body.hosts", self.hosts.len(), MAX_DISCOVERED_HOSTS)?;
+        at_most("body.targets", self.targets.len(), MAX_DISCOVERED_HOSTS)?;
+        for (i, host) in self.hosts.iter().enumerate() {
+            if host.ip.trim().parse::<IpAddr>().is_err() {
+                return Err(format!(
+                    "body.hosts[{i}].ip: {:?} is not an IP address",
+                    host.ip
+                ));
+            }
+            at_most(&format!("body.hosts[{i}].methods"), host.methods.len(), 16)?;
+            at_most(
+                &format!("body.hosts[{i}].open_ports"),
+                host.open_ports.len(),
+                65_536,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn inventory_json(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut inv = Inventory::default();
+        inv.host.hostname = "pc-1".into();
+        let doc = Document {
+            header: parc_shared::DocumentHeader::new(
+                uuid::Uuid::new_v4(),
+                SourceKind::AgentInventory,
+                chrono::Utc::now(),
+            ),
+            body: inv,
+        };
+        let mut v = serde_json::to_value(doc).unwrap();
+        edit(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn gunzip_round_trip_and_bomb() {
+        let data = vec![b'a'; 100_000];
+        assert_eq!(gunzip(&gzip(&data), 100_000).unwrap(), data);
+        let bomb = gzip(&vec![0u8; 10 << 20]);
+        assert!(bomb.len() < 20_000);
+        assert_eq!(
+            gunzip(&bomb, 1 << 20),
+            Err(IntakeError::TooLarge {
+                what: "decompressed document",
+                limit: 1 << 20
+            })
+        );
+        assert!(matches!(
+            gunzip(b"not gzip", 1 << 20),
+            Err(IntakeError::BadGzip(_))
+        ));
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(Encoding::from_header(None), Ok(Encoding::Identity));
+        assert_eq!(Encoding::from_header(Some("GZIP")), Ok(Encoding::Gzip));
+        assert!(matches!(
+            Encoding::from_header(Some("br")),
+            Err(IntakeError::UnsupportedEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            (
+                "truncated JSON",
+                b"{\"header\": ".to_vec(),
+                "not valid JSON",
+            ),
+            (
+                "wrong type",
+                inventory_json(|v| v["body"]["memory"]["total_bytes"] = "lots".into()),
+                "body.memory.total_bytes",
+            ),
+            (
+                "future version",
+                inventory_json(|v| v["header"]["schema_version"] = 2.into()),
+                "schema_version 2 is not supported: this collector accepts schema_version 1",
+            ),
+            (
+                "sweep posted as inventory",
+                inventory_json(|v| v["header"]["source"] = "sweep".into()),
+                "header.source is \"sweep\"",
+            ),
+            (
+                "empty hostname",
+                inventory_json(|v| v["body"]["host"]["hostname"] = " ".into()),
+                "body.host.hostname is empty",
+            ),
+            (
+                "long string",
+                inventory_json(|v| v["body"]["os"]["kernel"] = long.clone().into()),
+                "body.os.kernel is 4097 characters long",
+            ),
+            (
+                "unknown header field",
+                inventory_json(|v| v["header"]["extra"] = 1.into()),
+                "unknown field `extra`",
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let err = parse::<Inventory>(&bytes).unwrap_err().to_string();
+            assert!(err.contains(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn software_count_limit() {
+        let mut inv = Inventory::default();
+        inv.host.hostname = "pc".into();
+        inv.software = vec![Default::default(); MAX_SOFTWARE + 1];
+        assert!(inv
+            .check_limits()
+            .unwrap_err()
+            .contains("body.software has 50001 entries"));
+    }
+
+    #[test]
+    fn accepted() {
+        let doc = parse::<Inventory>(&inventory_json(|_| {})).unwrap();
+        assert_eq!(doc.body.host.hostname, "pc-1");
+    }
+}

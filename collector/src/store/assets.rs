@@ -1,0 +1,375 @@
+//! The read side: asset lists with search, one asset in detail, its history.
+
+use std::collections::HashMap;
+
+use parc_shared::Inventory;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::Store;
+use crate::facts;
+
+pub const MAX_PER_PAGE: u32 = 500;
+
+/// A validated list query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetFilter {
+    pub q: Option<String>,
+    pub site: Option<String>,
+    pub kind: Option<String>,
+    /// From 1.
+    pub page: u32,
+    /// 1..=MAX_PER_PAGE.
+    pub per_page: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetSummary {
+    pub id: i64,
+    pub name: Option<String>,
+    pub kind: String,
+    pub site: String,
+    pub serial: Option<String>,
+    pub uuid: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub os: Option<String>,
+    pub ip_addresses: Vec<String>,
+    pub mac_addresses: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetPage {
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+    pub items: Vec<AssetSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryItem {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub changed_at: String,
+    pub source: String,
+    pub document_id: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "a.id, a.name, a.kind, s.name, a.serial, a.uuid, a.manufacturer,
+    a.model, a.os, a.first_seen, a.last_seen";
+
+/// Escapes LIKE wildcards so that a search for "50%" finds "50%", not everything.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &AssetFilter) {
+    q.push(" FROM assets a JOIN sites s ON s.id = a.site_id WHERE 1 = 1");
+    if let Some(site) = &f.site {
+        q.push(" AND s.name = ").push_bind(site.clone());
+    }
+    if let Some(kind) = &f.kind {
+        q.push(" AND a.kind = ").push_bind(kind.clone());
+    }
+    if let Some(text) = &f.q {
+        let p = like_pattern(text);
+        q.push(" AND (");
+        for (i, column) in ["a.name", "a.serial", "a.uuid", "a.model"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(format!("LOWER({column}) LIKE "))
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\'");
+        }
+        q.push(" OR EXISTS (SELECT 1 FROM asset_macs m WHERE m.asset_id = a.id AND m.mac LIKE ")
+            .push_bind(p.clone())
+            .push(" ESCAPE '\\')");
+        q.push(" OR EXISTS (SELECT 1 FROM asset_addresses d WHERE d.asset_id = a.id AND LOWER(d.address) LIKE ")
+            .push_bind(p)
+            .push(" ESCAPE '\\')");
+        q.push(")");
+    }
+}
+
+fn summary(row: &SqliteRow) -> AssetSummary {
+    AssetSummary {
+        id: row.get(0),
+        name: row.get(1),
+        kind: row.get(2),
+        site: row.get(3),
+        serial: row.get(4),
+        uuid: row.get(5),
+        manufacturer: row.get(6),
+        model: row.get(7),
+        os: row.get(8),
+        ip_addresses: Vec::new(),
+        mac_addresses: Vec::new(),
+        first_seen: row.get(9),
+        last_seen: row.get(10),
+    }
+}
+
+impl Store {
+    pub async fn list_assets(&self, f: &AssetFilter) -> Result<AssetPage, sqlx::Error> {
+        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*)");
+        push_filter(&mut count, f);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
+        push_filter(&mut q, f);
+        q.push(" ORDER BY a.id LIMIT ")
+            .push_bind(i64::from(f.per_page))
+            .push(" OFFSET ")
+            .push_bind((i64::from(f.page) - 1) * i64::from(f.per_page));
+        let rows = q.build().fetch_all(self.pool()).await?;
+        let mut items: Vec<AssetSummary> = rows.iter().map(summary).collect();
+        self.fill_keys(&mut items).await?;
+        Ok(AssetPage {
+            total,
+            page: f.page,
+            per_page: f.per_page,
+            items,
+        })
+    }
+
+    /// Adds addresses and MACs to a page of assets in two queries rather than two per asset.
+    async fn fill_keys(&self, items: &mut [AssetSummary]) -> Result<(), sqlx::Error> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+        for (table, column) in [("asset_addresses", "address"), ("asset_macs", "mac")] {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT asset_id, {column} FROM {table} WHERE asset_id IN ("
+            ));
+            let mut sep = q.separated(", ");
+            for a in items.iter() {
+                sep.push_bind(a.id);
+            }
+            q.push(format!(") ORDER BY asset_id, {column}"));
+            for row in q.build().fetch_all(self.pool()).await? {
+                let id: i64 = row.get(0);
+                let value: String = row.get(1);
+                if let Some(&i) = index.get(&id) {
+                    match column {
+                        "address" => items[i].ip_addresses.push(value),
+                        _ => items[i].mac_addresses.push(value),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One asset with everything known about it, or None.
+    pub async fn asset_detail(&self, id: i64) -> Result<Option<Value>, sqlx::Error> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS}, a.facts, a.sweep_facts, a.match_rule
+             FROM assets a JOIN sites s ON s.id = a.site_id WHERE a.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut items = [summary(&row)];
+        self.fill_keys(&mut items).await?;
+        let [asset] = items;
+        let facts_text: Option<String> = row.get(11);
+        let sweep_text: Option<String> = row.get(12);
+        let match_rule: String = row.get(13);
+
+        let inv: Option<Inventory> = facts_text.as_deref().and_then(|t| {
+            serde_json::from_str(t)
+                .map_err(|e| tracing::warn!(asset_id = id, error = %e, "stored facts unreadable"))
+                .ok()
+        });
+        let software: Vec<Value> = sqlx::query(
+            "SELECT name, version, arch, publisher, size_bytes, install_date, source
+             FROM software WHERE asset_id = $1 ORDER BY name, version, id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.get::<String, _>(0),
+                "version": r.get::<Option<String>, _>(1),
+                "arch": r.get::<Option<String>, _>(2),
+                "publisher": r.get::<Option<String>, _>(3),
+                "size_bytes": r.get::<Option<i64>, _>(4),
+                "install_date": r.get::<Option<String>, _>(5),
+                "source": r.get::<String, _>(6),
+            })
+        })
+        .collect();
+        let sources: Vec<Value> = sqlx::query(
+            "SELECT kind, agent_id, first_seen, last_seen, last_document_id, rule
+             FROM sources WHERE asset_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.get::<String, _>(0),
+                "agent_id": r.get::<String, _>(1),
+                "first_seen": r.get::<String, _>(2),
+                "last_seen": r.get::<String, _>(3),
+                "last_document_id": r.get::<String, _>(4),
+                "rule": r.get::<String, _>(5),
+            })
+        })
+        .collect();
+
+        let mut out = serde_json::to_value(&asset).expect("summary serialises");
+        let obj = out.as_object_mut().expect("summary is an object");
+        let (hardware, os, rest) = match &inv {
+            Some(inv) => {
+                let hw = &inv.hardware;
+                (
+                    json!({
+                        "manufacturer": hw.manufacturer,
+                        "model": hw.model,
+                        "serial": facts::hardware_id_json(hw.serial.as_ref(), false),
+                        "uuid": facts::hardware_id_json(hw.uuid.as_ref(), true),
+                        "chassis": hw.chassis_type,
+                        "bios": hw.bios,
+                        "dmi_available": hw.dmi_available,
+                    }),
+                    serde_json::to_value(&inv.os).expect("os serialises"),
+                    json!({
+                        "host": inv.host,
+                        "cpus": inv.cpus,
+                        "memory": inv.memory,
+                        "disks": inv.disks,
+                        "filesystems": inv.filesystems,
+                        "network_interfaces": inv.network.interfaces,
+                        "gateways": inv.network.gateways,
+                        "dns_servers": inv.network.dns_servers,
+                        "users": inv.users,
+                    }),
+                )
+            }
+            None => (
+                Value::Null,
+                Value::Null,
+                json!({
+                    "host": null,
+                    "cpus": [],
+                    "memory": null,
+                    "disks": [],
+                    "filesystems": [],
+                    "network_interfaces": [],
+                    "gateways": [],
+                    "dns_servers": [],
+                    "users": null,
+                }),
+            ),
+        };
+        obj.insert(
+            "os_summary".into(),
+            obj.get("os").cloned().unwrap_or(Value::Null),
+        );
+        obj.insert("hardware".into(), hardware);
+        obj.insert("os".into(), os);
+        if let Value::Object(rest) = rest {
+            obj.extend(rest);
+        }
+        obj.insert("software_count".into(), json!(software.len()));
+        obj.insert("software".into(), Value::Array(software));
+        obj.insert("sources".into(), Value::Array(sources));
+        obj.insert("match_rule".into(), json!(match_rule));
+        obj.insert(
+            "discovery".into(),
+            sweep_text
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null),
+        );
+        Ok(Some(out))
+    }
+
+    /// History of an asset, newest first; None when the asset does not exist.
+    pub async fn asset_history(&self, id: i64) -> Result<Option<Vec<HistoryItem>>, sqlx::Error> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT field, old_value, new_value, changed_at, source, document_id
+             FROM history WHERE asset_id = $1 ORDER BY id DESC",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| HistoryItem {
+                    field: r.get(0),
+                    old: r.get(1),
+                    new: r.get(2),
+                    changed_at: r.get(3),
+                    source: r.get(4),
+                    document_id: r.get(5),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Row counts of the tables a refused document must not touch; for tests and diagnostics.
+    pub async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, sqlx::Error> {
+        let mut out = Vec::new();
+        for table in [
+            "assets",
+            "asset_macs",
+            "asset_addresses",
+            "software",
+            "sources",
+            "documents",
+            "history",
+        ] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(self.pool())
+                .await?;
+            out.push((table, n));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("PC_1"), "%pc\\_1%");
+        assert_eq!(like_pattern("50%"), "%50\\%%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+}

@@ -1,0 +1,284 @@
+//! Applying a sweep to the CMDB, in one write transaction: each live host is merged into the
+//! asset with its MAC, else the asset known at its address in the site, else a new asset of
+//! kind "unknown".
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+use parc_shared::{normalize_mac, DiscoveredHost, Discovery, Document, SourceKind};
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+
+use super::inventory::{record_source, touch_seen, write_history};
+use super::tokens::Site;
+use super::{ts, Store};
+use crate::facts;
+use crate::history::Change;
+use crate::reconcile::{self, Decision, HostCandidate, Rule, SeenHost};
+
+/// What happened to a sweep; this is also the API's response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscoveryOutcome {
+    pub hosts: usize,
+    pub created: usize,
+    pub matched: usize,
+    pub duplicate: bool,
+}
+
+impl Store {
+    pub async fn ingest_discovery(
+        &self,
+        site: &Site,
+        doc: &Document<Discovery>,
+    ) -> Result<DiscoveryOutcome, sqlx::Error> {
+        let mut w = self.write().await?;
+        let conn: &mut SqliteConnection = &mut w.tx;
+        let document_id = doc.header.document_id.to_string();
+        let agent_id = doc.header.agent_id.to_string();
+        let observed = ts(doc.header.observed_at);
+        let hosts = doc.body.hosts.len();
+
+        let seen: Option<String> =
+            sqlx::query_scalar("SELECT document_id FROM documents WHERE document_id = $1")
+                .bind(&document_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if seen.is_some() {
+            return Ok(DiscoveryOutcome {
+                hosts,
+                created: 0,
+                matched: 0,
+                duplicate: true,
+            });
+        }
+
+        let mut outcome = DiscoveryOutcome {
+            hosts,
+            created: 0,
+            matched: 0,
+            duplicate: false,
+        };
+        let ctx = Ctx {
+            site,
+            agent_id: &agent_id,
+            document_id: &document_id,
+            observed: &observed,
+        };
+        for host in &doc.body.hosts {
+            match merge_host(conn, &ctx, host).await? {
+                Decision::New => outcome.created += 1,
+                Decision::Match { .. } => outcome.matched += 1,
+            }
+        }
+        sqlx::query(
+            "INSERT INTO documents (document_id, agent_id, source, site_id, observed_at,
+                received_at, hosts)
+             VALUES ($1, $2, 'sweep', $3, $4, $5, $6)",
+        )
+        .bind(&document_id)
+        .bind(&agent_id)
+        .bind(site.id)
+        .bind(&observed)
+        .bind(ts(Utc::now()))
+        .bind(i64::try_from(hosts).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?;
+        w.commit().await?;
+        Ok(outcome)
+    }
+}
+
+struct Ctx<'a> {
+    site: &'a Site,
+    agent_id: &'a str,
+    document_id: &'a str,
+    observed: &'a str,
+}
+
+async fn merge_host(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx<'_>,
+    host: &DiscoveredHost,
+) -> Result<Decision, sqlx::Error> {
+    // Validation already refused unparsable addresses; canonical text makes "::0:1" and "::1"
+    // one address.
+    let ip = host
+        .ip
+        .trim()
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|_| host.ip.trim().to_string());
+    let mac = host.mac.as_deref().and_then(normalize_mac);
+    let seen = SeenHost {
+        mac: mac.clone(),
+        ip: ip.clone(),
+        site_id: ctx.site.id,
+    };
+    let candidates = host_candidates(conn, &seen).await?;
+    let decision = reconcile::reconcile_host(&seen, &candidates);
+    let sweep_facts = serde_json::json!({
+        "ip": ip,
+        "mac": mac,
+        "vendor": host.vendor,
+        "name": host.name,
+        "methods": host.methods,
+        "open_ports": host.open_ports,
+        "rtt_us": host.rtt_us,
+    })
+    .to_string();
+
+    let mut changes = Vec::new();
+    let asset_id = match decision {
+        Decision::New => {
+            let name = host
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO assets (site_id, kind, name, name_key, sweep_facts, match_rule,
+                    first_seen, last_seen)
+                 VALUES ($1, 'unknown', $2, $3, $4, 'new', $5, $5) RETURNING id",
+            )
+            .bind(ctx.site.id)
+            .bind(name)
+            .bind(name.and_then(facts::name_key))
+            .bind(&sweep_facts)
+            .bind(ctx.observed)
+            .fetch_one(&mut *conn)
+            .await?;
+            changes.push(Change {
+                field: "asset",
+                old: None,
+                new: Some(format!("created (rule: {})", Rule::New)),
+            });
+            id
+        }
+        Decision::Match { asset_id, .. } => {
+            sqlx::query(
+                "UPDATE assets SET sweep_facts = $1,
+                    name = CASE WHEN name IS NULL THEN $2 ELSE name END,
+                    name_key = CASE WHEN name_key IS NULL THEN $3 ELSE name_key END
+                 WHERE id = $4",
+            )
+            .bind(&sweep_facts)
+            .bind(&host.name)
+            .bind(host.name.as_deref().and_then(facts::name_key))
+            .bind(asset_id)
+            .execute(&mut *conn)
+            .await?;
+            touch_seen(conn, asset_id, ctx.observed).await?;
+            asset_id
+        }
+    };
+
+    let known = candidates
+        .iter()
+        .find(|c| c.asset_id == asset_id)
+        .is_some_and(|c| c.addresses.contains(&ip));
+    if !known {
+        sqlx::query(
+            "INSERT INTO asset_addresses (asset_id, address, source) VALUES ($1, $2, 'sweep')
+             ON CONFLICT (asset_id, address) DO NOTHING",
+        )
+        .bind(asset_id)
+        .bind(&ip)
+        .execute(&mut *conn)
+        .await?;
+        if !decision_is_new(decision) {
+            changes.push(Change {
+                field: "ip_addresses",
+                old: None,
+                new: Some(ip.clone()),
+            });
+        }
+    }
+    // An address is at one place at a time: what earlier sweeps saw there is gone.
+    sqlx::query(
+        "DELETE FROM asset_addresses WHERE address = $1 AND source = 'sweep' AND asset_id <> $2
+           AND asset_id IN (SELECT id FROM assets WHERE site_id = $3)",
+    )
+    .bind(&ip)
+    .bind(asset_id)
+    .bind(ctx.site.id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(mac) = &mac {
+        sqlx::query(
+            "INSERT INTO asset_macs (asset_id, mac, source) VALUES ($1, $2, 'sweep')
+             ON CONFLICT (asset_id, mac) DO NOTHING",
+        )
+        .bind(asset_id)
+        .bind(mac)
+        .execute(&mut *conn)
+        .await?;
+    }
+    record_source(
+        conn,
+        asset_id,
+        SourceKind::Sweep,
+        ctx.agent_id,
+        ctx.observed,
+        ctx.document_id,
+        decision.rule(),
+    )
+    .await?;
+    write_history(
+        conn,
+        asset_id,
+        &changes,
+        ctx.observed,
+        "sweep",
+        ctx.document_id,
+    )
+    .await?;
+    Ok(decision)
+}
+
+fn decision_is_new(d: Decision) -> bool {
+    matches!(d, Decision::New)
+}
+
+async fn host_candidates(
+    conn: &mut SqliteConnection,
+    host: &SeenHost,
+) -> Result<Vec<HostCandidate>, sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT asset_id FROM asset_macs WHERE mac = $1
+         UNION
+         SELECT a.asset_id FROM asset_addresses a JOIN assets s ON s.id = a.asset_id
+         WHERE a.address = $2 AND s.site_id = $3
+         ORDER BY 1",
+    )
+    .bind(&host.mac)
+    .bind(&host.ip)
+    .bind(host.site_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let site_id: i64 = sqlx::query_scalar("SELECT site_id FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let macs = sqlx::query("SELECT mac FROM asset_macs WHERE asset_id = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let addresses =
+            sqlx::query_scalar("SELECT address FROM asset_addresses WHERE asset_id = $1")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        out.push(HostCandidate {
+            asset_id: id,
+            site_id,
+            macs,
+            addresses,
+        });
+    }
+    Ok(out)
+}

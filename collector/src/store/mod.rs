@@ -1,0 +1,110 @@
+//! The CMDB on SQLite, through sqlx. Nothing else reads or writes the database.
+//!
+//! - [`tokens`]: sites and agent tokens (only hashes are stored).
+//! - [`inventory`]: applying an agent inventory: replay check, merge lookup, writes, history.
+//! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
+//! - [`assets`]: the read side (lists, details, history) the API serves.
+//!
+//! Writes go through [`Store::write`]: one `BEGIN IMMEDIATE` transaction per document, so the
+//! replay check, the merge lookup and every write commit together or not at all, and two
+//! documents for the same machine cannot both decide "new asset". `BEGIN IMMEDIATE` takes
+//! SQLite's write lock up front; a deferred transaction would read first and could then fail to
+//! upgrade (SQLITE_BUSY) after deciding on stale data. An in-process mutex in front of it queues
+//! this collector's writers fairly instead of letting them spin in SQLite's busy handler; other
+//! processes (the `token` CLI) are still kept out by the transaction itself. PostgreSQL, later,
+//! needs a different serialisation (an advisory lock per site, or SERIALIZABLE plus retry).
+
+pub mod assets;
+pub mod discovery;
+pub mod inventory;
+pub mod tokens;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a writer waits for another process holding SQLite's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    /// Held for the whole of a write transaction; see the module docs.
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction and the in-process write lock it holds. Dropped without
+/// [`WriteTx::commit`], it rolls back.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Sqlite>,
+    _guard: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Store {
+    /// Opens (creating the file if needed) and migrates the database at `url`.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        if url.starts_with("postgres") {
+            bail!("{url}: PostgreSQL is not supported by this collector yet; use sqlite://PATH");
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid database URL {url:?}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {url}"))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("cannot migrate database {url}"))?;
+        Ok(Store {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Timestamps are stored as RFC 3339 UTC with microseconds, always the same width, so that
+/// comparing the text compares the instants.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
