@@ -1,0 +1,728 @@
+//! The sweep engine: opens the sockets, runs the passes, gathers the answers.
+//!
+//! Shape (zmap-like, stateless): one sender thread per pass walks the targets lazily and puts
+//! probes on the wire at the global rate; receiver threads (one per raw socket) recognise
+//! answers by their cookies and stream them through a bounded channel to the aggregator task,
+//! which owns the host table and starts name lookups as hosts appear. After each pass the engine
+//! waits an adaptive time, then sends again to the targets that stayed silent only.
+//!
+//! Stages: ARP for on-link targets first (it finds firewalled PCs and never queues in the
+//! kernel's neighbour table), then ICMP + TCP for routed targets and for the hosts ARP found
+//! (to learn their ports). Without raw-socket privileges: datagram ICMP and `connect()`.
+//!
+//! Silence is the only evidence of absence: send errors (ENOBUFS, EAGAIN) mean "send later",
+//! ICMP errors are ignored.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parc_shared::{DiscoveredHost, Discovery, ProbeMethod};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::arp::{self, Mac};
+use super::netif::{self, Segment};
+use super::probe::Cookies;
+use super::rate::RateLimiter;
+use super::targets::{Block, Targets};
+use super::tcp::PortState;
+use super::timing::RttStats;
+use super::{icmp, names, oui, scope, sys, tcp, Progress, ProgressSink, SweepError, SweepRequest};
+
+/// Answers in flight between receiver threads and the aggregator. Large enough for the reply
+/// burst of a /16 at full rate; when full, receivers block and the kernel's (enlarged) socket
+/// buffers absorb the rest.
+const EVENT_QUEUE: usize = 16_384;
+/// Socket buffers: about 10,000 packets of reply burst.
+const SOCKET_BUFFER: usize = 16 << 20;
+/// How often receiver threads look at the stop flag.
+const RECV_POLL: Duration = Duration::from_millis(50);
+/// File descriptors kept for everything else (resolver, stdio, raw sockets, the runtime).
+const FD_RESERVE: u64 = 64;
+/// Unprivileged `connect()` probes in flight at most (further bounded by RLIMIT_NOFILE).
+const MAX_CONNECTS: u64 = 8_192;
+/// Below this many concurrent `connect()`s a sweep would crawl; refuse with a clear error.
+const MIN_CONNECTS: u64 = 16;
+
+/// What happened during a sweep besides the hosts: for the CLI's summary and the benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct SweepStats {
+    pub privileged: bool,
+    pub probes_sent: u64,
+    /// Sends postponed because the kernel was out of buffers (retried, never counted as dead).
+    pub sends_deferred: u64,
+    /// Sends that failed for good, by error (these targets got fewer probes).
+    pub send_errors: HashMap<String, u64>,
+    pub passes: u32,
+    pub max_rtt: Option<Duration>,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Arp { ip: Ipv4Addr, mac: Mac, rtt: Option<Duration> },
+    Echo { ip: IpAddr, rtt: Duration },
+    Tcp { ip: IpAddr, port: u16, state: PortState, rtt: Option<Duration> },
+}
+
+/// State shared by the driver, the sender threads and the aggregator.
+struct Shared {
+    start: Instant,
+    stop: AtomicBool,
+    found: Mutex<HashSet<IpAddr>>,
+    rtt: Mutex<RttStats>,
+    sent_addrs: AtomicU64,
+    probes: AtomicU64,
+    deferred: AtomicU64,
+    errors: Mutex<HashMap<String, u64>>,
+    limiter: RateLimiter,
+    cookies: Cookies,
+    /// Send times of ARP requests (the protocol has no room for a timestamp), on-link only.
+    arp_sent: Mutex<HashMap<Ipv4Addr, u64>>,
+}
+
+impl Shared {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn is_found(&self, ip: IpAddr) -> bool {
+        self.found.lock().unwrap_or_else(|e| e.into_inner()).contains(&ip)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn record_error(&self, e: &io::Error) {
+        let mut m = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(e.to_string()).or_default() += 1;
+    }
+
+    /// Sends one packet, waiting while the kernel is out of buffers: ENOBUFS/EAGAIN say "later",
+    /// not "dead" (fping's mistake on large attached subnets). Other errors are recorded per
+    /// kind and the probe is skipped.
+    fn send_with(&self, mut send: impl FnMut() -> io::Result<usize>) {
+        let mut backoff = Duration::from_micros(100);
+        loop {
+            match send() {
+                Ok(_) => {
+                    self.probes.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) if is_later(&e) && !self.stopped() => {
+                    self.deferred.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    self.record_error(&e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn is_later(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EAGAIN) | Some(libc::ENOMEM)) || e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// The sockets of a privileged sweep.
+struct RawSockets {
+    icmp: Arc<Socket>,
+    tcp: Arc<Socket>,
+    icmp_id: u16,
+    sport: u16,
+}
+
+/// Opens raw ICMP and TCP sockets; `None` when not permitted (not root, no CAP_NET_RAW).
+fn open_raw() -> Result<Option<RawSockets>, SweepError> {
+    let open = |proto: Protocol, what: &'static str| match Socket::new(Domain::IPV4, Type::RAW, Some(proto)) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) => Ok(None),
+        Err(source) => Err(SweepError::Socket { what, source }),
+    };
+    let (Some(icmp), Some(tcp)) = (open(Protocol::ICMPV4, "raw ICMP socket")?, open(Protocol::TCP, "raw TCP socket")?) else {
+        return Ok(None);
+    };
+    for s in [&icmp, &tcp] {
+        sys::force_buffers(s, SOCKET_BUFFER);
+        s.set_read_timeout(Some(RECV_POLL)).map_err(|source| SweepError::Socket { what: "raw socket", source })?;
+    }
+    Ok(Some(RawSockets {
+        icmp: Arc::new(icmp),
+        tcp: Arc::new(tcp),
+        icmp_id: rand::random(),
+        // above the usual ephemeral range's start, so no local connection is likely to own it
+        sport: rand::random::<u16>() % 16_384 + 44_000,
+    }))
+}
+
+/// Unprivileged ICMP: a datagram "ping" socket (Linux, allowed by net.ipv4.ping_group_range).
+fn open_ping() -> Option<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).ok()?;
+    sys::force_buffers(&s, SOCKET_BUFFER);
+    s.set_read_timeout(Some(RECV_POLL)).ok()?;
+    // A ping socket reads like a UDP socket (payload + source address), which std wraps safely.
+    Some(s.into())
+}
+
+/// Runs a sweep; returns the discovery and what happened on the way.
+pub async fn run(
+    req: SweepRequest,
+    progress: Option<ProgressSink>,
+    shutdown: CancellationToken,
+) -> Result<(Discovery, SweepStats), SweepError> {
+    let started_at = chrono::Utc::now();
+    let targets = Targets::parse(&req.targets, req.allow_large)?;
+    scope::check(targets.blocks(), &req.scopes)?;
+    if req.rate_pps == 0 {
+        return Err(SweepError::Settings("rate must be at least 1 packet per second".into()));
+    }
+    if req.timeout.is_zero() {
+        return Err(SweepError::Settings("timeout must be positive".into()));
+    }
+    if req.ports.contains(&0) {
+        return Err(SweepError::Settings("port 0 is not a valid TCP port".into()));
+    }
+    let ports: Vec<u16> = if req.methods.tcp { req.ports.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() } else { Vec::new() };
+
+    let raw = if req.methods.force_unprivileged { None } else { open_raw()? };
+    let privileged = raw.is_some();
+    let ping = if raw.is_none() && req.methods.icmp { open_ping() } else { None };
+    if !privileged && req.methods.icmp && ping.is_none() {
+        tracing::warn!("no raw socket and no unprivileged ICMP socket (net.ipv4.ping_group_range): ICMP echo disabled");
+    }
+    // Unprivileged TCP probes hold one descriptor each: size the budget from RLIMIT_NOFILE.
+    let connect_budget = if !ports.is_empty() {
+        let limit = sys::raise_nofile().map_err(|e| SweepError::Resources(format!("cannot read RLIMIT_NOFILE: {e}")))?;
+        let free = limit.saturating_sub(sys::open_fds() + FD_RESERVE);
+        let needs_connect = !privileged || targets.blocks().iter().any(|b| b.v6);
+        if needs_connect && free < MIN_CONNECTS {
+            return Err(SweepError::Resources(format!(
+                "RLIMIT_NOFILE allows {limit} open files and {} are in use; TCP probes need at least {MIN_CONNECTS} more (raise it with `ulimit -n`)",
+                sys::open_fds()
+            )));
+        }
+        free.min(MAX_CONNECTS)
+    } else {
+        0
+    };
+
+    // ARP applies to on-link IPv4 targets, and needs an AF_PACKET socket (root).
+    let segments = if privileged && req.methods.arp { netif::local_segments() } else { Vec::new() };
+    let (on_link, routed) = netif::split(targets.blocks(), &segments);
+    let mut arp_socks: HashMap<usize, Arc<Socket>> = HashMap::new();
+    for (i, _) in &on_link {
+        if arp_socks.contains_key(i) {
+            continue;
+        }
+        let s = sys::packet_socket(segments[*i].ifindex, arp::ETH_P_ARP)
+            .map_err(|source| SweepError::Socket { what: "AF_PACKET socket for ARP", source })?;
+        sys::force_buffers(&s, SOCKET_BUFFER);
+        s.set_read_timeout(Some(RECV_POLL)).map_err(|source| SweepError::Socket { what: "AF_PACKET socket", source })?;
+        arp_socks.insert(*i, Arc::new(s));
+    }
+
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        stop: AtomicBool::new(false),
+        found: Mutex::new(HashSet::new()),
+        rtt: Mutex::new(RttStats::default()),
+        sent_addrs: AtomicU64::new(0),
+        probes: AtomicU64::new(0),
+        deferred: AtomicU64::new(0),
+        errors: Mutex::new(HashMap::new()),
+        limiter: RateLimiter::new(req.rate_pps),
+        cookies: Cookies::new(),
+        arp_sent: Mutex::new(HashMap::new()),
+    });
+
+    // Receivers.
+    let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
+    let mut receivers: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(r) = &raw {
+        let (sock, sh, tx2, id) = (r.icmp.clone(), shared.clone(), tx.clone(), r.icmp_id);
+        receivers.push(spawn_rx(sock, sh.clone(), move |pkt| {
+            icmp::parse_raw(&sh.cookies, id, pkt, sh.now_us()).map(|e| Event::Echo { ip: e.from.into(), rtt: e.rtt })
+        }, tx2));
+        let (sock, sh, tx2, sport) = (r.tcp.clone(), shared.clone(), tx.clone(), r.sport);
+        receivers.push(spawn_rx(sock, sh.clone(), move |pkt| {
+            tcp::parse_raw(&sh.cookies, sport, pkt, sh.now_us())
+                .map(|a| Event::Tcp { ip: a.from.into(), port: a.port, state: a.state, rtt: a.rtt })
+        }, tx2));
+    }
+    for (i, sock) in &arp_socks {
+        let (sock, sh, tx2, my_ip) = (sock.clone(), shared.clone(), tx.clone(), segments[*i].my_ip);
+        receivers.push(spawn_rx(sock, sh.clone(), move |frame| {
+            let r = arp::parse_reply(frame, my_ip)?;
+            let sent = sh.arp_sent.lock().unwrap_or_else(|e| e.into_inner()).get(&r.ip).copied();
+            let rtt = sent.map(|s| Duration::from_micros(sh.now_us().saturating_sub(s)));
+            Some(Event::Arp { ip: r.ip, mac: r.mac, rtt })
+        }, tx2));
+    }
+    let ping = ping.map(Arc::new);
+    if let Some(p) = &ping {
+        let (sock, sh, tx2) = (p.clone(), shared.clone(), tx.clone());
+        receivers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !sh.stopped() {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, SocketAddr::V4(from))) => {
+                        if let Some(e) = icmp::parse_dgram(&sh.cookies, *from.ip(), &buf[..n], sh.now_us()) {
+                            if tx2.blocking_send(Event::Echo { ip: e.from.into(), rtt: e.rtt }).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if is_timeout(&e) => {}
+                    Err(_) => std::thread::sleep(RECV_POLL),
+                }
+            }
+        }));
+    }
+
+    // Aggregator: owns the host table, starts reverse DNS as hosts appear.
+    let aggregator = {
+        let shared = shared.clone();
+        let targets = targets.clone();
+        let dns = names::ReverseDns::new(req.methods.dns);
+        tokio::spawn(aggregate(rx, shared, targets, dns))
+    };
+
+    // Progress reporter.
+    let total = u64::try_from(targets.count()).unwrap_or(u64::MAX);
+    let ticker = progress.map(|sink| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                iv.tick().await;
+                let found = shared.found.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
+                sink(Progress { done: shared.sent_addrs.load(Ordering::Relaxed).min(total), total, found });
+            }
+        })
+    });
+
+    let driver = Driver {
+        shared: shared.clone(),
+        req: &req,
+        ports: &ports,
+        raw: raw.as_ref(),
+        ping: ping.clone(),
+        segments: &segments,
+        arp_socks: &arp_socks,
+        connect_permits: Arc::new(Semaphore::new(connect_budget.max(1) as usize)),
+        tx: tx.clone(),
+    };
+    let deadline = async {
+        match req.deadline {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut passes = 0;
+    let cancelled = tokio::select! {
+        n = driver.run(on_link, routed) => { passes = n; false }
+        _ = shutdown.cancelled() => true,
+        _ = deadline => true,
+    };
+    drop(driver);
+    shared.stop.store(true, Ordering::Relaxed);
+    drop(tx);
+    for r in receivers {
+        let _ = tokio::task::spawn_blocking(move || r.join()).await;
+    }
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let (mut hosts, dns) = aggregator.await.unwrap_or_else(|_| (HashMap::new(), names::ReverseDns::new(false)));
+
+    // Names: wait for the reverse lookups (unless the user is waiting for us to stop), then
+    // NetBIOS for the hosts DNS could not name.
+    let mut names = if cancelled {
+        HashMap::new()
+    } else {
+        tokio::select! {
+            n = dns.finish() => n,
+            _ = shutdown.cancelled() => HashMap::new(),
+        }
+    };
+    if req.methods.netbios && !cancelled {
+        let unnamed: Vec<Ipv4Addr> = hosts
+            .keys()
+            .filter(|ip| !names.contains_key(*ip))
+            .filter_map(|ip| match ip {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let wait = shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(0, req.timeout);
+        tokio::select! {
+            nb = names::netbios_names(&unnamed, wait, &shared.limiter) => names.extend(nb),
+            _ = shutdown.cancelled() => {}
+        }
+    }
+
+    let mut list: Vec<DiscoveredHost> = hosts
+        .drain()
+        .map(|(ip, h)| DiscoveredHost {
+            ip: ip.to_string(),
+            mac: h.mac.map(|m| arp::format_mac(&m)),
+            vendor: h.mac.and_then(|m| oui::vendor(&m)).map(str::to_string),
+            name: names.remove(&ip),
+            methods: h.methods.into_iter().collect(),
+            open_ports: h.open_ports.into_iter().collect(),
+            rtt_us: h.rtt.map(|d| d.as_micros() as u64),
+        })
+        .collect();
+    list.sort_by_key(|h| h.ip.parse::<IpAddr>().ok());
+    let stats = SweepStats {
+        privileged,
+        probes_sent: shared.probes.load(Ordering::Relaxed),
+        sends_deferred: shared.deferred.load(Ordering::Relaxed),
+        send_errors: shared.errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        passes,
+        max_rtt: {
+            let r = shared.rtt.lock().unwrap_or_else(|e| e.into_inner());
+            (r.samples() > 0).then(|| r.max())
+        },
+        cancelled,
+    };
+    let discovery = Discovery {
+        targets: req.targets.clone(),
+        addresses_probed: total,
+        started_at,
+        finished_at: chrono::Utc::now(),
+        hosts: list,
+    };
+    Ok((discovery, stats))
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
+
+/// A receiver thread: reads packets until the sweep stops, forwards the recognised answers.
+fn spawn_rx(
+    sock: Arc<Socket>,
+    shared: Arc<Shared>,
+    parse: impl Fn(&[u8]) -> Option<Event> + Send + 'static,
+    tx: mpsc::Sender<Event>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while !shared.stopped() {
+            match (&*sock).read(&mut buf) {
+                Ok(n) => {
+                    if let Some(ev) = parse(&buf[..n]) {
+                        if tx.blocking_send(ev).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) if is_timeout(&e) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "receive failed");
+                    std::thread::sleep(RECV_POLL);
+                }
+            }
+        }
+    })
+}
+
+#[derive(Debug, Default)]
+struct HostState {
+    mac: Option<Mac>,
+    methods: BTreeSet<ProbeMethod>,
+    open_ports: BTreeSet<u16>,
+    rtt: Option<Duration>,
+}
+
+async fn aggregate(
+    mut rx: mpsc::Receiver<Event>,
+    shared: Arc<Shared>,
+    targets: Targets,
+    mut dns: names::ReverseDns,
+) -> (HashMap<IpAddr, HostState>, names::ReverseDns) {
+    let mut hosts: HashMap<IpAddr, HostState> = HashMap::new();
+    while let Some(ev) = rx.recv().await {
+        let (ip, method, rtt) = match ev {
+            Event::Arp { ip, rtt, .. } => (IpAddr::V4(ip), ProbeMethod::Arp, rtt),
+            Event::Echo { ip, rtt } => (ip, ProbeMethod::IcmpEcho, Some(rtt)),
+            Event::Tcp { ip, state: PortState::Open, rtt, .. } => (ip, ProbeMethod::TcpOpen, rtt),
+            Event::Tcp { ip, state: PortState::Closed, rtt, .. } => (ip, ProbeMethod::TcpClosed, rtt),
+        };
+        // Answers are only taken from addresses we probed (cookies already make forgeries
+        // unlikely; this also drops answers to the sweep's own traffic).
+        if !targets.contains(ip) {
+            continue;
+        }
+        if let Some(r) = rtt {
+            shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).record(r);
+        }
+        let h = hosts.entry(ip).or_insert_with(|| {
+            shared.found.lock().unwrap_or_else(|e| e.into_inner()).insert(ip);
+            dns.submit(ip);
+            HostState::default()
+        });
+        h.methods.insert(method);
+        if h.rtt.is_none() {
+            h.rtt = rtt;
+        }
+        match ev {
+            Event::Arp { mac, .. } => h.mac = Some(mac),
+            Event::Tcp { port, state: PortState::Open, .. } => {
+                h.open_ports.insert(port);
+            }
+            _ => {}
+        }
+    }
+    (hosts, dns)
+}
+
+/// Runs the stages and their passes.
+struct Driver<'a> {
+    shared: Arc<Shared>,
+    req: &'a SweepRequest,
+    ports: &'a [u16],
+    raw: Option<&'a RawSockets>,
+    ping: Option<Arc<UdpSocket>>,
+    segments: &'a [Segment],
+    arp_socks: &'a HashMap<usize, Arc<Socket>>,
+    connect_permits: Arc<Semaphore>,
+    tx: mpsc::Sender<Event>,
+}
+
+impl Driver<'_> {
+    /// Returns the number of passes run.
+    async fn run(&self, on_link: Vec<(usize, Block)>, routed: Vec<Block>) -> u32 {
+        let mut passes = 0;
+        if !on_link.is_empty() {
+            for pass in 0..=self.req.retries {
+                let blocks = on_link.clone();
+                let sh = self.shared.clone();
+                let socks: Vec<(usize, Arc<Socket>, Segment)> =
+                    self.arp_socks.iter().map(|(i, s)| (*i, s.clone(), self.segments[*i].clone())).collect();
+                let sent = tokio::task::spawn_blocking(move || arp_pass(&sh, &blocks, &socks, pass > 0)).await.unwrap_or(0);
+                passes += 1;
+                if sent == 0 {
+                    break;
+                }
+                self.wait(pass).await;
+            }
+        }
+        // IP stage: routed targets, plus the on-link hosts ARP found (for their ports).
+        let mut ip_blocks = routed;
+        if self.req.methods.icmp || !self.ports.is_empty() {
+            let found: Vec<IpAddr> = {
+                let f = self.shared.found.lock().unwrap_or_else(|e| e.into_inner());
+                f.iter().copied().collect()
+            };
+            ip_blocks.extend(found.into_iter().map(|ip| {
+                let (v6, n) = super::targets::ip_key(ip);
+                Block { v6, first: n, last: n }
+            }));
+        } else {
+            return passes;
+        }
+        let ip_targets = Targets::from_blocks(ip_blocks);
+        for pass in 0..=self.req.retries {
+            let sent = self.ip_pass(&ip_targets, pass).await;
+            passes += 1;
+            if sent == 0 {
+                break;
+            }
+            self.wait(pass).await;
+        }
+        passes
+    }
+
+    async fn wait(&self, pass: u32) {
+        let w = self.shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(pass, self.req.timeout);
+        tracing::debug!(pass, wait_ms = w.as_millis() as u64, "waiting for late answers");
+        tokio::time::sleep(w).await;
+    }
+
+    /// One pass of ICMP + TCP probes. Pass 0 probes every target; later passes only the silent
+    /// ones. Returns the number of addresses probed.
+    async fn ip_pass(&self, targets: &Targets, pass: u32) -> u64 {
+        let retry = pass > 0;
+        let v4: Vec<Block> = targets.blocks().iter().filter(|b| !b.v6).copied().collect();
+        let v6: Vec<Block> = targets.blocks().iter().filter(|b| b.v6).copied().collect();
+        let mut sent = 0;
+        let raw_v4 = async {
+            match self.raw {
+                Some(r) if !v4.is_empty() => {
+                    let sh = self.shared.clone();
+                    let (icmp_s, tcp_s, id, sport) = (r.icmp.clone(), r.tcp.clone(), r.icmp_id, r.sport);
+                    let icmp_on = self.req.methods.icmp;
+                    let ports = self.ports.to_vec();
+                    tokio::task::spawn_blocking(move || {
+                        raw_pass(&sh, Targets::from_blocks(v4), retry, pass, icmp_on.then_some((&*icmp_s, id)), (&*tcp_s, sport), &ports)
+                    })
+                    .await
+                    .unwrap_or(0)
+                }
+                _ => 0,
+            }
+        };
+        // Everything the raw path does not cover goes through unprivileged sockets.
+        let connect_blocks: Vec<Block> = if self.raw.is_some() { v6 } else { targets.blocks().to_vec() };
+        let unpriv = self.unprivileged_pass(Targets::from_blocks(connect_blocks), retry, pass);
+        let (a, b) = tokio::join!(raw_v4, unpriv);
+        sent += a + b;
+        sent
+    }
+
+    async fn unprivileged_pass(&self, targets: Targets, retry: bool, pass: u32) -> u64 {
+        if targets.count() == 0 {
+            return 0;
+        }
+        let timeout = self.shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(pass, self.req.timeout);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut sent = 0;
+        for ip in targets.iter() {
+            if self.shared.stopped() {
+                break;
+            }
+            if retry && self.shared.is_found(ip) {
+                continue;
+            }
+            sent += 1;
+            self.shared.sent_addrs.fetch_add(u64::from(!retry), Ordering::Relaxed);
+            if let (Some(p), IpAddr::V4(v4)) = (&self.ping, ip) {
+                self.shared.limiter.acquire().await;
+                let pkt = icmp::echo_request(&self.shared.cookies, 0, pass as u16, v4, self.shared.now_us());
+                let dst = SocketAddr::from((v4, 0));
+                let mut backoff = Duration::from_micros(200);
+                loop {
+                    match p.send_to(&pkt, dst) {
+                        Ok(_) => {
+                            self.shared.probes.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Err(e) if is_later(&e) && !self.shared.stopped() => {
+                            self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_millis(20));
+                        }
+                        Err(e) => {
+                            self.shared.record_error(&e);
+                            break;
+                        }
+                    }
+                }
+            }
+            for &port in self.ports {
+                self.shared.limiter.acquire().await;
+                let Ok(permit) = self.connect_permits.clone().acquire_owned().await else { break };
+                let tx = self.tx.clone();
+                let sh = self.shared.clone();
+                sh.probes.fetch_add(1, Ordering::Relaxed);
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    if let Some((state, rtt)) = tcp::connect_probe(SocketAddr::new(ip, port), timeout).await {
+                        let _ = tx.send(Event::Tcp { ip, port, state, rtt: Some(rtt) }).await;
+                    }
+                });
+                // reap finished probes as we go so the set stays small
+                while tasks.try_join_next().is_some() {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        sent
+    }
+}
+
+/// Raw-socket pass over IPv4 targets: one echo request and one SYN per port per address.
+fn raw_pass(
+    sh: &Shared,
+    targets: Targets,
+    retry: bool,
+    pass: u32,
+    icmp_sock: Option<(&Socket, u16)>,
+    tcp_sock: (&Socket, u16),
+    ports: &[u16],
+) -> u64 {
+    let mut sources: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
+    let mut sent = 0;
+    for ip in targets.iter() {
+        if sh.stopped() {
+            break;
+        }
+        let IpAddr::V4(dst) = ip else { continue };
+        if retry && sh.is_found(ip) {
+            continue;
+        }
+        sent += 1;
+        if !retry {
+            sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
+        }
+        let to = SockAddr::from(SocketAddr::from((dst, 0)));
+        if let Some((sock, id)) = icmp_sock {
+            sh.limiter.take_blocking(1);
+            let pkt = icmp::echo_request(&sh.cookies, id, pass as u16, dst, sh.now_us());
+            sh.send_with(|| sock.send_to(&pkt, &to));
+        }
+        if ports.is_empty() {
+            continue;
+        }
+        // The TCP checksum covers the source address the kernel will pick; ask the routing
+        // table once per /24 (a UDP connect sends nothing).
+        let src = *sources.entry(u32::from(dst) >> 8).or_insert_with(|| route_source(dst));
+        let Some(src) = src else {
+            sh.record_error(&io::Error::new(io::ErrorKind::Other, "no route to target"));
+            continue;
+        };
+        for &port in ports {
+            sh.limiter.take_blocking(1);
+            let seg = tcp::syn(&sh.cookies, src, tcp_sock.1, dst, port, sh.now_us());
+            sh.send_with(|| tcp_sock.0.send_to(&seg, &to));
+        }
+    }
+    sent
+}
+
+fn route_source(dst: Ipv4Addr) -> Option<Ipv4Addr> {
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect((dst, 9)).ok()?;
+    match s.local_addr().ok()?.ip() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// ARP pass over on-link blocks. Returns the number of requests sent.
+fn arp_pass(sh: &Shared, blocks: &[(usize, Block)], socks: &[(usize, Arc<Socket>, Segment)], retry: bool) -> u64 {
+    let mut sent = 0;
+    for (seg_i, b) in blocks {
+        let Some((_, sock, seg)) = socks.iter().find(|(i, _, _)| i == seg_i) else { continue };
+        for n in b.first..=b.last {
+            if sh.stopped() {
+                return sent;
+            }
+            let IpAddr::V4(dst) = b.addr(n) else { continue };
+            if dst == seg.my_ip || (retry && sh.is_found(IpAddr::V4(dst))) {
+                continue;
+            }
+            sent += 1;
+            if !retry {
+                sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
+            }
+            sh.limiter.take_blocking(1);
+            let frame = arp::request(seg.mac, seg.my_ip, dst);
+            sh.arp_sent.lock().unwrap_or_else(|e| e.into_inner()).insert(dst, sh.now_us());
+            sh.send_with(|| (&**sock).write(&frame));
+        }
+    }
+    sent
+}

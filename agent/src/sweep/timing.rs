@@ -1,0 +1,82 @@
+//! Adaptive timeouts. How long to wait for the last answers after a pass is derived from the
+//! round-trip times measured during the sweep, bounded by the configured timeout, and grows
+//! with each retry (backoff). Pure: tests feed samples, no clock.
+
+use std::time::Duration;
+
+/// Never wait less than this after a pass: a loaded 2-core host or a Wi-Fi hop can delay a
+/// reply far beyond the typical RTT, and retries are cheaper than misses only up to a point.
+pub const MIN_WAIT: Duration = Duration::from_millis(120);
+
+/// RTT statistics of one sweep.
+#[derive(Debug, Clone, Default)]
+pub struct RttStats {
+    samples: u64,
+    max: Duration,
+    /// Exponentially weighted mean, for the report.
+    mean_us: f64,
+}
+
+impl RttStats {
+    pub fn record(&mut self, rtt: Duration) {
+        self.samples += 1;
+        self.max = self.max.max(rtt);
+        let us = rtt.as_secs_f64() * 1e6;
+        self.mean_us = if self.samples == 1 { us } else { self.mean_us * 0.9 + us * 0.1 };
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
+    /// How long to wait after pass `pass` (0 = first) before deciding its silent targets.
+    /// Without any sample the configured timeout is all we know. With samples: four times the
+    /// largest RTT seen (queueing on the path under our own burst inflates the tail), at least
+    /// [`MIN_WAIT`], at most `configured`; each retry doubles it, since a target that was silent
+    /// once is more likely slow than fast.
+    pub fn wait_after_pass(&self, pass: u32, configured: Duration) -> Duration {
+        let base = if self.samples == 0 {
+            configured
+        } else {
+            (self.max * 4).clamp(MIN_WAIT.min(configured), configured)
+        };
+        base.saturating_mul(1 << pass.min(4)).min(configured.saturating_mul(2).max(base))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn wait_table() {
+        // (samples in ms, pass, configured, expected)
+        let cases: &[(&[u64], u32, u64, u64)] = &[
+            (&[], 0, 1000, 1000),           // nothing measured: the configured timeout
+            (&[], 1, 1000, 2000),           // backoff, capped at twice the configured timeout
+            (&[0], 0, 1000, 120),           // LAN: the floor
+            (&[1, 2, 10], 0, 1000, 120),    // 4 x 10 ms = 40 ms, below the floor
+            (&[1, 50], 0, 1000, 200),       // 4 x 50 ms
+            (&[1, 50], 1, 1000, 400),       // retry doubles
+            (&[1, 50], 3, 1000, 1600),      // 200 ms x 8
+            (&[1, 50], 6, 1000, 2000),      // capped
+            (&[400], 0, 1000, 1000),        // slow path: capped by the configured timeout
+            (&[5], 0, 50, 50),              // a configured timeout below the floor wins
+        ];
+        for (samples, pass, configured, want) in cases {
+            let mut s = RttStats::default();
+            for &x in *samples {
+                s.record(ms(x));
+            }
+            assert_eq!(s.wait_after_pass(*pass, ms(*configured)), ms(*want), "{samples:?} pass {pass}");
+        }
+    }
+}
