@@ -27,10 +27,7 @@ pub enum IntakeError {
     #[error("header.schema_version {got} is not supported: this collector accepts schema_version {expected}")]
     SchemaVersion { got: u64, expected: u32 },
     #[error("header.source is {got:?} but this endpoint accepts only {expected:?} documents")]
-    WrongSource {
-        got: &'static str,
-        expected: &'static str,
-    },
+    WrongSource { got: String, expected: &'static str },
     #[error("{0}")]
     Limit(String),
 }
@@ -113,6 +110,20 @@ pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
             });
         }
     }
+    // The source too: an inventory posted to the sweep endpoint deserves "wrong endpoint",
+    // not a list of missing sweep fields.
+    if let Some(got) = value
+        .get("header")
+        .and_then(|h| h.get("source"))
+        .and_then(Value::as_str)
+    {
+        if got != T::SOURCE.as_str() {
+            return Err(IntakeError::WrongSource {
+                got: got.chars().take(64).collect(),
+                expected: T::SOURCE.as_str(),
+            });
+        }
+    }
     let doc: Document<T> = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         IntakeError::Schema {
@@ -126,7 +137,7 @@ pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
     })?;
     if doc.header.source != T::SOURCE {
         return Err(IntakeError::WrongSource {
-            got: doc.header.source.as_str(),
+            got: doc.header.source.as_str().to_string(),
             expected: T::SOURCE.as_str(),
         });
     }
@@ -138,13 +149,11 @@ pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
 /// Every string anywhere in the document, known field or not, is held to MAX_FIELD_CHARS.
 fn check_strings(value: &Value, path: &mut String) -> Result<(), String> {
     match value {
-        Value::String(s) => {
-            if s.len() > MAX_FIELD_CHARS && s.chars().count() > MAX_FIELD_CHARS {
-                return Err(format!(
-                    "{path} is {} characters long, more than the limit of {MAX_FIELD_CHARS}",
-                    s.chars().count()
-                ));
-            }
+        Value::String(s) if s.len() > MAX_FIELD_CHARS && s.chars().count() > MAX_FIELD_CHARS => {
+            return Err(format!(
+                "{path} is {} characters long, more than the limit of {MAX_FIELD_CHARS}",
+                s.chars().count()
+            ));
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_body_util::BodyExt;
 use parc_shared::{Discovery, Document, Inventory};
+use std::time::Duration;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -104,22 +106,13 @@ async fn read_document<T: intake::Body + Send + 'static>(
         },
         limit: wire_limit,
     };
-    // Refuse early when the client says how much it will send.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > wire_limit as u64) {
-        return Err(too_large.into());
-    }
-    let bytes = axum::body::to_bytes(body, wire_limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.is::<http_body_util::LengthLimitError>() {
-            ApiError::Intake(too_large.clone())
-        } else {
-            ApiError::BadRequest(format!("could not read the request body: {inner}"))
-        }
-    })?;
+    let bytes = read_bounded(body, wire_limit, declared)
+        .await?
+        .ok_or(ApiError::Intake(too_large))?;
     tokio::task::spawn_blocking(move || {
         let doc = match encoding {
             Encoding::Identity => intake::parse::<T>(&bytes),
@@ -130,4 +123,54 @@ async fn read_document<T: intake::Body + Send + 'static>(
     .await
     .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(ApiError::from)
+}
+
+/// After a body passes the limit, up to this much more is read and thrown away so that the
+/// client, still sending, gets to read the 413 instead of a connection reset.
+const DRAIN_CAP: u64 = 64 * 1024 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the body into memory if it fits in `limit` bytes; None when it does not. Memory use
+/// is bounded by the limit whatever the client sends or declares.
+async fn read_bounded(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let read_error =
+        |e: axum::Error| ApiError::BadRequest(format!("could not read the request body: {e}"));
+    if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_CAP) {
+            drain(body).await;
+        }
+        return Ok(None);
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(read_error)?.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            drop(buf);
+            drain(body).await;
+            return Ok(None);
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Some(buf))
+}
+
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut seen: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > DRAIN_CAP {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
