@@ -208,6 +208,36 @@ mod tests {
         )
     }
 
+    proptest::proptest! {
+        /// Whatever a file contains (truncated, binary, another format), parsing it returns
+        /// something or nothing; it never panics and so never costs the rest of the inventory.
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,400}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1200)) {
+            let lossy = String::from_utf8_lossy(&bytes);
+            for t in [text.as_str(), &*lossy] {
+                os::parse_os_release(t);
+                os::boot_time(t);
+                cpu::parse_cpuinfo(t, "x86_64");
+                memory::parse_meminfo(t);
+                storage::parse_mountinfo(t);
+                network::ipv4_gateways(t);
+                network::ipv6_gateways(t);
+                network::dns_servers(t);
+                host::fqdn_from_hosts(t, "pc");
+                host::domain_from_resolv_conf(t);
+                software::dpkg::parse_status(t);
+                software::rpm::parse_query(t);
+                software::windows::parse_reg_query(t, "x86_64");
+                users::parse_passwd(t);
+                users::parse_group(t);
+            }
+            host::environ_var(&bytes, "container");
+            let mut records = bytes.clone();
+            records.resize(users::UTMP_RECORD * 3, 7);
+            users::parse_utmp(&records);
+        }
+    }
+
     #[test]
     fn a_fake_root_without_dmi_or_packages_still_inventories() {
         let dir = tempfile::tempdir().unwrap();

@@ -154,6 +154,7 @@ nameserver fe80::1%eth0\n#nameserver 8.8.8.8\nnameserver not-an-ip\noptions edns
     }
 
     #[test]
+    #[cfg(unix)]
     fn interfaces_from_a_fake_sysfs() {
         let dir = tempfile::tempdir().unwrap();
         let write = |p: &str, s: &str| {

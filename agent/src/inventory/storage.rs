@@ -5,7 +5,6 @@
 //! twice (bind mounts, container overlays of host paths) is reported once, at its first mount.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use parc_shared::inventory::{Disk, Filesystem};
 
@@ -215,7 +214,7 @@ fn sizes(m: &Mount) -> Option<(u64, u64)> {
     std::thread::spawn(move || {
         let _ = tx.send(super::sys::statvfs(&path));
     });
-    rx.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| {
+    rx.recv_timeout(std::time::Duration::from_secs(2)).unwrap_or_else(|_| {
         tracing::warn!(mount_point = %m.mount_point, fs_type = %m.fs_type, "statvfs timed out: network filesystem not answering");
         None
     })
