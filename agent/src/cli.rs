@@ -55,9 +55,8 @@ pub enum Command {
         #[arg(long)]
         no_splay: bool,
     },
-    // SWEEP-CLI: re-enabled once sweep::cli exists.
-    // /// Find live hosts on networks (CIDRs, ranges, addresses).
-    // Sweep(crate::sweep::cli::SweepArgs),
+    /// Find live hosts on networks (CIDRs, ranges, addresses).
+    Sweep(crate::sweep::cli::SweepArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,7 +106,8 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
         Command::Run { no_splay } => {
             crate::service::run(&config, !no_splay, shutdown).await?;
             Ok(ExitCode::SUCCESS)
-        } // Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
+        }
+        Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
     }
 }
 

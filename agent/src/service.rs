@@ -2,7 +2,8 @@
 //!
 //! One inventory every `schedule.interval`, the first after a random delay of up to
 //! `schedule.splay` (so a site's PCs, all booted at 8:00, do not reach the collector in the same
-//! second); everything goes through the spool, and the spool is flushed with backoff and jitter
+//! second); one sweep of `sweep.targets` every `sweep.interval`, confined to `sweep.scopes`;
+//! everything goes through the spool, and the spool is flushed with backoff and jitter
 //! while the collector is away. Stops cleanly on SIGTERM/Ctrl-C: a document is either fully
 //! spooled or not at all, so stopping at any point loses nothing already collected.
 
@@ -14,8 +15,11 @@ use rand::Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use parc_shared::{Document, DocumentHeader, SourceKind};
+
 use crate::delivery::{backoff, flush, open_spool, Client};
 use crate::spool::Kind;
+use crate::sweep::SweepRequest;
 
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_CAP: Duration = Duration::from_secs(3600);
@@ -36,6 +40,7 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
     }
 
     let mut next_inventory = Instant::now();
+    let mut next_sweep = (!config.sweep.targets.is_empty()).then(Instant::now);
     let mut next_flush = Instant::now();
     let mut failures: u32 = 0;
     loop {
@@ -50,6 +55,11 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
             }
             next_inventory = now + config.schedule.interval;
             next_flush = now;
+        }
+        if next_sweep.is_some_and(|at| now >= at) {
+            scheduled_sweep(config, &spool, &shutdown).await?;
+            next_sweep = Some(Instant::now() + config.sweep.interval);
+            next_flush = Instant::now();
         }
         if let (Some(client), true) = (&client, now >= next_flush) {
             let report = flush(&spool, client).await?;
@@ -71,16 +81,45 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
                 }
             }
         }
-        let wake = if client.is_some() {
-            next_inventory.min(next_flush)
-        } else {
-            next_inventory
-        };
+        let mut wake = next_inventory;
+        if client.is_some() {
+            wake = wake.min(next_flush);
+        }
+        if let Some(at) = next_sweep {
+            wake = wake.min(at);
+        }
         if sleep_or_stop(wake, &shutdown).await {
             tracing::info!("stopping");
             return Ok(());
         }
     }
+}
+
+/// Sweeps the configured targets, confined to the configured scopes, and spools the result.
+/// A refused or failed sweep is logged, not fatal: the inventory schedule goes on.
+async fn scheduled_sweep(
+    config: &AgentConfig,
+    spool: &crate::spool::Spool,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let mut request = SweepRequest::from_config(config.sweep.targets.clone(), &config.sweep);
+    request.scopes = config.sweep.scopes.clone();
+    // A scheduled sweep must finish well before the next one starts.
+    request.deadline = Some(config.sweep.interval / 2);
+    match crate::sweep::sweep(request, None, shutdown.child_token()).await {
+        Ok(discovery) => {
+            let hosts = discovery.hosts.len();
+            let agent_id = crate::agent_id::load_or_create(&config.state_dir)?;
+            let doc = Document {
+                header: DocumentHeader::new(agent_id, SourceKind::Sweep, discovery.finished_at),
+                body: discovery,
+            };
+            spool.push(Kind::Discovery, doc.header.document_id, &doc)?;
+            tracing::info!(hosts, document_id = %doc.header.document_id, "sweep spooled");
+        }
+        Err(e) => tracing::error!(error = %e, "scheduled sweep refused or failed"),
+    }
+    Ok(())
 }
 
 /// Sleeps until `deadline`; true when asked to stop first.
