@@ -16,6 +16,7 @@ pub mod document;
 pub mod identity;
 pub mod inventory;
 pub mod limits;
+pub mod snmp;
 
 pub use discovery::{DiscoveredHost, Discovery, ProbeMethod};
 pub use document::{Document, DocumentHeader, SourceKind, SCHEMA_VERSION};
