@@ -1,1 +1,530 @@
+//! Identification table tests on hand-written devices (typical values of each kind of gear,
+//! written for these tests; no third-party device dumps).
 
+use parc_shared::snmp::*;
+
+use super::*;
+
+/// A device described by the evidence identification looks at.
+#[derive(Default, Clone)]
+struct Fixture {
+    descr: &'static str,
+    object_id: &'static str,
+    sections: &'static [&'static str],
+    bridge_ports: Option<u32>,
+    forwarding: Option<bool>,
+    ip_interfaces: u32,
+    if_types: &'static [(u32, usize)],
+    chassis: Option<(&'static str, &'static str, &'static str)>,
+    printer: Option<(&'static str, &'static str)>,
+    ups: Option<(&'static str, &'static str)>,
+}
+
+impl Fixture {
+    fn device(&self) -> SnmpDevice {
+        let has = |s: &str| self.sections.contains(&s);
+        let mut d = SnmpDevice {
+            system: SnmpSystem {
+                descr: Some(self.descr.into()),
+                object_id: Some(self.object_id.into()).filter(|o: &String| !o.is_empty()),
+                ..Default::default()
+            },
+            ip_forwarding: self.forwarding,
+            ..Default::default()
+        };
+        if has("host_resources") {
+            d.host = Some(HostResources::default());
+        }
+        if has("lldp") {
+            d.lldp_neighbors.push(LldpNeighbor::default());
+        }
+        if self.bridge_ports.is_some() {
+            d.bridge = Some(BridgeInfo {
+                num_ports: self.bridge_ports,
+                forwarding: vec![],
+            });
+        }
+        for i in 0..self.ip_interfaces {
+            d.ip_addresses.push(SnmpIpAddress {
+                ip: format!("10.0.{i}.1"),
+                if_index: Some(i + 1),
+                netmask: None,
+            });
+        }
+        d.ip_addresses.push(SnmpIpAddress {
+            ip: "127.0.0.1".into(),
+            if_index: Some(999),
+            netmask: None,
+        });
+        let mut index = 0;
+        for &(if_type, count) in self.if_types {
+            for _ in 0..count {
+                index += 1;
+                d.interfaces.push(SnmpInterface {
+                    index,
+                    if_type: Some(if_type),
+                    ..Default::default()
+                });
+            }
+        }
+        if let Some((model, serial, software)) = self.chassis {
+            d.chassis = Some(EntityChassis {
+                model: Some(model.into()),
+                serial: Some(serial.into()),
+                software_rev: Some(software.into()).filter(|s: &String| !s.is_empty()),
+                ..Default::default()
+            });
+        }
+        if let Some((model, serial)) = self.printer.or(has("printer").then_some(("", ""))) {
+            d.printer = Some(PrinterInfo {
+                model: Some(model.into()).filter(|s: &String| !s.is_empty()),
+                serial: Some(serial.into()).filter(|s: &String| !s.is_empty()),
+                page_count: Some(1234),
+                supplies: vec![],
+            });
+        }
+        if let Some((maker, model)) = self.ups {
+            d.ups = Some(UpsInfo {
+                manufacturer: Some(maker.into()),
+                model: Some(model.into()),
+                ..Default::default()
+            });
+        }
+        d
+    }
+}
+
+struct Want {
+    device_type: DeviceType,
+    vendor: Option<&'static str>,
+    model: Option<&'static str>,
+    serial: Option<&'static str>,
+    firmware: Option<&'static str>,
+}
+
+fn want(device_type: DeviceType, vendor: Option<&'static str>) -> Want {
+    Want {
+        device_type,
+        vendor,
+        model: None,
+        serial: None,
+        firmware: None,
+    }
+}
+
+#[test]
+fn builtin_rules_are_valid() {
+    let rules = Rules::parse(RULES_TOML, ENTERPRISES_TSV).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(rules.enterprise_count() >= 80);
+    for (number, vendor) in [
+        (9, "Cisco"),
+        (11, "HP"),
+        (318, "APC"),
+        (8072, "Net-SNMP"),
+        (12356, "Fortinet"),
+        (41112, "Ubiquiti"),
+    ] {
+        assert_eq!(rules.vendor_of(number), Some(vendor));
+    }
+}
+
+#[test]
+fn identifies_each_kind_of_device() {
+    use DeviceType::*;
+    let cases: Vec<(&str, Fixture, Want)> = vec![
+        (
+            "laser printer answering Printer-MIB and HOST-RESOURCES",
+            Fixture {
+                descr: "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM JSI24090012",
+                object_id: "1.3.6.1.4.1.11.2.3.9.1",
+                sections: &["printer", "host_resources"],
+                printer: Some(("HP LaserJet Pro M404dn", "PHBBK12345")),
+                if_types: &[(6, 1), (24, 1)],
+                ..Default::default()
+            },
+            Want {
+                model: Some("HP LaserJet Pro M404dn"),
+                serial: Some("PHBBK12345"),
+                ..want(Printer, Some("HP"))
+            },
+        ),
+        (
+            "printer of an unknown maker, known by its MIB alone",
+            Fixture {
+                descr: "NPI 4.2",
+                object_id: "1.3.6.1.4.1.424242.1",
+                sections: &["printer"],
+                ..Default::default()
+            },
+            want(Printer, None),
+        ),
+        (
+            "multifunction copier by keyword and vendor",
+            Fixture {
+                descr: "KONICA MINOLTA bizhub C300i",
+                object_id: "1.3.6.1.4.1.18334.1.1.1.2.1.125.2.1",
+                ..Default::default()
+            },
+            Want {
+                model: Some("bizhub C300i"),
+                ..want(Printer, Some("Konica Minolta"))
+            },
+        ),
+        (
+            "label printer",
+            Fixture {
+                descr: "ZTC ZT410-203dpi ZPL",
+                object_id: "1.3.6.1.4.1.10642.1.1",
+                ..Default::default()
+            },
+            want(Printer, Some("Zebra")),
+        ),
+        (
+            "UPS answering UPS-MIB",
+            Fixture {
+                descr: "Network Management Card for UPS",
+                object_id: "1.3.6.1.4.1.534.1",
+                sections: &["ups"],
+                ups: Some(("EATON", "9PX 3000i")),
+                ..Default::default()
+            },
+            Want {
+                model: Some("9PX 3000i"),
+                ..want(Ups, Some("Eaton"))
+            },
+        ),
+        (
+            "UPS of an unlisted maker by UPS-MIB",
+            Fixture {
+                descr: "SNMP agent",
+                object_id: "1.3.6.1.4.1.424242.7",
+                ups: Some(("ACME Power", "Line 1500")),
+                ..Default::default()
+            },
+            Want {
+                model: Some("Line 1500"),
+                ..want(Ups, Some("ACME Power"))
+            },
+        ),
+        (
+            "rack PDU by vendor number alone",
+            Fixture {
+                descr: "APC Web/SNMP Management Card (MB:v4.1.0 PF:v6.5.6 MN:AP8959EU3)",
+                object_id: "1.3.6.1.4.1.318.1.3.4.6",
+                ..Default::default()
+            },
+            want(Ups, Some("APC")),
+        ),
+        (
+            "access switch: bridge with many ports, ENTITY chassis",
+            Fixture {
+                descr: "Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version 15.2(2)E7, RELEASE SOFTWARE (fc3)",
+                object_id: "1.3.6.1.4.1.9.1.1208",
+                sections: &["entity", "lldp"],
+                bridge_ports: Some(52),
+                forwarding: Some(false),
+                ip_interfaces: 1,
+                if_types: &[(6, 52), (53, 3), (24, 1)],
+                chassis: Some(("WS-C2960X-48FPD-L", "FOC1234X0AB", "15.2(2)E7")),
+                ..Default::default()
+            },
+            Want {
+                model: Some("WS-C2960X-48FPD-L"),
+                serial: Some("FOC1234X0AB"),
+                firmware: Some("15.2(2)E7"),
+                ..want(Switch, Some("Cisco"))
+            },
+        ),
+        (
+            "layer-3 switch routing between VLANs stays a switch",
+            Fixture {
+                descr: "Aruba JL256A 2930F-48G-PoE+-4SFP+ Switch, revision WC.16.10.0012, ROM WC.16.01.0008",
+                object_id: "1.3.6.1.4.1.11.2.3.7.11.160",
+                bridge_ports: Some(52),
+                forwarding: Some(true),
+                ip_interfaces: 12,
+                if_types: &[(6, 52), (53, 12)],
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("WC.16.10.0012"),
+                ..want(Switch, Some("HP"))
+            },
+        ),
+        (
+            "switch of an unlisted vendor by structure alone",
+            Fixture {
+                descr: "L2 Managed Device",
+                object_id: "1.3.6.1.4.1.424242.3",
+                bridge_ports: Some(28),
+                if_types: &[(6, 28)],
+                ..Default::default()
+            },
+            want(Switch, None),
+        ),
+        (
+            "branch router",
+            Fixture {
+                descr: "Cisco IOS Software [Fuji], ISR Software (X86_64_LINUX_IOSD-UNIVERSALK9-M), Version 16.9.4, RELEASE SOFTWARE (fc2)",
+                object_id: "1.3.6.1.4.1.9.1.2068",
+                forwarding: Some(true),
+                ip_interfaces: 3,
+                if_types: &[(6, 3), (24, 1)],
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("16.9.4"),
+                ..want(Router, Some("Cisco"))
+            },
+        ),
+        (
+            "router of an unlisted vendor by forwarding alone",
+            Fixture {
+                descr: "Embedded OS",
+                object_id: "1.3.6.1.4.1.424242.9",
+                forwarding: Some(true),
+                ip_interfaces: 4,
+                if_types: &[(6, 4)],
+                ..Default::default()
+            },
+            want(Router, None),
+        ),
+        (
+            "MikroTik",
+            Fixture {
+                descr: "RouterOS CCR1009-7G-1C-1S+",
+                object_id: "1.3.6.1.4.1.14988.1",
+                forwarding: Some(true),
+                ip_interfaces: 2,
+                if_types: &[(6, 9)],
+                ..Default::default()
+            },
+            want(Router, Some("MikroTik")),
+        ),
+        (
+            "firewall that also forwards",
+            Fixture {
+                descr: "FortiGate-60F",
+                object_id: "1.3.6.1.4.1.12356.101.1.1004",
+                forwarding: Some(true),
+                ip_interfaces: 5,
+                if_types: &[(6, 10)],
+                ..Default::default()
+            },
+            want(Firewall, Some("Fortinet")),
+        ),
+        (
+            "Cisco ASA by keyword",
+            Fixture {
+                descr: "Cisco Adaptive Security Appliance Version 9.8(4)",
+                object_id: "1.3.6.1.4.1.9.1.2313",
+                forwarding: Some(true),
+                ip_interfaces: 3,
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("9.8(4)"),
+                ..want(Firewall, Some("Cisco"))
+            },
+        ),
+        (
+            "access point with radios",
+            Fixture {
+                descr: "ArubaOS (MODEL: 315), Version 8.6.0.4-8.6.0.4",
+                object_id: "1.3.6.1.4.1.14823.1.2.104",
+                if_types: &[(6, 2), (71, 2)],
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("8.6.0.4-8.6.0.4"),
+                ..want(Wireless, Some("Aruba"))
+            },
+        ),
+        (
+            "NAS running Linux and net-snmp is storage, not a computer",
+            Fixture {
+                descr: "Linux DiskStation 4.4.59+ #25426 SMP PREEMPT x86_64",
+                object_id: "1.3.6.1.4.1.8072.3.2.10",
+                sections: &["host_resources"],
+                if_types: &[(6, 2), (24, 1)],
+                ..Default::default()
+            },
+            want(Storage, Some("Net-SNMP")),
+        ),
+        (
+            "NetApp filer",
+            Fixture {
+                descr: "NetApp Release 9.7P5: Tue Jun 23 10:10:10 UTC 2020",
+                object_id: "1.3.6.1.4.1.789.2.5",
+                ..Default::default()
+            },
+            want(Storage, Some("NetApp")),
+        ),
+        (
+            "Linux server",
+            Fixture {
+                descr: "Linux db01 5.10.0-28-amd64 #1 SMP Debian 5.10.209-2 x86_64",
+                object_id: "1.3.6.1.4.1.8072.3.2.10",
+                sections: &["host_resources"],
+                forwarding: Some(true),
+                ip_interfaces: 3,
+                if_types: &[(6, 3), (24, 1)],
+                ..Default::default()
+            },
+            want(Computer, Some("Net-SNMP")),
+        ),
+        (
+            "Windows server",
+            Fixture {
+                descr: "Hardware: Intel64 Family 6 Model 85 Stepping 7 AT/AT COMPATIBLE - Software: Windows Version 6.3 (Build 17763 Multiprocessor Free)",
+                object_id: "1.3.6.1.4.1.311.1.1.3.1.3",
+                sections: &["host_resources"],
+                if_types: &[(6, 2), (24, 1), (131, 1)],
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("6.3"),
+                ..want(Computer, Some("Microsoft"))
+            },
+        ),
+        (
+            "server management controller",
+            Fixture {
+                descr: "Dell Out-of-band SNMP Agent for Remote Access Controller",
+                object_id: "1.3.6.1.4.1.674.10892.5",
+                ..Default::default()
+            },
+            want(Computer, Some("Dell")),
+        ),
+        (
+            "IP camera",
+            Fixture {
+                descr: "Linux 4.9.206-axis8",
+                object_id: "1.3.6.1.4.1.368.4",
+                ..Default::default()
+            },
+            want(Camera, Some("Axis")),
+        ),
+        (
+            "desk phone",
+            Fixture {
+                descr: "Cisco Systems, Inc. IP Phone CP-8845",
+                object_id: "1.3.6.1.4.1.9.6.1.23.8845",
+                ..Default::default()
+            },
+            want(Phone, Some("Cisco")),
+        ),
+        (
+            "nothing to go on",
+            Fixture {
+                descr: "Embedded device",
+                object_id: "1.3.6.1.4.1.424242.1",
+                ..Default::default()
+            },
+            want(Other, None),
+        ),
+        (
+            "no sysObjectID at all: vendor from the description",
+            Fixture {
+                descr: "ProCurve J9085A Switch 2610-24, revision R.11.25, ROM R.10.06",
+                object_id: "",
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("R.11.25"),
+                ..want(Switch, Some("HP"))
+            },
+        ),
+    ];
+    let rules = Rules::builtin();
+    let mut failures = Vec::new();
+    for (name, fixture, want) in cases {
+        let got = identify_with(rules, &fixture.device());
+        let expected = (
+            want.device_type,
+            want.vendor.map(str::to_string),
+            want.model.map(str::to_string),
+            want.serial.map(str::to_string),
+            want.firmware.map(str::to_string),
+        );
+        let actual = (
+            got.device_type,
+            got.vendor.clone(),
+            got.model.clone(),
+            got.serial.clone(),
+            got.firmware.clone(),
+        );
+        if expected != actual {
+            failures.push(format!(
+                "{name}:\n  want {expected:?}\n  got  {actual:?} (evidence {:?})",
+                got.evidence
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn junk_serials_are_dropped() {
+    let fixture = Fixture {
+        descr: "switch",
+        chassis: Some(("", "To be filled by O.E.M.", "")),
+        ..Default::default()
+    };
+    let got = identify(&fixture.device());
+    assert_eq!(got.serial, None);
+    assert_eq!(got.model, None);
+}
+
+#[test]
+fn evidence_names_the_deciding_rules() {
+    let fixture = Fixture {
+        descr: "Linux host",
+        object_id: "1.3.6.1.4.1.8072.3.2.10",
+        sections: &["host_resources"],
+        ..Default::default()
+    };
+    let got = identify(&fixture.device());
+    assert_eq!(got.device_type, DeviceType::Computer);
+    assert_eq!(got.enterprise, Some(8072));
+    assert_eq!(
+        got.evidence,
+        vec!["host-resources", "descr-general-os", "vendor-server-os"]
+    );
+}
+
+#[test]
+fn bad_rules_are_reported_all_at_once() {
+    let bad = r#"
+        threshold = 10
+        [[rule]]
+        name = "a"
+        type = "toaster"
+        score = 1
+        descr = "("
+        [[rule]]
+        name = "b"
+        type = "switch"
+        score = 1
+        [[rule]]
+        name = "c"
+        type = "switch"
+        score = 1
+        sections = ["nope"]
+        [[model]]
+        descr = "no group"
+    "#;
+    let problems = Rules::parse(bad, "9\tCisco\nx\ty\n9\tCisco again\n").unwrap_err();
+    let all = problems.join("\n");
+    for needle in [
+        "unknown type \"toaster\"",
+        "bad regex",
+        "rule \"b\": no condition",
+        "unknown section \"nope\"",
+        "needs a (?P<value>",
+        "line 2: expected",
+        "line 3: 9 listed twice",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+}
