@@ -13,6 +13,8 @@
 //! - [`software`]: dpkg, rpm and the Windows registry.
 //! - [`users`]: local users and groups, open sessions.
 //! - `windows`: the minimal Windows collection (compiled on Windows only).
+//! - [`fit`]: trims the result to the collector's limits, so one odd fact cannot get the whole
+//!   document refused.
 //!
 //! Every module parses text with pure functions (`&str` in, model out) that the tests feed
 //! with sample files; reading happens once per file, at the edges.
@@ -22,6 +24,7 @@
 #![cfg_attr(windows, allow(dead_code))]
 
 pub mod cpu;
+pub mod fit;
 pub mod hardware;
 pub mod host;
 pub mod memory;
@@ -82,7 +85,7 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
     if memory.is_none() {
         tracing::warn!("no memory size: /proc/meminfo unreadable or without MemTotal");
     }
-    let inventory = Inventory {
+    let mut inventory = Inventory {
         hardware: hardware::gather(root),
         cpus,
         memory: memory.unwrap_or_default(),
@@ -94,6 +97,7 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
         host,
         os,
     };
+    fit::fit_to_limits(&mut inventory);
     tracing::debug!(
         software = inventory.software.len(),
         interfaces = inventory.network.interfaces.len(),

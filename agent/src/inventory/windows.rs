@@ -20,7 +20,7 @@ pub fn collect() -> anyhow::Result<Inventory> {
         Some(other) => other.to_ascii_lowercase(),
         None => std::env::consts::ARCH.to_string(),
     };
-    Ok(Inventory {
+    let mut inventory = Inventory {
         host: Host {
             fqdn: domain
                 .as_ref()
@@ -36,5 +36,7 @@ pub fn collect() -> anyhow::Result<Inventory> {
         },
         software: super::software::windows::gather(),
         ..Default::default()
-    })
+    };
+    super::fit::fit_to_limits(&mut inventory);
+    Ok(inventory)
 }
