@@ -11,9 +11,11 @@ use super::source::Root;
 pub fn gather(root: &Root, kernel_hostname: Option<&str>) -> anyhow::Result<Host> {
     let hostname = kernel_hostname
         .map(str::to_string)
-        .or_else(|| root.read_trimmed("/proc/sys/kernel/hostname"))
-        .or_else(|| root.read_trimmed("/etc/hostname"))
-        .filter(|h| !h.is_empty() && h != "(none)")
+        .into_iter()
+        .chain(root.read_trimmed("/proc/sys/kernel/hostname"))
+        .chain(root.read_trimmed("/etc/hostname"))
+        // "(none)" is what the kernel reports before anything set a name.
+        .find(|h| !h.is_empty() && h != "(none)")
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no hostname: uname, /proc/sys/kernel/hostname and /etc/hostname all failed"
@@ -382,6 +384,17 @@ ff02::1 ip6-allnodes
             err.contains("no hostname") && err.contains("/etc/hostname"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn unset_kernel_hostname_falls_back_to_etc_hostname() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/hostname"), "pc-0042.chu-exemple.fr\n").unwrap();
+        let host = gather(&Root::at(dir.path()), Some("(none)")).unwrap();
+        assert_eq!(host.hostname, "pc-0042");
+        assert_eq!(host.fqdn.as_deref(), Some("pc-0042.chu-exemple.fr"));
+        assert_eq!(host.domain.as_deref(), Some("chu-exemple.fr"));
     }
 
     #[test]
