@@ -133,9 +133,13 @@ pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationTo
         }
     };
     let mut out = std::io::stdout().lock();
-    out.write_all(output::render(&discovery, args.format).as_bytes())?;
-    out.flush()?;
+    let written = out.write_all(output::render(&discovery, args.format).as_bytes()).and_then(|()| out.flush());
     drop(out);
+    match written {
+        // `parc-agent sweep ... | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
 
     if !args.quiet && (std::io::stderr().is_terminal() || args.format == Format::Table) {
         eprintln!(

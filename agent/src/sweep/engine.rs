@@ -85,6 +85,9 @@ struct Shared {
     cookies: Cookies,
     /// Send times of ARP requests (the protocol has no room for a timestamp), on-link only.
     arp_sent: Mutex<HashMap<Ipv4Addr, u64>>,
+    /// On-link hosts that answered ARP: their MAC and segment index. IP probes to them are sent
+    /// as frames to that MAC.
+    arp_macs: Mutex<HashMap<Ipv4Addr, (Mac, usize)>>,
 }
 
 impl Shared {
@@ -243,6 +246,7 @@ pub async fn run(
         limiter: RateLimiter::new(req.rate_pps),
         cookies: Cookies::new(),
         arp_sent: Mutex::new(HashMap::new()),
+        arp_macs: Mutex::new(HashMap::new()),
     });
 
     // Receivers.
@@ -260,9 +264,10 @@ pub async fn run(
         }, tx2));
     }
     for (i, sock) in &arp_socks {
-        let (sock, sh, tx2, my_ip) = (sock.clone(), shared.clone(), tx.clone(), segments[*i].my_ip);
+        let (sock, sh, tx2, my_ip, seg_i) = (sock.clone(), shared.clone(), tx.clone(), segments[*i].my_ip, *i);
         receivers.push(spawn_rx(sock, sh.clone(), move |frame| {
             let r = arp::parse_reply(frame, my_ip)?;
+            sh.arp_macs.lock().unwrap_or_else(|e| e.into_inner()).entry(r.ip).or_insert((r.mac, seg_i));
             let sent = sh.arp_sent.lock().unwrap_or_else(|e| e.into_inner()).get(&r.ip).copied();
             let rtt = sent.map(|s| Duration::from_micros(sh.now_us().saturating_sub(s)));
             Some(Event::Arp { ip: r.ip, mac: r.mac, rtt })
@@ -329,6 +334,7 @@ pub async fn run(
             None => std::future::pending().await,
         }
     };
+    tracing::debug!(setup_ms = shared.start.elapsed().as_millis() as u64, "sockets ready");
     let mut passes = 0;
     let cancelled = tokio::select! {
         n = driver.run(on_link, routed) => { passes = n; false }
@@ -336,6 +342,7 @@ pub async fn run(
         _ = deadline => true,
     };
     drop(driver);
+    tracing::debug!(at_ms = shared.start.elapsed().as_millis() as u64, "probing done");
     shared.stop.store(true, Ordering::Relaxed);
     drop(tx);
     for r in receivers {
@@ -357,10 +364,12 @@ pub async fn run(
         }
     };
     if req.methods.netbios && !cancelled {
+        // Only hosts that may run NetBIOS: 139 or 445 open, or any host when TCP was not
+        // probed. Asking the others would only add a timeout to the end of the sweep.
         let unnamed: Vec<Ipv4Addr> = hosts
-            .keys()
-            .filter(|ip| !names.contains_key(*ip))
-            .filter_map(|ip| match ip {
+            .iter()
+            .filter(|(ip, h)| !names.contains_key(*ip) && (ports.is_empty() || h.open_ports.contains(&139) || h.open_ports.contains(&445)))
+            .filter_map(|(ip, _)| match ip {
                 IpAddr::V4(a) => Some(*a),
                 IpAddr::V6(_) => None,
             })
@@ -372,6 +381,7 @@ pub async fn run(
         }
     }
 
+    tracing::debug!(at_ms = shared.start.elapsed().as_millis() as u64, "names done");
     let mut list: Vec<DiscoveredHost> = hosts
         .drain()
         .map(|(ip, h)| DiscoveredHost {
@@ -505,42 +515,71 @@ struct Driver<'a> {
 impl Driver<'_> {
     /// Returns the number of passes run.
     async fn run(&self, on_link: Vec<(usize, Block)>, routed: Vec<Block>) -> u32 {
+        let ip_probes = self.req.methods.icmp || !self.ports.is_empty();
         let mut passes = 0;
-        if !on_link.is_empty() {
-            for pass in 0..=self.req.retries {
-                let blocks = on_link.clone();
-                let sh = self.shared.clone();
-                let socks: Vec<(usize, Arc<Socket>, Segment)> =
-                    self.arp_socks.iter().map(|(i, s)| (*i, s.clone(), self.segments[*i].clone())).collect();
-                let sent = tokio::task::spawn_blocking(move || arp_pass(&sh, &blocks, &socks, pass > 0)).await.unwrap_or(0);
-                passes += 1;
-                if sent == 0 {
-                    break;
-                }
-                self.wait(pass).await;
-            }
-        }
-        // IP stage: routed targets, plus the on-link hosts ARP found (for their ports).
-        let mut ip_blocks = routed;
-        if self.req.methods.icmp || !self.ports.is_empty() {
-            let found: Vec<IpAddr> = {
-                let f = self.shared.found.lock().unwrap_or_else(|e| e.into_inner());
-                f.iter().copied().collect()
-            };
-            ip_blocks.extend(found.into_iter().map(|ip| {
-                let (v6, n) = super::targets::ip_key(ip);
-                Block { v6, first: n, last: n }
-            }));
-        } else {
-            return passes;
-        }
-        let ip_targets = Targets::from_blocks(ip_blocks);
-        for pass in 0..=self.req.retries {
-            let sent = self.ip_pass(&ip_targets, pass).await;
+        // ARP first pass, so the IP stage knows which on-link hosts exist.
+        if !on_link.is_empty() && self.arp_pass(&on_link, 0).await > 0 {
             passes += 1;
-            if sent == 0 {
+            self.wait(0).await;
+        }
+        let arp_found = self.found_snapshot();
+        // Then, at the same time: ARP retries for the silent on-link addresses, and the IP stage
+        // (routed targets + the hosts ARP found, for their ports). Overlapping them hides the
+        // retry's wait behind the IP probes.
+        let arp_retries = async {
+            let mut n = 0;
+            if !on_link.is_empty() {
+                for pass in 1..=self.req.retries {
+                    if self.arp_pass(&on_link, pass).await == 0 {
+                        break;
+                    }
+                    n += 1;
+                    self.wait(pass).await;
+                }
+            }
+            n
+        };
+        let ip_stage = async {
+            if !ip_probes {
+                return 0;
+            }
+            let mut blocks = routed;
+            blocks.extend(arp_found.iter().map(|ip| single(*ip)));
+            self.ip_stage(&Targets::from_blocks(blocks)).await
+        };
+        let (a, b) = tokio::join!(arp_retries, ip_stage);
+        passes += a + b;
+        // Hosts only ARP retries found still get their ports probed (once).
+        let late: Vec<Block> = self.found_snapshot().difference(&arp_found).map(|ip| single(*ip)).collect();
+        if ip_probes && !late.is_empty() && self.ip_pass(&Targets::from_blocks(late), 0).await > 0 {
+            passes += 1;
+            self.wait(0).await;
+        }
+        passes
+    }
+
+    fn found_snapshot(&self) -> HashSet<IpAddr> {
+        self.shared.found.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn links(&self) -> Vec<(usize, Arc<Socket>, Segment)> {
+        self.arp_socks.iter().map(|(i, s)| (*i, s.clone(), self.segments[*i].clone())).collect()
+    }
+
+    async fn arp_pass(&self, on_link: &[(usize, Block)], pass: u32) -> u64 {
+        let blocks = on_link.to_vec();
+        let sh = self.shared.clone();
+        let socks = self.links();
+        tokio::task::spawn_blocking(move || arp_pass(&sh, &blocks, &socks, pass > 0)).await.unwrap_or(0)
+    }
+
+    async fn ip_stage(&self, targets: &Targets) -> u32 {
+        let mut passes = 0;
+        for pass in 0..=self.req.retries {
+            if self.ip_pass(targets, pass).await == 0 {
                 break;
             }
+            passes += 1;
             self.wait(pass).await;
         }
         passes
@@ -548,7 +587,7 @@ impl Driver<'_> {
 
     async fn wait(&self, pass: u32) {
         let w = self.shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(pass, self.req.timeout);
-        tracing::debug!(pass, wait_ms = w.as_millis() as u64, "waiting for late answers");
+        tracing::debug!(pass, wait_ms = w.as_millis() as u64, at_ms = self.shared.start.elapsed().as_millis() as u64, "waiting for late answers");
         tokio::time::sleep(w).await;
     }
 
@@ -566,8 +605,10 @@ impl Driver<'_> {
                     let (icmp_s, tcp_s, id, sport) = (r.icmp.clone(), r.tcp.clone(), r.icmp_id, r.sport);
                     let icmp_on = self.req.methods.icmp;
                     let ports = self.ports.to_vec();
+                    let links = self.links();
                     tokio::task::spawn_blocking(move || {
-                        raw_pass(&sh, Targets::from_blocks(v4), retry, pass, icmp_on.then_some((&*icmp_s, id)), (&*tcp_s, sport), &ports)
+                        let socks = RawPassSockets { icmp: icmp_on.then_some((&*icmp_s, id)), tcp: (&*tcp_s, sport), links: &links };
+                        raw_pass(&sh, Targets::from_blocks(v4), retry, pass, socks, &ports)
                     })
                     .await
                     .unwrap_or(0)
@@ -643,18 +684,21 @@ impl Driver<'_> {
     }
 }
 
+struct RawPassSockets<'a> {
+    icmp: Option<(&'a Socket, u16)>,
+    tcp: (&'a Socket, u16),
+    /// AF_PACKET sockets of the attached segments, for hosts whose MAC ARP gave us.
+    links: &'a [(usize, Arc<Socket>, Segment)],
+}
+
 /// Raw-socket pass over IPv4 targets: one echo request and one SYN per port per address.
-fn raw_pass(
-    sh: &Shared,
-    targets: Targets,
-    retry: bool,
-    pass: u32,
-    icmp_sock: Option<(&Socket, u16)>,
-    tcp_sock: (&Socket, u16),
-    ports: &[u16],
-) -> u64 {
+/// Hosts that answered ARP get their probes as Ethernet frames to their MAC; others go through
+/// the kernel's routing.
+fn raw_pass(sh: &Shared, targets: Targets, retry: bool, pass: u32, socks: RawPassSockets<'_>, ports: &[u16]) -> u64 {
     let mut sources: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
+    let macs = sh.arp_macs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut sent = 0;
+    let mut ip_id: u16 = rand::random();
     for ip in targets.iter() {
         if sh.stopped() {
             break;
@@ -667,29 +711,49 @@ fn raw_pass(
         if !retry {
             sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
         }
+        let link = macs
+            .get(&dst)
+            .and_then(|(mac, seg_i)| socks.links.iter().find(|(i, _, _)| i == seg_i).map(|(_, s, seg)| (*mac, &**s, seg)));
         let to = SockAddr::from(SocketAddr::from((dst, 0)));
-        if let Some((sock, id)) = icmp_sock {
+        // The TCP checksum covers the source address the kernel will pick; ask the routing
+        // table once per /24 (a UDP connect sends nothing).
+        let src = match link {
+            Some((_, _, seg)) => Some(seg.my_ip),
+            None => *sources.entry(u32::from(dst) >> 8).or_insert_with(|| route_source(dst)),
+        };
+        let mut send = |protocol: u8, payload: &[u8], via_kernel: &Socket| {
             sh.limiter.take_blocking(1);
+            match (link, src) {
+                (Some((mac, sock, seg)), Some(src)) => {
+                    ip_id = ip_id.wrapping_add(1);
+                    let frame = super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, payload);
+                    sh.send_with(|| (&*sock).write(&frame));
+                }
+                _ => sh.send_with(|| via_kernel.send_to(payload, &to)),
+            }
+        };
+        if let Some((sock, id)) = socks.icmp {
             let pkt = icmp::echo_request(&sh.cookies, id, pass as u16, dst, sh.now_us());
-            sh.send_with(|| sock.send_to(&pkt, &to));
+            send(1, &pkt, sock);
         }
         if ports.is_empty() {
             continue;
         }
-        // The TCP checksum covers the source address the kernel will pick; ask the routing
-        // table once per /24 (a UDP connect sends nothing).
-        let src = *sources.entry(u32::from(dst) >> 8).or_insert_with(|| route_source(dst));
         let Some(src) = src else {
             sh.record_error(&io::Error::new(io::ErrorKind::Other, "no route to target"));
             continue;
         };
         for &port in ports {
-            sh.limiter.take_blocking(1);
-            let seg = tcp::syn(&sh.cookies, src, tcp_sock.1, dst, port, sh.now_us());
-            sh.send_with(|| tcp_sock.0.send_to(&seg, &to));
+            let seg = tcp::syn(&sh.cookies, src, socks.tcp.1, dst, port, sh.now_us());
+            send(6, &seg, socks.tcp.0);
         }
     }
     sent
+}
+
+fn single(ip: IpAddr) -> Block {
+    let (v6, n) = super::targets::ip_key(ip);
+    Block { v6, first: n, last: n }
 }
 
 fn route_source(dst: Ipv4Addr) -> Option<Ipv4Addr> {
