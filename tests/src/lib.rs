@@ -32,14 +32,9 @@ fn build_binaries() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "-p",
-                "parc-agent",
-                "-p",
-                "parc-collector",
-                "--bins",
-            ])
+            // The same command as scripts/test.sh, so that features resolve identically and
+            // this is a no-op there instead of a rebuild.
+            .args(["build", "--workspace", "--bins"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");
