@@ -550,7 +550,10 @@ impl Driver<'_> {
         let (a, b) = tokio::join!(arp_retries, ip_stage);
         passes += a + b;
         // Hosts only ARP retries found still get their ports probed (once).
-        let late: Vec<Block> = self.found_snapshot().difference(&arp_found).map(|ip| single(*ip)).collect();
+        let late: Vec<Block> = {
+            let macs = self.shared.arp_macs.lock().unwrap_or_else(|e| e.into_inner());
+            macs.keys().map(|ip| IpAddr::V4(*ip)).filter(|ip| !arp_found.contains(ip)).map(single).collect()
+        };
         if ip_probes && !late.is_empty() && self.ip_pass(&Targets::from_blocks(late), 0).await > 0 {
             passes += 1;
             self.wait(0).await;
