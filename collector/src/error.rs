@@ -16,6 +16,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// Too many documents in intake; the client should retry after this many seconds.
+    #[error("the collector is busy; retry in {0} s")]
+    Busy(u64),
     #[error(transparent)]
     Intake(#[from] IntakeError),
     #[error("internal error")]
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Intake(e) => match e {
                 IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
                 IntakeError::UnsupportedEncoding(_) => {
@@ -72,6 +76,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 "Bearer".parse().expect("valid header"),
+            );
+        }
+        if let ApiError::Busy(secs) = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                secs.to_string().parse().expect("valid header"),
             );
         }
         response

@@ -70,10 +70,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
     tracing::info!(%addr, database = %config.database_url, "listening");
-    let state = AppState {
-        store: store.clone(),
-        max_document_bytes: config.max_document_bytes,
-    };
+    let state = AppState::new(store.clone(), config.max_document_bytes);
     serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");

@@ -26,6 +26,7 @@ struct Env {
     store: Store,
     app: Router,
     token: String,
+    state: AppState,
 }
 
 async fn env() -> Env {
@@ -33,15 +34,14 @@ async fn env() -> Env {
     let url = format!("sqlite://{}", dir.path().join("parc.db").display());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let app = router(AppState {
-        store: store.clone(),
-        max_document_bytes: TEST_MAX_DOCUMENT,
-    });
+    let state = AppState::new(store.clone(), TEST_MAX_DOCUMENT);
+    let app = router(state.clone());
     Env {
         _dir: dir,
         store,
         app,
         token,
+        state,
     }
 }
 
@@ -836,10 +836,7 @@ async fn serves_over_a_real_socket_and_shuts_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState {
-        store: e.store.clone(),
-        max_document_bytes: TEST_MAX_DOCUMENT,
-    };
+    let state = AppState::new(e.store.clone(), TEST_MAX_DOCUMENT);
     let server = tokio::spawn(parc_collector::serve(listener, state, async {
         let _ = stopped.await;
     }));
@@ -889,4 +886,38 @@ async fn serves_over_a_real_socket_and_shuts_down() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "still listening after shutdown"
     );
+}
+
+#[tokio::test]
+async fn busy_collector_answers_429_with_retry_after() {
+    let e = env().await;
+    let held = e
+        .state
+        .intake
+        .clone()
+        .try_acquire_many_owned(parc_collector::http::INTAKE_SLOTS)
+        .unwrap();
+    let body = serde_json::to_vec(&inventory(&PC1, Utc::now())).unwrap();
+    let response = e
+        .app
+        .clone()
+        .oneshot(post(
+            "/api/v1/inventories",
+            Some(&e.token),
+            body.clone(),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "10");
+    nothing_stored(&e.store.row_counts().await.unwrap());
+
+    drop(held);
+    let (status, _) = send(
+        &e.app,
+        post("/api/v1/inventories", Some(&e.token), body, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
 }

@@ -23,6 +23,7 @@ pub async fn post_inventory(
 ) -> Result<Response, ApiError> {
     let site = authenticate(&state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
+    let _slot = intake_slot(&state)?;
     let doc: Document<Inventory> = read_document(&state, &headers, body).await?;
     let outcome = state.store.ingest_inventory(&site, &doc).await?;
     tracing::info!(
@@ -51,6 +52,7 @@ pub async fn post_discovery(
 ) -> Result<Response, ApiError> {
     let site = authenticate(&state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
+    let _slot = intake_slot(&state)?;
     let doc: Document<Discovery> = read_document(&state, &headers, body).await?;
     let outcome = state.store.ingest_discovery(&site, &doc).await?;
     tracing::info!(
@@ -62,6 +64,15 @@ pub async fn post_discovery(
         "sweep accepted"
     );
     Ok((StatusCode::OK, Json(outcome)).into_response())
+}
+
+/// A permit to receive one document, held until the response is built.
+fn intake_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .intake
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy(super::RETRY_AFTER_SECS))
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {

@@ -11,14 +11,24 @@
 pub mod assets;
 pub mod ingest;
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::store::Store;
+
+/// Documents being received, decompressed and parsed at once. Each may hold up to
+/// `max_document_bytes` plus its parsed form in memory, and writes are serialised anyway, so
+/// more would only cost memory. Beyond it agents get 429 with Retry-After and try later.
+pub const INTAKE_SLOTS: u32 = 8;
+/// Seconds a refused agent is asked to wait.
+pub const RETRY_AFTER_SECS: u64 = 10;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -26,6 +36,18 @@ pub struct AppState {
     pub store: Store,
     /// Largest accepted document once decompressed (from the configuration).
     pub max_document_bytes: usize,
+    /// One permit per document in intake; see [`INTAKE_SLOTS`].
+    pub intake: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(store: Store, max_document_bytes: usize) -> AppState {
+        AppState {
+            store,
+            max_document_bytes,
+            intake: Arc::new(Semaphore::new(INTAKE_SLOTS as usize)),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
