@@ -370,7 +370,9 @@ impl CommunityTransport {
 fn v3_error(e: snmp2::Error) -> SnmpError {
     use snmp2::Error as E;
     match e {
-        E::AuthFailure(kind) => SnmpError::V3(format!("authentication failed: {kind:?}")),
+        E::AuthFailure(kind) => SnmpError::V3(format!(
+            "authentication failed ({kind:?}): check the user, passwords and protocols"
+        )),
         E::Crypto(c) => SnmpError::V3(format!("decryption failed: {c}")),
         E::Send | E::Receive => SnmpError::Timeout {
             timeout_ms: 0,
