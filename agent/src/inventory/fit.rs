@@ -162,7 +162,12 @@ fn clamp_strings(inv: &mut Inventory) -> usize {
         // Byte length bounds character count: most strings skip the char walk.
         if s.len() > MAX_FIELD_CHARS {
             if let Some((end, _)) = s.char_indices().nth(MAX_FIELD_CHARS) {
-                tracing::warn!(chars = s.chars().count(), start = %s.chars().take(40).collect::<String>(), "value longer than the collector accepts: shortened");
+                let start: String = s.chars().take(40).collect();
+                tracing::warn!(
+                    chars = s.chars().count(),
+                    start,
+                    "value longer than the collector accepts: shortened"
+                );
                 s.truncate(end);
                 cut += 1;
             }

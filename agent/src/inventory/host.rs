@@ -4,11 +4,18 @@
 //! (the canonical name is the first name on the line that lists the hostname), never from a
 //! DNS query: an inventory must not depend on, or leak to, the network.
 
-use parc_shared::inventory::Host;
+use parc_shared::inventory::{Hardware, Host};
 
 use super::source::Root;
 
-pub fn gather(root: &Root, kernel_hostname: Option<&str>) -> anyhow::Result<Host> {
+/// `hardware` and `cpuinfo` are what the caller already read: they are evidence of
+/// virtualization too, and each source is read once.
+pub fn gather(
+    root: &Root,
+    kernel_hostname: Option<&str>,
+    hardware: &Hardware,
+    cpuinfo: Option<&str>,
+) -> anyhow::Result<Host> {
     let hostname = kernel_hostname
         .map(str::to_string)
         .into_iter()
@@ -51,7 +58,7 @@ pub fn gather(root: &Root, kernel_hostname: Option<&str>) -> anyhow::Result<Host
         fqdn,
         domain,
         machine_id,
-        virtualization: detect_virtualization(&VirtEvidence::read(root)),
+        virtualization: detect_virtualization(&VirtEvidence::read(root, hardware, cpuinfo)),
     })
 }
 
@@ -99,7 +106,7 @@ pub struct VirtEvidence {
     pub pid1_container: Option<String>,
     pub dockerenv: bool,
     pub podman_containerenv: bool,
-    /// DMI sys_vendor, product_name, bios_vendor, board_vendor.
+    /// DMI system vendor, product name and BIOS vendor.
     pub dmi: Vec<String>,
     /// /sys/hypervisor/type ("xen").
     pub hypervisor_type: Option<String>,
@@ -108,11 +115,17 @@ pub struct VirtEvidence {
 }
 
 impl VirtEvidence {
-    fn read(root: &Root) -> Self {
-        let dmi = ["sys_vendor", "product_name", "bios_vendor", "board_vendor"]
-            .iter()
-            .filter_map(|f| root.read_trimmed(&format!("/sys/class/dmi/id/{f}")))
-            .collect();
+    fn read(root: &Root, hardware: &Hardware, cpuinfo: Option<&str>) -> Self {
+        let bios_vendor = hardware.bios.as_ref().and_then(|b| b.vendor.as_ref());
+        let dmi = [
+            hardware.manufacturer.as_ref(),
+            hardware.model.as_ref(),
+            bios_vendor,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
         VirtEvidence {
             pid1_container: root
                 .read_bytes("/proc/1/environ")
@@ -121,9 +134,7 @@ impl VirtEvidence {
             podman_containerenv: root.exists("/run/.containerenv"),
             dmi,
             hypervisor_type: root.read_trimmed("/sys/hypervisor/type"),
-            cpu_hypervisor_flag: root
-                .read("/proc/cpuinfo")
-                .and_then(|c| cpu_has_hypervisor_flag(&c)),
+            cpu_hypervisor_flag: cpuinfo.and_then(cpu_has_hypervisor_flag),
         }
     }
 }
@@ -379,7 +390,9 @@ ff02::1 ip6-allnodes
     #[test]
     fn missing_hostname_is_an_error_naming_the_sources() {
         let dir = tempfile::tempdir().unwrap();
-        let err = gather(&Root::at(dir.path()), None).unwrap_err().to_string();
+        let err = gather(&Root::at(dir.path()), None, &Hardware::default(), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("no hostname") && err.contains("/etc/hostname"),
             "{err}"
@@ -391,7 +404,13 @@ ff02::1 ip6-allnodes
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/hostname"), "pc-0042.chu-exemple.fr\n").unwrap();
-        let host = gather(&Root::at(dir.path()), Some("(none)")).unwrap();
+        let host = gather(
+            &Root::at(dir.path()),
+            Some("(none)"),
+            &Hardware::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(host.hostname, "pc-0042");
         assert_eq!(host.fqdn.as_deref(), Some("pc-0042.chu-exemple.fr"));
         assert_eq!(host.domain.as_deref(), Some("chu-exemple.fr"));
@@ -409,7 +428,7 @@ ff02::1 ip6-allnodes
         write("etc/hosts", HOSTS);
         write("etc/machine-id", "0123456789abcdef0123456789abcdef\n");
         write(".dockerenv", "");
-        let host = gather(&Root::at(dir.path()), None).unwrap();
+        let host = gather(&Root::at(dir.path()), None, &Hardware::default(), None).unwrap();
         assert_eq!(host.hostname, "pc-0042");
         assert_eq!(host.fqdn.as_deref(), Some("pc-0042.chu-exemple.fr"));
         assert_eq!(host.domain.as_deref(), Some("chu-exemple.fr"));

@@ -73,10 +73,11 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
         None => (None, None, None),
     };
 
-    let host = host::gather(root, hostname.as_deref())?;
+    let hardware = hardware::gather(root);
+    let cpuinfo = root.read("/proc/cpuinfo");
+    let host = host::gather(root, hostname.as_deref(), &hardware, cpuinfo.as_deref())?;
     let os = os::gather(root, kernel, machine);
-    let cpus = root
-        .read("/proc/cpuinfo")
+    let cpus = cpuinfo
         .map(|t| cpu::parse_cpuinfo(&t, &os.arch))
         .unwrap_or_default();
     let memory = root
@@ -86,7 +87,7 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
         tracing::warn!("no memory size: /proc/meminfo unreadable or without MemTotal");
     }
     let mut inventory = Inventory {
-        hardware: hardware::gather(root),
+        hardware,
         cpus,
         memory: memory.unwrap_or_default(),
         disks: storage::disks(root),
@@ -219,7 +220,10 @@ mod tests {
         /// Whatever a file contains (truncated, binary, another format), parsing it returns
         /// something or nothing; it never panics and so never costs the rest of the inventory.
         #[test]
-        fn parsers_never_panic(text in "(?s).{0,400}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1200)) {
+        fn parsers_never_panic(
+            text in "(?s).{0,400}",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
+        ) {
             let lossy = String::from_utf8_lossy(&bytes);
             for t in [text.as_str(), &*lossy] {
                 os::parse_os_release(t);

@@ -214,10 +214,15 @@ fn sizes(m: &Mount) -> Option<(u64, u64)> {
     std::thread::spawn(move || {
         let _ = tx.send(super::sys::statvfs(&path));
     });
-    rx.recv_timeout(std::time::Duration::from_secs(2)).unwrap_or_else(|_| {
-        tracing::warn!(mount_point = %m.mount_point, fs_type = %m.fs_type, "statvfs timed out: network filesystem not answering");
-        None
-    })
+    rx.recv_timeout(std::time::Duration::from_secs(2))
+        .unwrap_or_else(|_| {
+            tracing::warn!(
+                mount_point = %m.mount_point,
+                fs_type = %m.fs_type,
+                "statvfs timed out: network filesystem not answering"
+            );
+            None
+        })
 }
 
 #[cfg(not(unix))]

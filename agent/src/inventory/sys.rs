@@ -51,7 +51,8 @@ pub fn statvfs(path: &Path) -> Option<(u64, u64)> {
     let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c_path is NUL-terminated and outlives the call; buf is valid and writable.
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut buf) } != 0 {
-        tracing::debug!(path = %path.display(), error = %std::io::Error::last_os_error(), "statvfs failed");
+        let error = std::io::Error::last_os_error();
+        tracing::debug!(path = %path.display(), %error, "statvfs failed");
         return None;
     }
     let frsize = buf.f_frsize as u64;
@@ -73,7 +74,8 @@ pub fn interface_addresses() -> Vec<IfAddr> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: head is a valid out-pointer; on success it owns a list freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "getifaddrs failed: no interface addresses");
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(%error, "getifaddrs failed: no interface addresses");
         return Vec::new();
     }
     let mut out = Vec::new();

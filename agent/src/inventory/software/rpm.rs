@@ -16,7 +16,8 @@ pub fn gather() -> Vec<Software> {
     match output {
         Ok(out) if out.status.success() => parse_query(&String::from_utf8_lossy(&out.stdout)),
         Ok(out) => {
-            tracing::warn!(status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "rpm -qa failed");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            tracing::warn!(status = %out.status, stderr = %stderr.trim(), "rpm -qa failed");
             Vec::new()
         }
         Err(e) => {
