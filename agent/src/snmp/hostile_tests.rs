@@ -55,6 +55,13 @@ async fn hostile_agent(mode: Mode) -> u16 {
                 return;
             };
             let Ok(request) = Pdu::from_bytes(&buf[..n]) else {
+                // SNMPv3 (encrypted): the hostile modes that need no parsing still answer.
+                if mode == Mode::Garbage || mode == Mode::Flood {
+                    for i in 0..if mode == Mode::Flood { 300u16 } else { 1 } {
+                        let junk = [0x30, 0x82, (i >> 8) as u8, i as u8, 0x02, 0x01, 0x03];
+                        let _ = socket.send_to(&junk, peer).await;
+                    }
+                }
                 continue;
             };
             let id = request.req_id;
@@ -126,6 +133,28 @@ async fn hostile_agent(mode: Mode) -> u16 {
 }
 
 async fn query(mode: Mode) -> (Result<parc_shared::snmp::SnmpDevice, SnmpError>, Duration) {
+    query_with(mode, SnmpCredential::v2c("public")).await
+}
+
+fn v3_credential() -> SnmpCredential {
+    use super::credential::{AuthProtocol, PrivProtocol, V3Auth, V3Privacy};
+    SnmpCredential::V3 {
+        user: "parcv3".into(),
+        auth: Some(V3Auth {
+            protocol: AuthProtocol::Sha,
+            password: "authpass123".into(),
+        }),
+        privacy: Some(V3Privacy {
+            protocol: PrivProtocol::Aes,
+            password: "privpass123".into(),
+        }),
+    }
+}
+
+async fn query_with(
+    mode: Mode,
+    credential: SnmpCredential,
+) -> (Result<parc_shared::snmp::SnmpDevice, SnmpError>, Duration) {
     let port = hostile_agent(mode).await;
     let addr: IpAddr = "127.0.0.1".parse().unwrap();
     let started = Instant::now();
@@ -134,7 +163,7 @@ async fn query(mode: Mode) -> (Result<parc_shared::snmp::SnmpDevice, SnmpError>,
         query_device_with(
             addr,
             port,
-            &[SnmpCredential::v2c("public")],
+            &[credential],
             &limits(),
             &CredentialMemory::default(),
         ),
@@ -225,4 +254,17 @@ async fn endless_tables_stop_at_the_row_limit() {
         took <= limits().device_time + Duration::from_secs(1),
         "{took:?}"
     );
+}
+
+#[tokio::test]
+async fn v3_against_garbage_fails_in_bounded_time() {
+    for mode in [Mode::Garbage, Mode::Flood, Mode::Silent] {
+        let (result, took) = query_with(mode, v3_credential()).await;
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("v3 user \"parcv3\" authPriv"),
+            "{mode:?}: {err}"
+        );
+        assert!(took < Duration::from_secs(6), "{mode:?}: {took:?}");
+    }
 }
