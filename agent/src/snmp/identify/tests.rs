@@ -415,6 +415,56 @@ fn identifies_each_kind_of_device() {
             want(Phone, Some("Cisco")),
         ),
         (
+            "firewall describing itself as a router",
+            Fixture {
+                descr: "Juniper Networks, Inc. srx340 internet router, kernel JUNOS 19.4R3",
+                object_id: "1.3.6.1.4.1.2636.1.1.1.2.135",
+                forwarding: Some(true),
+                ip_interfaces: 4,
+                if_types: &[(6, 16)],
+                ..Default::default()
+            },
+            want(Firewall, Some("Juniper")),
+        ),
+        (
+            "BSD firewall appliance with HOST-RESOURCES",
+            Fixture {
+                descr: "pfSense fw1.example 2.7.2-RELEASE FreeBSD 14.0-CURRENT amd64",
+                object_id: "1.3.6.1.4.1.12325.1.1.2.1.1",
+                sections: &["host_resources"],
+                forwarding: Some(true),
+                ip_interfaces: 3,
+                ..Default::default()
+            },
+            want(Firewall, None),
+        ),
+        (
+            "data-centre switch",
+            Fixture {
+                descr: "Cisco NX-OS(tm) n9000, Software (n9000-dk9), Version 9.3(8), RELEASE SOFTWARE",
+                object_id: "1.3.6.1.4.1.9.12.3.1.3.1812",
+                forwarding: Some(true),
+                ip_interfaces: 6,
+                if_types: &[(6, 54), (135, 6)],
+                ..Default::default()
+            },
+            Want {
+                firmware: Some("9.3(8)"),
+                ..want(Switch, Some("Cisco"))
+            },
+        ),
+        (
+            "Linux-based access point answering HOST-RESOURCES",
+            Fixture {
+                descr: "UAP-AC-Pro-Gen2 6.5.28.14491",
+                object_id: "1.3.6.1.4.1.8072.3.2.10",
+                sections: &["host_resources"],
+                if_types: &[(6, 6)],
+                ..Default::default()
+            },
+            want(Wireless, Some("Net-SNMP")),
+        ),
+        (
             "nothing to go on",
             Fixture {
                 descr: "Embedded device",
