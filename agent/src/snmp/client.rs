@@ -40,6 +40,8 @@ pub enum SnmpError {
     BadCredential(String),
     #[error("socket error: {0}")]
     Io(String),
+    #[error("no SNMP agent: the host answered \"port unreachable\"")]
+    PortUnreachable,
     #[error("the agent answered but shows no system group to this credential")]
     NothingVisible,
     #[error("no credential worked: {0}")]
@@ -320,12 +322,13 @@ impl CommunityTransport {
                 let received =
                     match tokio::time::timeout_at(wait, self.socket.recv(&mut self.buf)).await {
                         Err(_) => break,
-                        // ICMP port unreachable surfaces here on a connected socket: same as
-                        // silence, the retry decides.
-                        Ok(Err(_)) => {
-                            tokio::time::sleep_until(wait).await;
-                            break;
+                        // ICMP port unreachable surfaces here on a connected socket: the
+                        // host is up and runs no agent, as most hosts of a sweep do; no
+                        // point waiting.
+                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                            return Err(SnmpError::PortUnreachable);
                         }
+                        Ok(Err(e)) => return Err(SnmpError::Io(e.to_string())),
                         Ok(Ok(n)) => n,
                     };
                 match codec::decode_reply(&self.buf[..received], &self.community, max_varbinds) {

@@ -268,3 +268,35 @@ async fn v3_against_garbage_fails_in_bounded_time() {
         assert!(took < Duration::from_secs(6), "{mode:?}: {took:?}");
     }
 }
+
+#[tokio::test]
+async fn a_closed_port_fails_at_once() {
+    // Bound then released: nothing listens there, so the kernel answers port unreachable.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let result = query_device_with(
+        "127.0.0.1".parse().unwrap(),
+        port,
+        &[SnmpCredential::v2c("public"), SnmpCredential::v2c("other")],
+        &SnmpLimits::default(),
+        &CredentialMemory::default(),
+    )
+    .await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("port unreachable"), "{err}");
+    assert_eq!(
+        err.matches("v2c community").count(),
+        1,
+        "the second credential is not tried: {err}"
+    );
+    assert!(
+        started.elapsed() < SnmpLimits::default().timeout,
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -91,12 +91,9 @@ pub async fn query_device_with(
                 device.identification = identify(&device);
                 return Ok(device);
             }
-            Err(SnmpError::DeviceDeadline(d)) => {
-                failures.push(format!(
-                    "{}: {}",
-                    credential.describe(),
-                    SnmpError::DeviceDeadline(d)
-                ));
+            // Neither gets better with another credential.
+            Err(e @ (SnmpError::DeviceDeadline(_) | SnmpError::PortUnreachable)) => {
+                failures.push(format!("{}: {e}", credential.describe()));
                 break;
             }
             Err(e) => {
