@@ -57,6 +57,8 @@ pub enum Command {
     },
     /// Find live hosts on networks (CIDRs, ranges, addresses).
     Sweep(crate::sweep::cli::SweepArgs),
+    /// Query one device over SNMP and say what it is (type, vendor, model, serial).
+    Snmp(crate::snmp::cli::SnmpArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,6 +110,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
+        Command::Snmp(args) => crate::snmp::cli::run_cli(args).await,
     }
 }
 

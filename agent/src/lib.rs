@@ -4,6 +4,7 @@
 //! - [`cli`]: command-line arguments (the binary's `main` only parses them and calls [`run`]).
 //! - [`inventory`]: this host's facts (hardware, OS, NICs, software, users).
 //! - [`sweep`]: finding live hosts on networks (ARP, ICMP, TCP, names).
+//! - [`snmp`]: querying and identifying network gear, printers and UPSes over SNMP.
 //! - [`agent_id`]: the stable id created once per installation.
 //! - [`spool`]: the on-disk queue every document passes through before delivery.
 //! - [`delivery`]: sending spooled documents to the collector, with backoff.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod delivery;
 pub mod inventory;
 pub mod service;
+pub mod snmp;
 pub mod spool;
 pub mod summary;
 pub mod sweep;
