@@ -24,7 +24,11 @@ fn testnet_sh() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
 }
 
 /// Returns false (and says why) when the test cannot run here; panics under CI.
@@ -68,11 +72,25 @@ impl TestNet {
             ("TN_ROOT_LINK", "0"),
             ("TN_TTL", "900"),
         ];
-        let out = Command::new(testnet_sh()).arg("up").envs(vars).output().expect("run testnet.sh up");
+        let out = Command::new(testnet_sh())
+            .arg("up")
+            .envs(vars)
+            .output()
+            .expect("run testnet.sh up");
         // From here on the net (or part of it) may exist: the guard tears it down.
-        let mut net = TestNet { name: name.to_string(), env: HashMap::new(), _lock: lock, _guard: guard };
-        assert!(out.status.success(), "testnet.sh up failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let env = std::fs::read_to_string(format!("/run/testnet/{name}/env")).expect("test net env file");
+        let mut net = TestNet {
+            name: name.to_string(),
+            env: HashMap::new(),
+            _lock: lock,
+            _guard: guard,
+        };
+        assert!(
+            out.status.success(),
+            "testnet.sh up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env =
+            std::fs::read_to_string(format!("/run/testnet/{name}/env")).expect("test net env file");
         net.env = env
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -82,11 +100,17 @@ impl TestNet {
     }
 
     fn var(&self, k: &str) -> &str {
-        self.env.get(k).unwrap_or_else(|| panic!("{k} missing from the test net env"))
+        self.env
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} missing from the test net env"))
     }
 
     fn lines(&self, k: &str) -> BTreeSet<String> {
-        std::fs::read_to_string(self.var(k)).unwrap().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.var(k))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// ip -> DNS name, from hosts.tsv.
@@ -104,7 +128,11 @@ impl TestNet {
 
     /// Runs a command inside the scanner namespace.
     fn exec(&self, args: &[&str]) -> Output {
-        Command::new("ip").args(["netns", "exec", self.var("TN_SCAN_NS")]).args(args).output().expect("ip netns exec")
+        Command::new("ip")
+            .args(["netns", "exec", self.var("TN_SCAN_NS")])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
     }
 
     fn sweep(&self, args: &[&str]) -> Output {
@@ -117,7 +145,10 @@ impl TestNet {
 
 impl Drop for TestNet {
     fn drop(&mut self) {
-        let _ = Command::new(testnet_sh()).arg("down").env("TN_NAME", &self.name).output();
+        let _ = Command::new(testnet_sh())
+            .arg("down")
+            .env("TN_NAME", &self.name)
+            .output();
     }
 }
 
@@ -135,29 +166,58 @@ fn discovery(out: &Output) -> Discovery {
 fn check_complete(net: &TestNet, d: &Discovery) {
     let icmp = net.lines("TN_TRUTH_ICMP");
     let win = net.lines("TN_TRUTH_WIN");
-    let infra: BTreeSet<String> = [net.var("TN_GW"), net.var("TN_SCAN_IP")].iter().map(|s| s.to_string()).collect();
-    let found: BTreeSet<String> = d.hosts.iter().map(|h| h.ip.clone()).filter(|ip| !infra.contains(ip)).collect();
-    assert!(icmp.len() > 100 && win.len() > 30, "test net smaller than expected");
+    let infra: BTreeSet<String> = [net.var("TN_GW"), net.var("TN_SCAN_IP")]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let found: BTreeSet<String> = d
+        .hosts
+        .iter()
+        .map(|h| h.ip.clone())
+        .filter(|ip| !infra.contains(ip))
+        .collect();
+    assert!(
+        icmp.len() > 100 && win.len() > 30,
+        "test net smaller than expected"
+    );
     let missed_icmp: Vec<_> = icmp.difference(&found).collect();
     let missed_win: Vec<_> = win.difference(&found).collect();
     let truth: BTreeSet<String> = icmp.union(&win).cloned().collect();
     let fp: Vec<_> = found.difference(&truth).collect();
-    assert!(missed_icmp.is_empty(), "missed ICMP-answering hosts: {missed_icmp:?}");
-    assert!(missed_win.is_empty(), "missed firewalled hosts: {missed_win:?}");
+    assert!(
+        missed_icmp.is_empty(),
+        "missed ICMP-answering hosts: {missed_icmp:?}"
+    );
+    assert!(
+        missed_win.is_empty(),
+        "missed firewalled hosts: {missed_win:?}"
+    );
     assert!(fp.is_empty(), "false positives: {fp:?}");
     let names = net.names();
     for h in d.hosts.iter().filter(|h| !infra.contains(&h.ip)) {
-        assert_eq!(h.name.as_ref(), names.get(&h.ip), "reverse DNS name of {}", h.ip);
+        assert_eq!(
+            h.name.as_ref(),
+            names.get(&h.ip),
+            "reverse DNS name of {}",
+            h.ip
+        );
     }
     assert_eq!(d.addresses_probed, 254);
 }
 
 fn nft_counter(net: &TestNet) -> u64 {
     let out = net.exec(&["nft", "list", "chain", "inet", "parc_test", "out"]);
-    assert!(out.status.success(), "nft list: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     // "counter packets N bytes M"
-    let after = text.split("counter packets ").nth(1).expect("counter in the chain");
+    let after = text
+        .split("counter packets ")
+        .nth(1)
+        .expect("counter in the chain");
     after.split_whitespace().next().unwrap().parse().unwrap()
 }
 
@@ -172,9 +232,17 @@ fn routed_sweep_finds_every_host_and_names_them() {
     // Firewalled PCs only answer TCP: 135/445 open (real listeners), 3389 closed (RST).
     let win = net.lines("TN_TRUTH_WIN");
     for h in d.hosts.iter().filter(|h| win.contains(&h.ip)) {
-        assert!(!h.methods.contains(&ProbeMethod::IcmpEcho), "{} answered ICMP through its firewall?", h.ip);
+        assert!(
+            !h.methods.contains(&ProbeMethod::IcmpEcho),
+            "{} answered ICMP through its firewall?",
+            h.ip
+        );
         assert_eq!(h.open_ports, [135, 445], "{}", h.ip);
-        assert!(h.methods.contains(&ProbeMethod::TcpClosed), "{}: RST from 3389 expected", h.ip);
+        assert!(
+            h.methods.contains(&ProbeMethod::TcpClosed),
+            "{}: RST from 3389 expected",
+            h.ip
+        );
         assert!(h.mac.is_none(), "no MAC through a router");
     }
 }
@@ -185,7 +253,14 @@ fn unprivileged_sweep_finds_every_host() {
         return;
     }
     let net = TestNet::up("pt", "routed");
-    let d = discovery(&net.sweep(&["198.18.0.0/24", "--format", "json", "--rate", "20000", "--unprivileged"]));
+    let d = discovery(&net.sweep(&[
+        "198.18.0.0/24",
+        "--format",
+        "json",
+        "--rate",
+        "20000",
+        "--unprivileged",
+    ]));
     check_complete(&net, &d);
 }
 
@@ -199,8 +274,15 @@ fn direct_sweep_uses_arp_and_reports_macs() {
     check_complete(&net, &d);
     let truth: BTreeSet<String> = net.lines("TN_TRUTH_ALL");
     for h in d.hosts.iter().filter(|h| truth.contains(&h.ip)) {
-        assert!(h.methods.contains(&ProbeMethod::Arp), "{} not found by ARP", h.ip);
-        let mac = h.mac.as_deref().unwrap_or_else(|| panic!("{} has no MAC", h.ip));
+        assert!(
+            h.methods.contains(&ProbeMethod::Arp),
+            "{} not found by ARP",
+            h.ip
+        );
+        let mac = h
+            .mac
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no MAC", h.ip));
         assert_eq!(mac.len(), 17, "{mac}");
     }
 }
@@ -212,12 +294,24 @@ fn refused_sweeps_send_nothing() {
     }
     let net = TestNet::up("pt", "routed");
     // Count every packet the scanner namespace sends to the test range.
-    let rules = "table inet parc_test { chain out { type filter hook output priority 0; policy accept; ip daddr 198.18.0.0/15 counter } }";
-    let out = net.exec(&["nft", rules]);
-    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    for rule in [
+        "add table inet parc_test",
+        "add chain inet parc_test out { type filter hook output priority 0; policy accept; }",
+        "add rule inet parc_test out ip daddr 198.18.0.0/15 counter",
+    ] {
+        let out = net.exec(&["nft", rule]);
+        assert!(
+            out.status.success(),
+            "nft {rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     let cases: &[(&[&str], &str)] = &[
-        (&["198.18.0.0/24", "--scope", "198.18.0.0/25"], "outside the allowed scopes"),
+        (
+            &["198.18.0.0/24", "--scope", "198.18.0.0/25"],
+            "outside the allowed scopes",
+        ),
         (&["198.18.0.0/15"], "--allow-large"),
         (&["198.18.0.0/24", "--rate", "0"], "rate"),
         (&["pc-0001.lan.test"], "host names are not accepted"),
@@ -225,15 +319,30 @@ fn refused_sweeps_send_nothing() {
     for (args, needle) in cases {
         let out = net.sweep(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?} should be refused; stderr: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: error should mention {needle:?}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} should be refused; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: error should mention {needle:?}: {stderr}"
+        );
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
         assert_eq!(nft_counter(&net), 0, "{args:?} sent packets");
     }
     // Positive control: the counter does count a sweep that is allowed.
     let target = net.lines("TN_TRUTH_ICMP").into_iter().next().unwrap();
     let out = net.sweep(&[&target, "--scope", "198.18.0.0/24", "--format", "ips", "-n"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), target);
-    assert!(nft_counter(&net) > 0, "the counter saw nothing: the check above proves nothing");
+    assert!(
+        nft_counter(&net) > 0,
+        "the counter saw nothing: the check above proves nothing"
+    );
 }

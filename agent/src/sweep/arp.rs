@@ -45,11 +45,17 @@ pub fn parse_reply(frame: &[u8], my_ip: Ipv4Addr) -> Option<ArpReply> {
     }
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&a[8..14]);
-    Some(ArpReply { ip: Ipv4Addr::new(a[14], a[15], a[16], a[17]), mac })
+    Some(ArpReply {
+        ip: Ipv4Addr::new(a[14], a[15], a[16], a[17]),
+        mac,
+    })
 }
 
 pub fn format_mac(mac: &Mac) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -87,7 +93,11 @@ mod tests {
         let req = request(MY_MAC, ME, host);
         let good = reply(&req, mac);
         assert_eq!(parse_reply(&good, ME), Some(ArpReply { ip: host, mac }));
-        assert_eq!(parse_reply(&good, Ipv4Addr::new(10, 0, 0, 253)), None, "reply to someone else");
+        assert_eq!(
+            parse_reply(&good, Ipv4Addr::new(10, 0, 0, 253)),
+            None,
+            "reply to someone else"
+        );
         assert_eq!(parse_reply(&req, ME), None, "a request, not a reply");
         assert_eq!(parse_reply(&good[..41], ME), None, "truncated");
         let mut ipv4 = good.clone();

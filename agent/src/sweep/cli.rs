@@ -71,7 +71,11 @@ impl SweepArgs {
     pub fn request(&self, config: &AgentConfig) -> Result<SweepRequest, String> {
         let mut req = SweepRequest::from_config(self.targets.clone(), &config.sweep);
         req.allow_large = self.allow_large;
-        req.scopes = self.scopes.iter().map(|s| parse_net(s).map_err(|e| format!("--scope: {e}"))).collect::<Result<_, _>>()?;
+        req.scopes = self
+            .scopes
+            .iter()
+            .map(|s| parse_net(s).map_err(|e| format!("--scope: {e}")))
+            .collect::<Result<_, _>>()?;
         if let Some(p) = &self.ports {
             req.ports = p.clone();
         }
@@ -97,7 +101,11 @@ impl SweepArgs {
     }
 }
 
-pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: SweepArgs,
+    config: &AgentConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
     let req = match args.request(config) {
         Ok(r) => r,
         Err(e) => {
@@ -108,8 +116,10 @@ pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationTo
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} addresses, {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} addresses, {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -133,7 +143,9 @@ pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationTo
         }
     };
     let mut out = std::io::stdout().lock();
-    let written = out.write_all(output::render(&discovery, args.format).as_bytes()).and_then(|()| out.flush());
+    let written = out
+        .write_all(output::render(&discovery, args.format).as_bytes())
+        .and_then(|()| out.flush());
     drop(out);
     match written {
         // `parc-agent sweep ... | head`: the reader has what it wanted.
@@ -148,8 +160,16 @@ pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationTo
             discovery.addresses_probed,
             started.elapsed().as_secs_f64(),
             stats.probes_sent,
-            if stats.privileged { "raw sockets" } else { "unprivileged sockets" },
-            if stats.cancelled { "; stopped early" } else { "" },
+            if stats.privileged {
+                "raw sockets"
+            } else {
+                "unprivileged sockets"
+            },
+            if stats.cancelled {
+                "; stopped early"
+            } else {
+                ""
+            },
         );
     }
     for (err, n) in &stats.send_errors {
@@ -165,7 +185,11 @@ pub async fn run(args: SweepArgs, config: &AgentConfig, shutdown: CancellationTo
             }
         }
     }
-    Ok(if discovery.hosts.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if discovery.hosts.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
@@ -181,15 +205,28 @@ mod tests {
     }
 
     fn parse(argv: &[&str]) -> SweepArgs {
-        Wrap::try_parse_from(std::iter::once("sweep").chain(argv.iter().copied())).unwrap().args
+        Wrap::try_parse_from(std::iter::once("sweep").chain(argv.iter().copied()))
+            .unwrap()
+            .args
     }
 
     #[test]
     fn arguments_override_the_configuration() {
         let config = AgentConfig::default();
-        let req = parse(&["10.0.0.0/24", "--ports", "22,445", "--rate", "5000", "--timeout", "300ms", "-n", "--scope", "10.0.0.0/16"])
-            .request(&config)
-            .unwrap();
+        let req = parse(&[
+            "10.0.0.0/24",
+            "--ports",
+            "22,445",
+            "--rate",
+            "5000",
+            "--timeout",
+            "300ms",
+            "-n",
+            "--scope",
+            "10.0.0.0/16",
+        ])
+        .request(&config)
+        .unwrap();
         assert_eq!(req.ports, [22, 445]);
         assert_eq!(req.rate_pps, 5000);
         assert_eq!(req.timeout, Duration::from_millis(300));
@@ -204,10 +241,17 @@ mod tests {
     #[test]
     fn bad_arguments_are_named() {
         let config = AgentConfig::default();
-        let e = parse(&["10.0.0.1", "--timeout", "soon"]).request(&config).unwrap_err();
+        let e = parse(&["10.0.0.1", "--timeout", "soon"])
+            .request(&config)
+            .unwrap_err();
         assert!(e.contains("--timeout"), "{e}");
-        let e = parse(&["10.0.0.1", "--scope", "10.0.0.1/8"]).request(&config).unwrap_err();
+        let e = parse(&["10.0.0.1", "--scope", "10.0.0.1/8"])
+            .request(&config)
+            .unwrap_err();
         assert!(e.contains("--scope") && e.contains("10.0.0.0/8"), "{e}");
-        assert!(Wrap::try_parse_from(["sweep"]).is_err(), "a target is required");
+        assert!(
+            Wrap::try_parse_from(["sweep"]).is_err(),
+            "a target is required"
+        );
     }
 }

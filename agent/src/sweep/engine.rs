@@ -66,9 +66,21 @@ pub struct SweepStats {
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
-    Arp { ip: Ipv4Addr, mac: Mac, rtt: Option<Duration> },
-    Echo { ip: IpAddr, rtt: Duration },
-    Tcp { ip: IpAddr, port: u16, state: PortState, rtt: Option<Duration> },
+    Arp {
+        ip: Ipv4Addr,
+        mac: Mac,
+        rtt: Option<Duration>,
+    },
+    Echo {
+        ip: IpAddr,
+        rtt: Duration,
+    },
+    Tcp {
+        ip: IpAddr,
+        port: u16,
+        state: PortState,
+        rtt: Option<Duration>,
+    },
 }
 
 /// State shared by the driver, the sender threads and the aggregator.
@@ -96,7 +108,10 @@ impl Shared {
     }
 
     fn is_found(&self, ip: IpAddr) -> bool {
-        self.found.lock().unwrap_or_else(|e| e.into_inner()).contains(&ip)
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&ip)
     }
 
     fn stopped(&self) -> bool {
@@ -134,7 +149,10 @@ impl Shared {
 }
 
 fn is_later(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EAGAIN) | Some(libc::ENOMEM)) || e.kind() == io::ErrorKind::WouldBlock
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOBUFS) | Some(libc::EAGAIN) | Some(libc::ENOMEM)
+    ) || e.kind() == io::ErrorKind::WouldBlock
 }
 
 /// The sockets of a privileged sweep.
@@ -147,17 +165,28 @@ struct RawSockets {
 
 /// Opens raw ICMP and TCP sockets; `None` when not permitted (not root, no CAP_NET_RAW).
 fn open_raw() -> Result<Option<RawSockets>, SweepError> {
-    let open = |proto: Protocol, what: &'static str| match Socket::new(Domain::IPV4, Type::RAW, Some(proto)) {
+    let open = |proto: Protocol, what: &'static str| match Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(proto),
+    ) {
         Ok(s) => Ok(Some(s)),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) => Ok(None),
         Err(source) => Err(SweepError::Socket { what, source }),
     };
-    let (Some(icmp), Some(tcp)) = (open(Protocol::ICMPV4, "raw ICMP socket")?, open(Protocol::TCP, "raw TCP socket")?) else {
+    let (Some(icmp), Some(tcp)) = (
+        open(Protocol::ICMPV4, "raw ICMP socket")?,
+        open(Protocol::TCP, "raw TCP socket")?,
+    ) else {
         return Ok(None);
     };
     for s in [&icmp, &tcp] {
         sys::force_buffers(s, SOCKET_BUFFER);
-        s.set_read_timeout(Some(RECV_POLL)).map_err(|source| SweepError::Socket { what: "raw socket", source })?;
+        s.set_read_timeout(Some(RECV_POLL))
+            .map_err(|source| SweepError::Socket {
+                what: "raw socket",
+                source,
+            })?;
     }
     Ok(Some(RawSockets {
         icmp: Arc::new(icmp),
@@ -187,25 +216,47 @@ pub async fn run(
     let targets = Targets::parse(&req.targets, req.allow_large)?;
     scope::check(targets.blocks(), &req.scopes)?;
     if req.rate_pps == 0 {
-        return Err(SweepError::Settings("rate must be at least 1 packet per second".into()));
+        return Err(SweepError::Settings(
+            "rate must be at least 1 packet per second".into(),
+        ));
     }
     if req.timeout.is_zero() {
         return Err(SweepError::Settings("timeout must be positive".into()));
     }
     if req.ports.contains(&0) {
-        return Err(SweepError::Settings("port 0 is not a valid TCP port".into()));
+        return Err(SweepError::Settings(
+            "port 0 is not a valid TCP port".into(),
+        ));
     }
-    let ports: Vec<u16> = if req.methods.tcp { req.ports.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() } else { Vec::new() };
+    let ports: Vec<u16> = if req.methods.tcp {
+        req.ports
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
 
-    let raw = if req.methods.force_unprivileged { None } else { open_raw()? };
+    let raw = if req.methods.force_unprivileged {
+        None
+    } else {
+        open_raw()?
+    };
     let privileged = raw.is_some();
-    let ping = if raw.is_none() && req.methods.icmp { open_ping() } else { None };
+    let ping = if raw.is_none() && req.methods.icmp {
+        open_ping()
+    } else {
+        None
+    };
     if !privileged && req.methods.icmp && ping.is_none() {
         tracing::warn!("no raw socket and no unprivileged ICMP socket (net.ipv4.ping_group_range): ICMP echo disabled");
     }
     // Unprivileged TCP probes hold one descriptor each: size the budget from RLIMIT_NOFILE.
     let connect_budget = if !ports.is_empty() {
-        let limit = sys::raise_nofile().map_err(|e| SweepError::Resources(format!("cannot read RLIMIT_NOFILE: {e}")))?;
+        let limit = sys::raise_nofile()
+            .map_err(|e| SweepError::Resources(format!("cannot read RLIMIT_NOFILE: {e}")))?;
         let free = limit.saturating_sub(sys::open_fds() + FD_RESERVE);
         let needs_connect = !privileged || targets.blocks().iter().any(|b| b.v6);
         if needs_connect && free < MIN_CONNECTS {
@@ -220,17 +271,29 @@ pub async fn run(
     };
 
     // ARP applies to on-link IPv4 targets, and needs an AF_PACKET socket (root).
-    let segments = if privileged && req.methods.arp { netif::local_segments() } else { Vec::new() };
+    let segments = if privileged && req.methods.arp {
+        netif::local_segments()
+    } else {
+        Vec::new()
+    };
     let (on_link, routed) = netif::split(targets.blocks(), &segments);
     let mut arp_socks: HashMap<usize, Arc<Socket>> = HashMap::new();
     for (i, _) in &on_link {
         if arp_socks.contains_key(i) {
             continue;
         }
-        let s = sys::packet_socket(segments[*i].ifindex, arp::ETH_P_ARP)
-            .map_err(|source| SweepError::Socket { what: "AF_PACKET socket for ARP", source })?;
+        let s = sys::packet_socket(segments[*i].ifindex, arp::ETH_P_ARP).map_err(|source| {
+            SweepError::Socket {
+                what: "AF_PACKET socket for ARP",
+                source,
+            }
+        })?;
         sys::force_buffers(&s, SOCKET_BUFFER);
-        s.set_read_timeout(Some(RECV_POLL)).map_err(|source| SweepError::Socket { what: "AF_PACKET socket", source })?;
+        s.set_read_timeout(Some(RECV_POLL))
+            .map_err(|source| SweepError::Socket {
+                what: "AF_PACKET socket",
+                source,
+            })?;
         arp_socks.insert(*i, Arc::new(s));
     }
 
@@ -254,24 +317,65 @@ pub async fn run(
     let mut receivers: Vec<JoinHandle<()>> = Vec::new();
     if let Some(r) = &raw {
         let (sock, sh, tx2, id) = (r.icmp.clone(), shared.clone(), tx.clone(), r.icmp_id);
-        receivers.push(spawn_rx(sock, sh.clone(), move |pkt| {
-            icmp::parse_raw(&sh.cookies, id, pkt, sh.now_us()).map(|e| Event::Echo { ip: e.from.into(), rtt: e.rtt })
-        }, tx2));
+        receivers.push(spawn_rx(
+            sock,
+            sh.clone(),
+            move |pkt| {
+                icmp::parse_raw(&sh.cookies, id, pkt, sh.now_us()).map(|e| Event::Echo {
+                    ip: e.from.into(),
+                    rtt: e.rtt,
+                })
+            },
+            tx2,
+        ));
         let (sock, sh, tx2, sport) = (r.tcp.clone(), shared.clone(), tx.clone(), r.sport);
-        receivers.push(spawn_rx(sock, sh.clone(), move |pkt| {
-            tcp::parse_raw(&sh.cookies, sport, pkt, sh.now_us())
-                .map(|a| Event::Tcp { ip: a.from.into(), port: a.port, state: a.state, rtt: a.rtt })
-        }, tx2));
+        receivers.push(spawn_rx(
+            sock,
+            sh.clone(),
+            move |pkt| {
+                tcp::parse_raw(&sh.cookies, sport, pkt, sh.now_us()).map(|a| Event::Tcp {
+                    ip: a.from.into(),
+                    port: a.port,
+                    state: a.state,
+                    rtt: a.rtt,
+                })
+            },
+            tx2,
+        ));
     }
     for (i, sock) in &arp_socks {
-        let (sock, sh, tx2, my_ip, seg_i) = (sock.clone(), shared.clone(), tx.clone(), segments[*i].my_ip, *i);
-        receivers.push(spawn_rx(sock, sh.clone(), move |frame| {
-            let r = arp::parse_reply(frame, my_ip)?;
-            sh.arp_macs.lock().unwrap_or_else(|e| e.into_inner()).entry(r.ip).or_insert((r.mac, seg_i));
-            let sent = sh.arp_sent.lock().unwrap_or_else(|e| e.into_inner()).get(&r.ip).copied();
-            let rtt = sent.map(|s| Duration::from_micros(sh.now_us().saturating_sub(s)));
-            Some(Event::Arp { ip: r.ip, mac: r.mac, rtt })
-        }, tx2));
+        let (sock, sh, tx2, my_ip, seg_i) = (
+            sock.clone(),
+            shared.clone(),
+            tx.clone(),
+            segments[*i].my_ip,
+            *i,
+        );
+        receivers.push(spawn_rx(
+            sock,
+            sh.clone(),
+            move |frame| {
+                let r = arp::parse_reply(frame, my_ip)?;
+                sh.arp_macs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(r.ip)
+                    .or_insert((r.mac, seg_i));
+                let sent = sh
+                    .arp_sent
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&r.ip)
+                    .copied();
+                let rtt = sent.map(|s| Duration::from_micros(sh.now_us().saturating_sub(s)));
+                Some(Event::Arp {
+                    ip: r.ip,
+                    mac: r.mac,
+                    rtt,
+                })
+            },
+            tx2,
+        ));
     }
     let ping = ping.map(Arc::new);
     if let Some(p) = &ping {
@@ -281,8 +385,16 @@ pub async fn run(
             while !sh.stopped() {
                 match sock.recv_from(&mut buf) {
                     Ok((n, SocketAddr::V4(from))) => {
-                        if let Some(e) = icmp::parse_dgram(&sh.cookies, *from.ip(), &buf[..n], sh.now_us()) {
-                            if tx2.blocking_send(Event::Echo { ip: e.from.into(), rtt: e.rtt }).is_err() {
+                        if let Some(e) =
+                            icmp::parse_dgram(&sh.cookies, *from.ip(), &buf[..n], sh.now_us())
+                        {
+                            if tx2
+                                .blocking_send(Event::Echo {
+                                    ip: e.from.into(),
+                                    rtt: e.rtt,
+                                })
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -312,7 +424,11 @@ pub async fn run(
             loop {
                 iv.tick().await;
                 let found = shared.found.lock().unwrap_or_else(|e| e.into_inner()).len() as u64;
-                sink(Progress { done: shared.sent_addrs.load(Ordering::Relaxed).min(total), total, found });
+                sink(Progress {
+                    done: shared.sent_addrs.load(Ordering::Relaxed).min(total),
+                    total,
+                    found,
+                });
             }
         })
     });
@@ -334,7 +450,10 @@ pub async fn run(
             None => std::future::pending().await,
         }
     };
-    tracing::debug!(setup_ms = shared.start.elapsed().as_millis() as u64, "sockets ready");
+    tracing::debug!(
+        setup_ms = shared.start.elapsed().as_millis() as u64,
+        "sockets ready"
+    );
     let mut passes = 0;
     let cancelled = tokio::select! {
         n = driver.run(on_link, routed) => { passes = n; false }
@@ -342,7 +461,10 @@ pub async fn run(
         _ = deadline => true,
     };
     drop(driver);
-    tracing::debug!(at_ms = shared.start.elapsed().as_millis() as u64, "probing done");
+    tracing::debug!(
+        at_ms = shared.start.elapsed().as_millis() as u64,
+        "probing done"
+    );
     shared.stop.store(true, Ordering::Relaxed);
     drop(tx);
     for r in receivers {
@@ -351,7 +473,9 @@ pub async fn run(
     if let Some(t) = ticker {
         t.abort();
     }
-    let (mut hosts, dns) = aggregator.await.unwrap_or_else(|_| (HashMap::new(), names::ReverseDns::new(false)));
+    let (mut hosts, dns) = aggregator
+        .await
+        .unwrap_or_else(|_| (HashMap::new(), names::ReverseDns::new(false)));
 
     // Names: wait for the reverse lookups (unless the user is waiting for us to stop), then
     // NetBIOS for the hosts DNS could not name.
@@ -368,20 +492,32 @@ pub async fn run(
         // probed. Asking the others would only add a timeout to the end of the sweep.
         let unnamed: Vec<Ipv4Addr> = hosts
             .iter()
-            .filter(|(ip, h)| !names.contains_key(*ip) && (ports.is_empty() || h.open_ports.contains(&139) || h.open_ports.contains(&445)))
+            .filter(|(ip, h)| {
+                !names.contains_key(*ip)
+                    && (ports.is_empty()
+                        || h.open_ports.contains(&139)
+                        || h.open_ports.contains(&445))
+            })
             .filter_map(|(ip, _)| match ip {
                 IpAddr::V4(a) => Some(*a),
                 IpAddr::V6(_) => None,
             })
             .collect();
-        let wait = shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(0, req.timeout);
+        let wait = shared
+            .rtt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .wait_after_pass(0, req.timeout);
         tokio::select! {
             nb = names::netbios_names(&unnamed, wait, &shared.limiter) => names.extend(nb),
             _ = shutdown.cancelled() => {}
         }
     }
 
-    tracing::debug!(at_ms = shared.start.elapsed().as_millis() as u64, "names done");
+    tracing::debug!(
+        at_ms = shared.start.elapsed().as_millis() as u64,
+        "names done"
+    );
     let mut list: Vec<DiscoveredHost> = hosts
         .drain()
         .map(|(ip, h)| DiscoveredHost {
@@ -399,7 +535,11 @@ pub async fn run(
         privileged,
         probes_sent: shared.probes.load(Ordering::Relaxed),
         sends_deferred: shared.deferred.load(Ordering::Relaxed),
-        send_errors: shared.errors.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        send_errors: shared
+            .errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         passes,
         max_rtt: {
             let r = shared.rtt.lock().unwrap_or_else(|e| e.into_inner());
@@ -418,7 +558,10 @@ pub async fn run(
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// A receiver thread: reads packets until the sweep stops, forwards the recognised answers.
@@ -468,8 +611,18 @@ async fn aggregate(
         let (ip, method, rtt) = match ev {
             Event::Arp { ip, rtt, .. } => (IpAddr::V4(ip), ProbeMethod::Arp, rtt),
             Event::Echo { ip, rtt } => (ip, ProbeMethod::IcmpEcho, Some(rtt)),
-            Event::Tcp { ip, state: PortState::Open, rtt, .. } => (ip, ProbeMethod::TcpOpen, rtt),
-            Event::Tcp { ip, state: PortState::Closed, rtt, .. } => (ip, ProbeMethod::TcpClosed, rtt),
+            Event::Tcp {
+                ip,
+                state: PortState::Open,
+                rtt,
+                ..
+            } => (ip, ProbeMethod::TcpOpen, rtt),
+            Event::Tcp {
+                ip,
+                state: PortState::Closed,
+                rtt,
+                ..
+            } => (ip, ProbeMethod::TcpClosed, rtt),
         };
         // Answers are only taken from addresses we probed (cookies already make forgeries
         // unlikely; this also drops answers to the sweep's own traffic).
@@ -477,10 +630,18 @@ async fn aggregate(
             continue;
         }
         if let Some(r) = rtt {
-            shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).record(r);
+            shared
+                .rtt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(r);
         }
         let h = hosts.entry(ip).or_insert_with(|| {
-            shared.found.lock().unwrap_or_else(|e| e.into_inner()).insert(ip);
+            shared
+                .found
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(ip);
             dns.submit(ip);
             HostState::default()
         });
@@ -490,7 +651,11 @@ async fn aggregate(
         }
         match ev {
             Event::Arp { mac, .. } => h.mac = Some(mac),
-            Event::Tcp { port, state: PortState::Open, .. } => {
+            Event::Tcp {
+                port,
+                state: PortState::Open,
+                ..
+            } => {
                 h.open_ports.insert(port);
             }
             _ => {}
@@ -551,8 +716,16 @@ impl Driver<'_> {
         passes += a + b;
         // Hosts only ARP retries found still get their ports probed (once).
         let late: Vec<Block> = {
-            let macs = self.shared.arp_macs.lock().unwrap_or_else(|e| e.into_inner());
-            macs.keys().map(|ip| IpAddr::V4(*ip)).filter(|ip| !arp_found.contains(ip)).map(single).collect()
+            let macs = self
+                .shared
+                .arp_macs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            macs.keys()
+                .map(|ip| IpAddr::V4(*ip))
+                .filter(|ip| !arp_found.contains(ip))
+                .map(single)
+                .collect()
         };
         if ip_probes && !late.is_empty() && self.ip_pass(&Targets::from_blocks(late), 0).await > 0 {
             passes += 1;
@@ -562,18 +735,27 @@ impl Driver<'_> {
     }
 
     fn found_snapshot(&self) -> HashSet<IpAddr> {
-        self.shared.found.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn links(&self) -> Vec<(usize, Arc<Socket>, Segment)> {
-        self.arp_socks.iter().map(|(i, s)| (*i, s.clone(), self.segments[*i].clone())).collect()
+        self.arp_socks
+            .iter()
+            .map(|(i, s)| (*i, s.clone(), self.segments[*i].clone()))
+            .collect()
     }
 
     async fn arp_pass(&self, on_link: &[(usize, Block)], pass: u32) -> u64 {
         let blocks = on_link.to_vec();
         let sh = self.shared.clone();
         let socks = self.links();
-        tokio::task::spawn_blocking(move || arp_pass(&sh, &blocks, &socks, pass > 0)).await.unwrap_or(0)
+        tokio::task::spawn_blocking(move || arp_pass(&sh, &blocks, &socks, pass > 0))
+            .await
+            .unwrap_or(0)
     }
 
     async fn ip_stage(&self, targets: &Targets) -> u32 {
@@ -589,8 +771,18 @@ impl Driver<'_> {
     }
 
     async fn wait(&self, pass: u32) {
-        let w = self.shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(pass, self.req.timeout);
-        tracing::debug!(pass, wait_ms = w.as_millis() as u64, at_ms = self.shared.start.elapsed().as_millis() as u64, "waiting for late answers");
+        let w = self
+            .shared
+            .rtt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .wait_after_pass(pass, self.req.timeout);
+        tracing::debug!(
+            pass,
+            wait_ms = w.as_millis() as u64,
+            at_ms = self.shared.start.elapsed().as_millis() as u64,
+            "waiting for late answers"
+        );
         tokio::time::sleep(w).await;
     }
 
@@ -605,12 +797,17 @@ impl Driver<'_> {
             match self.raw {
                 Some(r) if !v4.is_empty() => {
                     let sh = self.shared.clone();
-                    let (icmp_s, tcp_s, id, sport) = (r.icmp.clone(), r.tcp.clone(), r.icmp_id, r.sport);
+                    let (icmp_s, tcp_s, id, sport) =
+                        (r.icmp.clone(), r.tcp.clone(), r.icmp_id, r.sport);
                     let icmp_on = self.req.methods.icmp;
                     let ports = self.ports.to_vec();
                     let links = self.links();
                     tokio::task::spawn_blocking(move || {
-                        let socks = RawPassSockets { icmp: icmp_on.then_some((&*icmp_s, id)), tcp: (&*tcp_s, sport), links: &links };
+                        let socks = RawPassSockets {
+                            icmp: icmp_on.then_some((&*icmp_s, id)),
+                            tcp: (&*tcp_s, sport),
+                            links: &links,
+                        };
                         raw_pass(&sh, Targets::from_blocks(v4), retry, pass, socks, &ports)
                     })
                     .await
@@ -620,7 +817,11 @@ impl Driver<'_> {
             }
         };
         // Everything the raw path does not cover goes through unprivileged sockets.
-        let connect_blocks: Vec<Block> = if self.raw.is_some() { v6 } else { targets.blocks().to_vec() };
+        let connect_blocks: Vec<Block> = if self.raw.is_some() {
+            v6
+        } else {
+            targets.blocks().to_vec()
+        };
         let unpriv = self.unprivileged_pass(Targets::from_blocks(connect_blocks), retry, pass);
         let (a, b) = tokio::join!(raw_v4, unpriv);
         sent += a + b;
@@ -631,7 +832,12 @@ impl Driver<'_> {
         if targets.count() == 0 {
             return 0;
         }
-        let timeout = self.shared.rtt.lock().unwrap_or_else(|e| e.into_inner()).wait_after_pass(pass, self.req.timeout);
+        let timeout = self
+            .shared
+            .rtt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .wait_after_pass(pass, self.req.timeout);
         let mut tasks = tokio::task::JoinSet::new();
         let mut sent = 0;
         for ip in targets.iter() {
@@ -642,10 +848,18 @@ impl Driver<'_> {
                 continue;
             }
             sent += 1;
-            self.shared.sent_addrs.fetch_add(u64::from(!retry), Ordering::Relaxed);
+            self.shared
+                .sent_addrs
+                .fetch_add(u64::from(!retry), Ordering::Relaxed);
             if let (Some(p), IpAddr::V4(v4)) = (&self.ping, ip) {
                 self.shared.limiter.acquire().await;
-                let pkt = icmp::echo_request(&self.shared.cookies, 0, pass as u16, v4, self.shared.now_us());
+                let pkt = icmp::echo_request(
+                    &self.shared.cookies,
+                    0,
+                    pass as u16,
+                    v4,
+                    self.shared.now_us(),
+                );
                 let dst = SocketAddr::from((v4, 0));
                 let mut backoff = Duration::from_micros(200);
                 loop {
@@ -668,14 +882,25 @@ impl Driver<'_> {
             }
             for &port in self.ports {
                 self.shared.limiter.acquire().await;
-                let Ok(permit) = self.connect_permits.clone().acquire_owned().await else { break };
+                let Ok(permit) = self.connect_permits.clone().acquire_owned().await else {
+                    break;
+                };
                 let tx = self.tx.clone();
                 let sh = self.shared.clone();
                 sh.probes.fetch_add(1, Ordering::Relaxed);
                 tasks.spawn(async move {
                     let _permit = permit;
-                    if let Some((state, rtt)) = tcp::connect_probe(SocketAddr::new(ip, port), timeout).await {
-                        let _ = tx.send(Event::Tcp { ip, port, state, rtt: Some(rtt) }).await;
+                    if let Some((state, rtt)) =
+                        tcp::connect_probe(SocketAddr::new(ip, port), timeout).await
+                    {
+                        let _ = tx
+                            .send(Event::Tcp {
+                                ip,
+                                port,
+                                state,
+                                rtt: Some(rtt),
+                            })
+                            .await;
                     }
                 });
                 // reap finished probes as we go so the set stays small
@@ -697,9 +922,20 @@ struct RawPassSockets<'a> {
 /// Raw-socket pass over IPv4 targets: one echo request and one SYN per port per address.
 /// Hosts that answered ARP get their probes as Ethernet frames to their MAC; others go through
 /// the kernel's routing.
-fn raw_pass(sh: &Shared, targets: Targets, retry: bool, pass: u32, socks: RawPassSockets<'_>, ports: &[u16]) -> u64 {
+fn raw_pass(
+    sh: &Shared,
+    targets: Targets,
+    retry: bool,
+    pass: u32,
+    socks: RawPassSockets<'_>,
+    ports: &[u16],
+) -> u64 {
     let mut sources: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
-    let macs = sh.arp_macs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let macs = sh
+        .arp_macs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut sent = 0;
     let mut ip_id: u16 = rand::random();
     for ip in targets.iter() {
@@ -714,22 +950,29 @@ fn raw_pass(sh: &Shared, targets: Targets, retry: bool, pass: u32, socks: RawPas
         if !retry {
             sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
         }
-        let link = macs
-            .get(&dst)
-            .and_then(|(mac, seg_i)| socks.links.iter().find(|(i, _, _)| i == seg_i).map(|(_, s, seg)| (*mac, &**s, seg)));
+        let link = macs.get(&dst).and_then(|(mac, seg_i)| {
+            socks
+                .links
+                .iter()
+                .find(|(i, _, _)| i == seg_i)
+                .map(|(_, s, seg)| (*mac, &**s, seg))
+        });
         let to = SockAddr::from(SocketAddr::from((dst, 0)));
         // The TCP checksum covers the source address the kernel will pick; ask the routing
         // table once per /24 (a UDP connect sends nothing).
         let src = match link {
             Some((_, _, seg)) => Some(seg.my_ip),
-            None => *sources.entry(u32::from(dst) >> 8).or_insert_with(|| route_source(dst)),
+            None => *sources
+                .entry(u32::from(dst) >> 8)
+                .or_insert_with(|| route_source(dst)),
         };
         let mut send = |protocol: u8, payload: &[u8], via_kernel: &Socket| {
             sh.limiter.take_blocking(1);
             match (link, src) {
                 (Some((mac, sock, seg)), Some(src)) => {
                     ip_id = ip_id.wrapping_add(1);
-                    let frame = super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, payload);
+                    let frame =
+                        super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, payload);
                     sh.send_with(|| (&*sock).write(&frame));
                 }
                 _ => sh.send_with(|| via_kernel.send_to(payload, &to)),
@@ -743,7 +986,7 @@ fn raw_pass(sh: &Shared, targets: Targets, retry: bool, pass: u32, socks: RawPas
             continue;
         }
         let Some(src) = src else {
-            sh.record_error(&io::Error::new(io::ErrorKind::Other, "no route to target"));
+            sh.record_error(&io::Error::other("no route to target"));
             continue;
         };
         for &port in ports {
@@ -756,7 +999,11 @@ fn raw_pass(sh: &Shared, targets: Targets, retry: bool, pass: u32, socks: RawPas
 
 fn single(ip: IpAddr) -> Block {
     let (v6, n) = super::targets::ip_key(ip);
-    Block { v6, first: n, last: n }
+    Block {
+        v6,
+        first: n,
+        last: n,
+    }
 }
 
 fn route_source(dst: Ipv4Addr) -> Option<Ipv4Addr> {
@@ -769,10 +1016,17 @@ fn route_source(dst: Ipv4Addr) -> Option<Ipv4Addr> {
 }
 
 /// ARP pass over on-link blocks. Returns the number of requests sent.
-fn arp_pass(sh: &Shared, blocks: &[(usize, Block)], socks: &[(usize, Arc<Socket>, Segment)], retry: bool) -> u64 {
+fn arp_pass(
+    sh: &Shared,
+    blocks: &[(usize, Block)],
+    socks: &[(usize, Arc<Socket>, Segment)],
+    retry: bool,
+) -> u64 {
     let mut sent = 0;
     for (seg_i, b) in blocks {
-        let Some((_, sock, seg)) = socks.iter().find(|(i, _, _)| i == seg_i) else { continue };
+        let Some((_, sock, seg)) = socks.iter().find(|(i, _, _)| i == seg_i) else {
+            continue;
+        };
         for n in b.first..=b.last {
             if sh.stopped() {
                 return sent;
@@ -787,9 +1041,113 @@ fn arp_pass(sh: &Shared, blocks: &[(usize, Block)], socks: &[(usize, Arc<Socket>
             }
             sh.limiter.take_blocking(1);
             let frame = arp::request(seg.mac, seg.my_ip, dst);
-            sh.arp_sent.lock().unwrap_or_else(|e| e.into_inner()).insert(dst, sh.now_us());
+            sh.arp_sent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(dst, sh.now_us());
             sh.send_with(|| (&**sock).write(&frame));
         }
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::Methods;
+
+    fn request(targets: &[&str], ports: Vec<u16>) -> SweepRequest {
+        SweepRequest {
+            targets: targets.iter().map(|s| s.to_string()).collect(),
+            scopes: Vec::new(),
+            allow_large: false,
+            ports,
+            rate_pps: 10_000,
+            timeout: Duration::from_millis(500),
+            retries: 1,
+            deadline: None,
+            // connect() on loopback works for any user; raw sockets would need root
+            methods: Methods {
+                arp: false,
+                icmp: false,
+                dns: false,
+                netbios: false,
+                force_unprivileged: true,
+                tcp: true,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_open_and_closed_ports() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (d, stats) = run(
+            request(&["127.0.0.1"], vec![open, closed]),
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(d.hosts.len(), 1);
+        let h = &d.hosts[0];
+        assert_eq!(h.ip, "127.0.0.1");
+        assert_eq!(h.open_ports, [open]);
+        assert_eq!(h.methods, [ProbeMethod::TcpOpen, ProbeMethod::TcpClosed]);
+        assert!(h.rtt_us.is_some());
+        assert_eq!(d.addresses_probed, 1);
+        assert!(!stats.privileged && !stats.cancelled);
+        assert_eq!(stats.probes_sent, 2, "found at once: no retry");
+    }
+
+    #[tokio::test]
+    async fn cancellation_returns_what_was_found() {
+        let token = CancellationToken::new();
+        token.cancel();
+        let t0 = Instant::now();
+        // 4,094 addresses at 10 pps would take minutes
+        let (d, stats) = run(request(&["127.0.1.0/20"], vec![9]), None, token)
+            .await
+            .unwrap();
+        assert!(stats.cancelled);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert_eq!(d.addresses_probed, 4_094);
+    }
+
+    #[tokio::test]
+    async fn deadline_ends_the_sweep() {
+        let mut req = request(&["127.0.1.0/20"], vec![9]);
+        req.rate_pps = 10;
+        req.deadline = Some(Duration::from_millis(300));
+        let t0 = Instant::now();
+        let (_, stats) = run(req, None, CancellationToken::new()).await.unwrap();
+        assert!(stats.cancelled);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    }
+
+    #[tokio::test]
+    async fn refusals_happen_before_any_socket() {
+        let mut req = request(&["127.0.0.0/24"], vec![9]);
+        req.scopes = vec!["127.0.0.0/25".parse().unwrap()];
+        assert!(matches!(
+            run(req, None, CancellationToken::new()).await,
+            Err(SweepError::Scope(_))
+        ));
+        let req = request(&["10.0.0.0/8"], vec![9]);
+        assert!(matches!(
+            run(req, None, CancellationToken::new()).await,
+            Err(SweepError::Target(_))
+        ));
+        let mut req = request(&["127.0.0.1"], vec![0]);
+        req.ports = vec![0];
+        assert!(matches!(
+            run(req, None, CancellationToken::new()).await,
+            Err(SweepError::Settings(_))
+        ));
+    }
 }

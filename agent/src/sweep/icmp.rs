@@ -15,7 +15,13 @@ const PAYLOAD: usize = 16;
 pub const REQUEST_LEN: usize = 8 + PAYLOAD;
 
 /// Builds an echo request to `dst`, sent `sent_us` µs after the sweep started.
-pub fn echo_request(cookies: &Cookies, id: u16, seq: u16, dst: Ipv4Addr, sent_us: u64) -> [u8; REQUEST_LEN] {
+pub fn echo_request(
+    cookies: &Cookies,
+    id: u16,
+    seq: u16,
+    dst: Ipv4Addr,
+    sent_us: u64,
+) -> [u8; REQUEST_LEN] {
     let mut p = [0u8; REQUEST_LEN];
     p[0] = ECHO_REQUEST;
     p[4..6].copy_from_slice(&id.to_be_bytes());
@@ -49,7 +55,12 @@ pub fn parse_raw(cookies: &Cookies, id: u16, pkt: &[u8], now_us: u64) -> Option<
 }
 
 /// Reads a datagram-socket message (no IPv4 header; the kernel already matched the id).
-pub fn parse_dgram(cookies: &Cookies, from: Ipv4Addr, icmp: &[u8], now_us: u64) -> Option<EchoReply> {
+pub fn parse_dgram(
+    cookies: &Cookies,
+    from: Ipv4Addr,
+    icmp: &[u8],
+    now_us: u64,
+) -> Option<EchoReply> {
     parse_echo(cookies, from, icmp, now_us)
 }
 
@@ -62,7 +73,10 @@ fn parse_echo(cookies: &Cookies, from: Ipv4Addr, icmp: &[u8], now_us: u64) -> Op
         return None;
     }
     let sent_us = u64::from_be_bytes(icmp[12..20].try_into().ok()?);
-    Some(EchoReply { from, rtt: Duration::from_micros(now_us.saturating_sub(sent_us)) })
+    Some(EchoReply {
+        from,
+        rtt: Duration::from_micros(now_us.saturating_sub(sent_us)),
+    })
 }
 
 #[cfg(test)]
@@ -104,18 +118,32 @@ mod tests {
         let pkt = reply_to(&req, host, me);
         assert_eq!(
             parse_raw(&c, 0x1234, &pkt, 1_250),
-            Some(EchoReply { from: host, rtt: Duration::from_micros(250) })
+            Some(EchoReply {
+                from: host,
+                rtt: Duration::from_micros(250)
+            })
         );
         // another sweep's id, another sweep's key, a reply from an address we did not probe,
         // our own request seen on the wire: all ignored
         assert_eq!(parse_raw(&c, 0x9999, &pkt, 1_250), None);
         assert_eq!(parse_raw(&Cookies::new(), 0x1234, &pkt, 1_250), None);
-        assert_eq!(parse_raw(&c, 0x1234, &reply_to(&req, Ipv4Addr::new(10, 0, 0, 2), me), 1_250), None);
+        assert_eq!(
+            parse_raw(
+                &c,
+                0x1234,
+                &reply_to(&req, Ipv4Addr::new(10, 0, 0, 2), me),
+                1_250
+            ),
+            None
+        );
         let mut own = reply_to(&req, host, me);
         own[20] = ECHO_REQUEST;
         assert_eq!(parse_raw(&c, 0x1234, &own, 1_250), None);
         // datagram socket: no IP header
-        assert_eq!(parse_dgram(&c, host, &pkt[20..], 1_100).map(|r| r.rtt), Some(Duration::from_micros(100)));
+        assert_eq!(
+            parse_dgram(&c, host, &pkt[20..], 1_100).map(|r| r.rtt),
+            Some(Duration::from_micros(100))
+        );
         assert_eq!(parse_dgram(&c, host, &pkt[20..30], 1_100), None);
     }
 }

@@ -71,7 +71,14 @@ pub struct Methods {
 
 impl Default for Methods {
     fn default() -> Self {
-        Methods { arp: true, icmp: true, tcp: true, dns: true, netbios: true, force_unprivileged: false }
+        Methods {
+            arp: true,
+            icmp: true,
+            tcp: true,
+            dns: true,
+            netbios: true,
+            force_unprivileged: false,
+        }
     }
 }
 
@@ -117,7 +124,10 @@ pub enum SweepError {
     #[error("not enough file descriptors for a sweep: {0}")]
     Resources(String),
     #[error("cannot open {what}: {source}")]
-    Socket { what: &'static str, source: std::io::Error },
+    Socket {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// Sweeps the targets. Cancellation (or the deadline) ends the sweep early and returns the hosts
@@ -127,5 +137,17 @@ pub async fn sweep(
     progress: Option<ProgressSink>,
     shutdown: CancellationToken,
 ) -> Result<parc_shared::Discovery, SweepError> {
-    engine::run(request, progress, shutdown).await.map(|(d, _)| d)
+    engine::run(request, progress, shutdown)
+        .await
+        .map(|(d, _)| d)
+}
+
+impl SweepRequest {
+    /// The request of a scheduled sweep (`parc-agent run`): the configured targets, always
+    /// restricted to the configured scopes.
+    pub fn scheduled(config: &parc_config::agent::SweepConfig) -> Self {
+        let mut req = Self::from_config(config.targets.clone(), config);
+        req.scopes = config.scopes.clone();
+        req
+    }
 }

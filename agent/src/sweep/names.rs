@@ -40,16 +40,27 @@ impl ReverseDns {
         } else {
             None
         };
-        ReverseDns { resolver, permits: Arc::new(Semaphore::new(DNS_CONCURRENCY)), tasks: JoinSet::new() }
+        ReverseDns {
+            resolver,
+            permits: Arc::new(Semaphore::new(DNS_CONCURRENCY)),
+            tasks: JoinSet::new(),
+        }
     }
 
     pub fn submit(&mut self, ip: IpAddr) {
-        let Some(resolver) = self.resolver.clone() else { return };
+        let Some(resolver) = self.resolver.clone() else {
+            return;
+        };
         let permits = self.permits.clone();
         self.tasks.spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else { return (ip, None) };
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return (ip, None);
+            };
             let name = match tokio::time::timeout(DNS_TIMEOUT, resolver.reverse_lookup(ip)).await {
-                Ok(Ok(lookup)) => lookup.iter().next().map(|ptr| ptr.to_string().trim_end_matches('.').to_string()),
+                Ok(Ok(lookup)) => lookup
+                    .iter()
+                    .next()
+                    .map(|ptr| ptr.to_string().trim_end_matches('.').to_string()),
                 _ => None,
             };
             (ip, name)
@@ -125,12 +136,18 @@ pub fn parse_node_status(resp: &[u8], id: u16) -> Option<String> {
 
 /// Asks each host for its NetBIOS name over one UDP socket, paced by the sweep's rate limiter,
 /// and collects answers until `wait` after the last query.
-pub async fn netbios_names(hosts: &[Ipv4Addr], wait: Duration, limiter: &RateLimiter) -> HashMap<IpAddr, String> {
+pub async fn netbios_names(
+    hosts: &[Ipv4Addr],
+    wait: Duration,
+    limiter: &RateLimiter,
+) -> HashMap<IpAddr, String> {
     let mut names = HashMap::new();
     if hosts.is_empty() {
         return names;
     }
-    let Ok(sock) = tokio::net::UdpSocket::bind("0.0.0.0:0").await else { return names };
+    let Ok(sock) = tokio::net::UdpSocket::bind("0.0.0.0:0").await else {
+        return names;
+    };
     let id: u16 = rand::random();
     let req = node_status_request(id);
     let recv = async {
@@ -195,7 +212,17 @@ mod tests {
     #[test]
     fn node_status_table() {
         let cases: Vec<(Vec<u8>, Option<&str>)> = vec![
-            (response(7, &[("WORKGROUP", 0x00, 0x8400), ("PC-0042", 0x00, 0x0400), ("PC-0042", 0x20, 0x0400)]), Some("PC-0042")),
+            (
+                response(
+                    7,
+                    &[
+                        ("WORKGROUP", 0x00, 0x8400),
+                        ("PC-0042", 0x00, 0x0400),
+                        ("PC-0042", 0x20, 0x0400),
+                    ],
+                ),
+                Some("PC-0042"),
+            ),
             (response(7, &[("WORKGROUP", 0x00, 0x8400)]), None),
             (response(7, &[("PC-0042", 0x20, 0x0400)]), None),
             (response(8, &[("PC-0042", 0x00, 0x0400)]), None), // another query's id

@@ -19,7 +19,11 @@ pub struct Segment {
 
 impl Segment {
     fn range(&self) -> (u128, u128) {
-        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        };
         let net = u32::from(self.my_ip) & mask;
         (u128::from(net), u128::from(net | !mask))
     }
@@ -28,7 +32,9 @@ impl Segment {
 /// Ethernet segments this host is attached to (up, not loopback, not point-to-point, with a
 /// subnet larger than one address).
 pub fn local_segments() -> Vec<Segment> {
-    let Ok(addrs) = sys::interfaces_v4() else { return Vec::new() };
+    let Ok(addrs) = sys::interfaces_v4() else {
+        return Vec::new();
+    };
     addrs
         .into_iter()
         .filter(|a| a.up && !a.loopback && !a.point_to_point && a.prefix < 31)
@@ -38,8 +44,18 @@ pub fn local_segments() -> Vec<Segment> {
             if std::fs::read_to_string(format!("{base}/type")).ok()?.trim() != "1" {
                 return None;
             }
-            let mac = parse_mac(std::fs::read_to_string(format!("{base}/address")).ok()?.trim())?;
-            Some(Segment { ifindex: sys::if_index(&a.name).ok()?, ifname: a.name, my_ip: a.addr, prefix: a.prefix, mac })
+            let mac = parse_mac(
+                std::fs::read_to_string(format!("{base}/address"))
+                    .ok()?
+                    .trim(),
+            )?;
+            Some(Segment {
+                ifindex: sys::if_index(&a.name).ok()?,
+                ifname: a.name,
+                my_ip: a.addr,
+                prefix: a.prefix,
+                mac,
+            })
         })
         .collect()
 }
@@ -72,7 +88,14 @@ pub fn split(blocks: &[Block], segments: &[Segment]) -> (Vec<(usize, Block)>, Ve
             match hit {
                 Some((i, s)) => {
                     let end = s.range().1.min(b.last);
-                    on_link.push((i, Block { v6: false, first: cursor, last: end }));
+                    on_link.push((
+                        i,
+                        Block {
+                            v6: false,
+                            first: cursor,
+                            last: end,
+                        },
+                    ));
                     cursor = end + 1;
                 }
                 None => {
@@ -83,7 +106,11 @@ pub fn split(blocks: &[Block], segments: &[Segment]) -> (Vec<(usize, Block)>, Ve
                         .filter(|&f| f > cursor)
                         .min()
                         .map_or(b.last, |f| (f - 1).min(b.last));
-                    routed.push(Block { v6: false, first: cursor, last: next });
+                    routed.push(Block {
+                        v6: false,
+                        first: cursor,
+                        last: next,
+                    });
                     cursor = next + 1;
                 }
             }
@@ -98,7 +125,13 @@ mod tests {
     use crate::sweep::targets::Targets;
 
     fn seg(ip: &str, prefix: u8) -> Segment {
-        Segment { ifname: "eth0".into(), ifindex: 2, my_ip: ip.parse().unwrap(), prefix, mac: [2, 0, 0, 0, 0, 1] }
+        Segment {
+            ifname: "eth0".into(),
+            ifindex: 2,
+            my_ip: ip.parse().unwrap(),
+            prefix,
+            mac: [2, 0, 0, 0, 0, 1],
+        }
     }
 
     fn show(b: &Block) -> String {
@@ -126,13 +159,26 @@ mod tests {
             assert_eq!(on, *want_on, "{targets:?}");
             assert_eq!(routed, *want_routed, "{targets:?}");
         }
-        assert_eq!(split(Targets::parse(&["10.0.0.9"], false).unwrap().blocks(), &[]).1.len(), 1);
+        assert_eq!(
+            split(Targets::parse(&["10.0.0.9"], false).unwrap().blocks(), &[])
+                .1
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn macs() {
-        assert_eq!(parse_mac("00:1b:21:0a:0b:0c"), Some([0, 0x1b, 0x21, 0x0a, 0x0b, 0x0c]));
-        for bad in ["", "00:1b:21:0a:0b", "00:1b:21:0a:0b:0c:0d", "zz:1b:21:0a:0b:0c"] {
+        assert_eq!(
+            parse_mac("00:1b:21:0a:0b:0c"),
+            Some([0, 0x1b, 0x21, 0x0a, 0x0b, 0x0c])
+        );
+        for bad in [
+            "",
+            "00:1b:21:0a:0b",
+            "00:1b:21:0a:0b:0c:0d",
+            "zz:1b:21:0a:0b:0c",
+        ] {
             assert_eq!(parse_mac(bad), None, "{bad}");
         }
     }

@@ -57,7 +57,10 @@ mod tests {
     fn table_is_well_formed() {
         let t = table();
         assert!(t.len() > 1_000);
-        assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "duplicate or unsorted prefixes");
+        assert!(
+            t.windows(2).all(|w| w[0].0 < w[1].0),
+            "duplicate or unsorted prefixes"
+        );
         assert!(t.iter().all(|(k, n)| *k <= 0xff_ffff && !n.is_empty()));
     }
 }

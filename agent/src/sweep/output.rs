@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use parc_shared::{Discovery, DiscoveredHost, ProbeMethod};
+use parc_shared::{DiscoveredHost, Discovery, ProbeMethod};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -27,11 +27,19 @@ pub fn method_name(m: ProbeMethod) -> &'static str {
 }
 
 fn methods(h: &DiscoveredHost) -> String {
-    h.methods.iter().map(|m| method_name(*m)).collect::<Vec<_>>().join("+")
+    h.methods
+        .iter()
+        .map(|m| method_name(*m))
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn ports(h: &DiscoveredHost) -> String {
-    h.open_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+    h.open_ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn rtt(h: &DiscoveredHost) -> String {
@@ -63,7 +71,15 @@ fn row(h: &DiscoveredHost) -> [String; 7] {
     ]
 }
 
-const HEADER: [&str; 7] = ["ADDRESS", "MAC", "VENDOR", "NAME", "ANSWERED", "OPEN PORTS", "RTT"];
+const HEADER: [&str; 7] = [
+    "ADDRESS",
+    "MAC",
+    "VENDOR",
+    "NAME",
+    "ANSWERED",
+    "OPEN PORTS",
+    "RTT",
+];
 
 fn table(d: &Discovery) -> String {
     if d.hosts.is_empty() {
@@ -87,7 +103,10 @@ fn table(d: &Discovery) -> String {
     };
     line(&mut out, HEADER);
     for r in &rows {
-        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]].map(String::as_str));
+        line(
+            &mut out,
+            [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]].map(String::as_str),
+        );
     }
     out
 }
@@ -110,10 +129,20 @@ fn csv(d: &Discovery) -> String {
             h.vendor.clone().unwrap_or_default(),
             h.name.clone().unwrap_or_default(),
             methods(h),
-            h.open_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "),
+            h.open_ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
             h.rtt_us.map(|r| r.to_string()).unwrap_or_default(),
         ];
-        out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
     out
@@ -155,12 +184,23 @@ mod tests {
         assert_eq!(render(&d, Format::Ips), "10.0.0.5\n10.0.0.7\n");
         let csv = render(&d, Format::Csv);
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[1], "10.0.0.5,00:1b:21:01:02:03,Intel,pc-0001.lan.test,arp+tcp-open,135 445,250");
-        assert_eq!(lines[2], "10.0.0.7,,\"Cisco Systems, \"\"Inc\"\"\",,icmp,,12345");
+        assert_eq!(
+            lines[1],
+            "10.0.0.5,00:1b:21:01:02:03,Intel,pc-0001.lan.test,arp+tcp-open,135 445,250"
+        );
+        assert_eq!(
+            lines[2],
+            "10.0.0.7,,\"Cisco Systems, \"\"Inc\"\"\",,icmp,,12345"
+        );
         let table = render(&d, Format::Table);
         let t: Vec<&str> = table.lines().collect();
         assert!(t[0].starts_with("ADDRESS   MAC"), "{table}");
-        assert!(t[1].contains("pc-0001.lan.test") && t[1].contains("135,445") && t[1].ends_with("0.25 ms"), "{table}");
+        assert!(
+            t[1].contains("pc-0001.lan.test")
+                && t[1].contains("135,445")
+                && t[1].ends_with("0.25 ms"),
+            "{table}"
+        );
         assert!(t[2].ends_with("12 ms"), "{table}");
         let back: Discovery = serde_json::from_str(&render(&d, Format::Json)).unwrap();
         assert_eq!(back, d);

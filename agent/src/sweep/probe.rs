@@ -21,7 +21,9 @@ impl Default for Cookies {
 
 impl Cookies {
     pub fn new() -> Self {
-        Cookies { key: RandomState::new() }
+        Cookies {
+            key: RandomState::new(),
+        }
     }
 
     pub fn of(&self, ip: Ipv4Addr, port: u16) -> u32 {
@@ -64,7 +66,11 @@ pub fn parse_ipv4(pkt: &[u8]) -> Option<Ipv4View<'_>> {
         return None;
     }
     // Trust the shorter of the read length and the header's total length.
-    let end = if total >= ihl { total.min(pkt.len()) } else { pkt.len() };
+    let end = if total >= ihl {
+        total.min(pkt.len())
+    } else {
+        pkt.len()
+    };
     Some(Ipv4View {
         src: Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]),
         dst: Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]),
@@ -76,7 +82,15 @@ pub fn parse_ipv4(pkt: &[u8]) -> Option<Ipv4View<'_>> {
 /// An Ethernet frame carrying an IPv4 packet built here (header checksum included), for
 /// probes sent on an attached segment straight to a MAC learnt by ARP: such probes never wait
 /// in the kernel's neighbour queue.
-pub fn ipv4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, id: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    id: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + 20 + payload.len());
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
@@ -109,17 +123,23 @@ mod tests {
         assert_eq!(&f[12..14], &[0x08, 0x00]);
         assert_eq!(checksum(0, &f[14..34]), 0, "header checksum must verify");
         let v = parse_ipv4(&f[14..]).unwrap();
-        assert_eq!((v.src, v.dst, v.protocol, v.payload), (a, b, 6, &[9u8, 9, 9][..]));
+        assert_eq!(
+            (v.src, v.dst, v.protocol, v.payload),
+            (a, b, 6, &[9u8, 9, 9][..])
+        );
     }
 
     #[test]
     fn checksum_known_values() {
         // RFC 1071 example bytes, and the IPv4 header example from Wikipedia ("IPv4 header
         // checksum"), whose checksum field 0xb861 must verify to 0.
-        assert_eq!(checksum(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+        assert_eq!(
+            checksum(0, &[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            !0xddf2
+        );
         let hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0,
-            0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(checksum(0, &hdr), 0);
         assert_eq!(checksum(0, &[0xff]), !0xff00);
@@ -140,9 +160,14 @@ mod tests {
         assert!(parse_ipv4(&[]).is_none());
         assert!(parse_ipv4(&[0x60; 40]).is_none()); // IPv6
         assert!(parse_ipv4(&[0x4f; 20]).is_none()); // IHL 60 > length
-        let mut p = vec![0x45, 0, 0, 24, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 1, 2, 3, 4, 99];
+        let mut p = vec![
+            0x45, 0, 0, 24, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 1, 2, 3, 4, 99,
+        ];
         let v = parse_ipv4(&p).unwrap();
-        assert_eq!((v.src, v.protocol, v.payload), (Ipv4Addr::new(10, 0, 0, 1), 6, &[1u8, 2, 3, 4][..]));
+        assert_eq!(
+            (v.src, v.protocol, v.payload),
+            (Ipv4Addr::new(10, 0, 0, 1), 6, &[1u8, 2, 3, 4][..])
+        );
         p[3] = 10; // total length shorter than the header: use what was read
         assert_eq!(parse_ipv4(&p).unwrap().payload.len(), 5);
     }

@@ -24,7 +24,12 @@ impl Pacer {
     pub fn new(rate: u32, now: Duration) -> Self {
         let rate = f64::from(rate.max(1));
         let burst = (rate / 500.0).max(1.0);
-        Pacer { rate, burst, tokens: 1.0, last: now }
+        Pacer {
+            rate,
+            burst,
+            tokens: 1.0,
+            last: now,
+        }
     }
 
     fn refill(&mut self, now: Duration) {
@@ -62,7 +67,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rate_pps: u32) -> Self {
-        RateLimiter { start: Instant::now(), pacer: Mutex::new(Pacer::new(rate_pps, Duration::ZERO)) }
+        RateLimiter {
+            start: Instant::now(),
+            pacer: Mutex::new(Pacer::new(rate_pps, Duration::ZERO)),
+        }
     }
 
     fn try_take(&self, want: u32) -> Result<u32, Duration> {
@@ -104,7 +112,12 @@ mod tests {
     #[test]
     fn grants_follow_the_rate() {
         // (rate, elapsed since start, expected tokens granted over that time when asking often)
-        let cases = [(1_000u32, 1_000u64, 1_000u32), (100_000, 100, 10_000), (10, 1_000, 10), (1, 3_000, 3)];
+        let cases = [
+            (1_000u32, 1_000u64, 1_000u32),
+            (100_000, 100, 10_000),
+            (10, 1_000, 10),
+            (1, 3_000, 3),
+        ];
         for (rate, ms, want) in cases {
             let mut p = Pacer::new(rate, Duration::ZERO);
             let mut got = 0;
@@ -146,6 +159,10 @@ mod tests {
             limiter.acquire().await;
         }
         // 50 tokens at 1 kpps, with a 2-token burst: at least 48 ms of real time.
-        assert!(t0.elapsed() >= Duration::from_millis(47), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(47),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 }

@@ -43,7 +43,11 @@ pub fn check(blocks: &[Block], scopes: &[IpNet]) -> Result<(), ScopeError> {
                     format!("{}-{}", b.addr(b.first), b.addr(b.last))
                 },
                 address,
-                scopes: scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+                scopes: scopes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
@@ -89,11 +93,17 @@ mod tests {
             (&["10.0.0.0/16"], &["10.0.0.0/24"], Some("10.0.1.0")),
             (&["fe80::1"], &["10.0.0.0/8"], Some("fe80::1")),
             (&["fe80::1"], &["fe80::/64"], None),
-            (&["10.0.0.250-10.0.1.3"], &["10.0.0.0/24", "10.0.1.0/31"], Some("10.0.1.2")),
+            (
+                &["10.0.0.250-10.0.1.3"],
+                &["10.0.0.0/24", "10.0.1.0/31"],
+                Some("10.0.1.2"),
+            ),
         ];
         for (targets, scopes, want) in cases {
             let t = Targets::parse(targets, false).unwrap();
-            let got = check(t.blocks(), &nets(scopes)).err().map(|e| e.address.to_string());
+            let got = check(t.blocks(), &nets(scopes))
+                .err()
+                .map(|e| e.address.to_string());
             assert_eq!(got.as_deref(), *want, "{targets:?} in {scopes:?}");
         }
     }
@@ -101,8 +111,13 @@ mod tests {
     #[test]
     fn error_names_target_and_scopes() {
         let t = Targets::parse(&["10.9.0.0/24"], false).unwrap();
-        let e = check(t.blocks(), &nets(&["10.0.0.0/16"])).unwrap_err().to_string();
-        assert!(e.contains("10.9.0.1-10.9.0.254") && e.contains("10.0.0.0/16"), "{e}");
+        let e = check(t.blocks(), &nets(&["10.0.0.0/16"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("10.9.0.1-10.9.0.254") && e.contains("10.0.0.0/16"),
+            "{e}"
+        );
     }
 
     proptest! {

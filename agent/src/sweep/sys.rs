@@ -64,7 +64,8 @@ pub fn interfaces_v4() -> io::Result<Vec<IfAddrV4>> {
 }
 
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if idx == 0 {
@@ -77,7 +78,11 @@ pub fn if_index(name: &str) -> io::Result<u32> {
 /// An AF_PACKET socket receiving and sending frames of `ethertype` on one interface only.
 pub fn packet_socket(ifindex: u32, ethertype: u16) -> io::Result<socket2::Socket> {
     let proto = i32::from(ethertype.to_be());
-    let s = socket2::Socket::new(socket2::Domain::PACKET, socket2::Type::RAW, Some(socket2::Protocol::from(proto)))?;
+    let s = socket2::Socket::new(
+        socket2::Domain::PACKET,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(proto)),
+    )?;
     // SAFETY: sockaddr_ll is plain data, so all-zero is a valid value; we pass its exact size
     // and the fd is owned by `s`, open for the whole call.
     let rc = unsafe {
@@ -101,7 +106,10 @@ pub fn packet_socket(ifindex: u32, ethertype: u16) -> io::Result<socket2::Socket
 /// to the ordinary, capped options). Large buffers absorb the reply burst of a fast sweep.
 pub fn force_buffers(s: &socket2::Socket, bytes: usize) {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    for (force, plain) in [(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF), (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)] {
+    for (force, plain) in [
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+    ] {
         // SAFETY: `v` is a c_int living across the call, its size is passed, the fd is open.
         let rc = unsafe {
             libc::setsockopt(
@@ -129,22 +137,30 @@ pub fn force_buffers(s: &socket2::Socket, bytes: usize) {
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit and returns the resulting soft limit.
 pub fn raise_nofile() -> io::Result<u64> {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `r` is a valid rlimit to write into.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
         return Err(io::Error::last_os_error());
     }
     if r.rlim_cur < r.rlim_max {
-        let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+        let want = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
         // SAFETY: `want` is a valid rlimit; failure leaves the old limit in place.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
             r.rlim_cur = r.rlim_max;
         }
     }
-    Ok(r.rlim_cur as u64)
+    Ok(r.rlim_cur)
 }
 
 /// Number of file descriptors open in this process.
 pub fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(64)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(64)
 }

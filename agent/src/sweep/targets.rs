@@ -37,7 +37,7 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn len(&self) -> u128 {
+    pub fn size(&self) -> u128 {
         self.last - self.first + 1
     }
 
@@ -75,7 +75,11 @@ pub fn net_block(net: IpNet) -> Block {
     let (v6, first) = ip_key(net.network());
     let (_, last) = ip_key(net.broadcast());
     match net {
-        IpNet::V4(n) if n.prefix_len() < 31 => Block { v6, first: first + 1, last: last - 1 },
+        IpNet::V4(n) if n.prefix_len() < 31 => Block {
+            v6,
+            first: first + 1,
+            last: last - 1,
+        },
         _ => Block { v6, first, last },
     }
 }
@@ -83,17 +87,25 @@ pub fn net_block(net: IpNet) -> Block {
 /// Parses one target as typed by a user.
 pub fn parse_target(text: &str) -> Result<Block, TargetError> {
     let t = text.trim();
-    let invalid = |reason: &str| TargetError::Invalid { text: text.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| TargetError::Invalid {
+        text: text.to_string(),
+        reason: reason.to_string(),
+    };
     if t.is_empty() {
         return Err(invalid("empty"));
     }
     if t.contains('/') {
         // Host bits are accepted and dropped ("10.1.2.3/24" means 10.1.2.0/24), as nmap does.
-        let net: IpNet = t.parse().map_err(|_| invalid("not a network (expected e.g. 10.1.0.0/16)"))?;
+        let net: IpNet = t
+            .parse()
+            .map_err(|_| invalid("not a network (expected e.g. 10.1.0.0/16)"))?;
         return Ok(net_block(net));
     }
-    if let Some((a, b)) = t.split_once('-') {
-        let first: IpAddr = a.trim().parse().map_err(|_| invalid("range start is not an address"))?;
+    // A dash makes a range only when an address precedes it: "pc-0001.lan.test" is a host name.
+    if let Some((first, b)) = t
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<IpAddr>().ok()?, b)))
+    {
         let b = b.trim();
         let last: IpAddr = match (first, b.parse::<u8>()) {
             // "10.0.0.5-9": the end replaces the last octet.
@@ -101,7 +113,9 @@ pub fn parse_target(text: &str) -> Result<Block, TargetError> {
                 let o = f.octets();
                 IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], octet))
             }
-            _ => b.parse().map_err(|_| invalid("range end is not an address or a last octet"))?,
+            _ => b
+                .parse()
+                .map_err(|_| invalid("range end is not an address or a last octet"))?,
         };
         let (v6a, fa) = ip_key(first);
         let (v6b, lb) = ip_key(last);
@@ -111,13 +125,21 @@ pub fn parse_target(text: &str) -> Result<Block, TargetError> {
         if lb < fa {
             return Err(invalid("range ends before it starts"));
         }
-        return Ok(Block { v6: v6a, first: fa, last: lb });
+        return Ok(Block {
+            v6: v6a,
+            first: fa,
+            last: lb,
+        });
     }
     let ip: IpAddr = t
         .parse()
         .map_err(|_| invalid("not an address, range (a.b.c.d-e.f.g.h, a.b.c.d-h) or network (a.b.c.d/n); host names are not accepted"))?;
     let (v6, n) = ip_key(ip);
-    Ok(Block { v6, first: n, last: n })
+    Ok(Block {
+        v6,
+        first: n,
+        last: n,
+    })
 }
 
 /// Sorted, merged, non-overlapping blocks.
@@ -149,20 +171,30 @@ impl Targets {
         if texts.is_empty() {
             return Err(TargetError::Empty);
         }
-        let blocks = texts.iter().map(|t| parse_target(t.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        let blocks = texts
+            .iter()
+            .map(|t| parse_target(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         let targets = Self::from_blocks(blocks);
         if targets.count > MAX_SWEEP {
-            return Err(TargetError::Enormous { count: targets.count });
+            return Err(TargetError::Enormous {
+                count: targets.count,
+            });
         }
         if targets.count > LARGE_SWEEP && !allow_large {
-            return Err(TargetError::TooLarge { count: targets.count });
+            return Err(TargetError::TooLarge {
+                count: targets.count,
+            });
         }
         Ok(targets)
     }
 
     pub fn from_blocks(blocks: Vec<Block>) -> Self {
         let blocks = normalise(blocks);
-        let count = blocks.iter().map(Block::len).fold(0u128, u128::saturating_add);
+        let count = blocks
+            .iter()
+            .map(Block::size)
+            .fold(0u128, u128::saturating_add);
         Targets { blocks, count }
     }
 
@@ -178,17 +210,23 @@ impl Targets {
     pub fn contains(&self, ip: IpAddr) -> bool {
         let (v6, n) = ip_key(ip);
         let i = self.blocks.partition_point(|b| (b.v6, b.last) < (v6, n));
-        self.blocks.get(i).is_some_and(|b| b.v6 == v6 && b.first <= n && n <= b.last)
+        self.blocks
+            .get(i)
+            .is_some_and(|b| b.v6 == v6 && b.first <= n && n <= b.last)
     }
 
     /// Every target address, in order, lazily.
     pub fn iter(&self) -> impl Iterator<Item = IpAddr> + Send + '_ {
-        self.blocks.iter().flat_map(|b| (b.first..=b.last).map(move |n| b.addr(n)))
+        self.blocks
+            .iter()
+            .flat_map(|b| (b.first..=b.last).map(move |n| b.addr(n)))
     }
 
     /// Owned lazy iterator, for sender threads.
     pub fn into_iter_owned(self) -> impl Iterator<Item = IpAddr> + Send + 'static {
-        self.blocks.into_iter().flat_map(|b| (b.first..=b.last).map(move |n| b.addr(n)))
+        self.blocks
+            .into_iter()
+            .flat_map(|b| (b.first..=b.last).map(move |n| b.addr(n)))
     }
 }
 
@@ -206,7 +244,10 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("10.0.0.5", &["10.0.0.5"]),
             ("10.0.0.5-7", &["10.0.0.5", "10.0.0.6", "10.0.0.7"]),
-            ("10.0.0.254-10.0.1.1", &["10.0.0.254", "10.0.0.255", "10.0.1.0", "10.0.1.1"]),
+            (
+                "10.0.0.254-10.0.1.1",
+                &["10.0.0.254", "10.0.0.255", "10.0.1.0", "10.0.1.1"],
+            ),
             ("10.0.0.0/30", &["10.0.0.1", "10.0.0.2"]),
             ("10.0.0.9/30", &["10.0.0.9", "10.0.0.10"]),
             ("10.0.0.0/31", &["10.0.0.0", "10.0.0.1"]),
@@ -224,11 +265,33 @@ mod tests {
 
     #[test]
     fn bad_targets_are_named() {
-        for bad in ["", "host.example", "10.0.0.9-5", "10.0.0.1-fe80::1", "10.0.0.0/33", "10.0.0.1-300", "1.2.3"] {
+        for bad in [
+            "",
+            "host.example",
+            "10.0.0.9-5",
+            "10.0.0.1-fe80::1",
+            "10.0.0.0/33",
+            "10.0.0.1-300",
+            "1.2.3",
+        ] {
             let err = Targets::parse(&[bad], false).unwrap_err();
-            assert!(matches!(err, TargetError::Invalid { ref text, .. } if text == bad), "{bad}: {err}");
+            assert!(
+                matches!(err, TargetError::Invalid { ref text, .. } if text == bad),
+                "{bad}: {err}"
+            );
         }
-        assert_eq!(Targets::parse::<&str>(&[], false).unwrap_err(), TargetError::Empty);
+        assert_eq!(
+            Targets::parse::<&str>(&[], false).unwrap_err(),
+            TargetError::Empty
+        );
+    }
+
+    #[test]
+    fn host_name_with_a_dash_is_refused_as_a_host_name() {
+        let err = Targets::parse(&["pc-0001.lan.test"], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host names are not accepted"), "{err}");
     }
 
     #[test]
@@ -240,16 +303,31 @@ mod tests {
         );
         assert_eq!(
             Targets::parse(&["10.0.0.0/16", "10.1.0.0/24"], false).unwrap_err(),
-            TargetError::TooLarge { count: 65_534 + 254 }
+            TargetError::TooLarge {
+                count: 65_534 + 254
+            }
         );
-        assert_eq!(Targets::parse(&["10.0.0.0/15"], true).unwrap().count(), 131_070);
-        assert!(matches!(Targets::parse(&["10.0.0.0/7"], true), Err(TargetError::Enormous { .. })));
-        assert!(matches!(Targets::parse(&["fe80::/64"], true), Err(TargetError::Enormous { .. })));
+        assert_eq!(
+            Targets::parse(&["10.0.0.0/15"], true).unwrap().count(),
+            131_070
+        );
+        assert!(matches!(
+            Targets::parse(&["10.0.0.0/7"], true),
+            Err(TargetError::Enormous { .. })
+        ));
+        assert!(matches!(
+            Targets::parse(&["fe80::/64"], true),
+            Err(TargetError::Enormous { .. })
+        ));
     }
 
     #[test]
     fn overlaps_are_merged() {
-        let t = Targets::parse(&["10.0.0.1-5", "10.0.0.3-8", "10.0.0.8", "10.0.0.10"], false).unwrap();
+        let t = Targets::parse(
+            &["10.0.0.1-5", "10.0.0.3-8", "10.0.0.8", "10.0.0.10"],
+            false,
+        )
+        .unwrap();
         assert_eq!(t.count(), 9);
         assert_eq!(t.blocks().len(), 2);
         assert!(t.contains("10.0.0.8".parse().unwrap()));
@@ -258,7 +336,11 @@ mod tests {
     }
 
     fn arb_block() -> impl Strategy<Value = Block> {
-        (any::<bool>(), 0u128..2000, 0u128..300).prop_map(|(v6, first, len)| Block { v6, first, last: first + len })
+        (any::<bool>(), 0u128..2000, 0u128..300).prop_map(|(v6, first, len)| Block {
+            v6,
+            first,
+            last: first + len,
+        })
     }
 
     proptest! {

@@ -18,7 +18,14 @@ const RST: u8 = 0x04;
 const ACK: u8 = 0x10;
 
 /// Builds a SYN from `src:sport` to `dst:dport` (the kernel adds the IPv4 header).
-pub fn syn(cookies: &Cookies, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, sent_us: u64) -> [u8; SYN_LEN] {
+pub fn syn(
+    cookies: &Cookies,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    sent_us: u64,
+) -> [u8; SYN_LEN] {
     let mut t = [0u8; SYN_LEN];
     t[0..2].copy_from_slice(&sport.to_be_bytes());
     t[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -38,10 +45,17 @@ pub fn syn(cookies: &Cookies, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u
 fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, len: u16) -> u32 {
     let s = src.octets();
     let d = dst.octets();
-    [u16::from_be_bytes([s[0], s[1]]), u16::from_be_bytes([s[2], s[3]]), u16::from_be_bytes([d[0], d[1]]), u16::from_be_bytes([d[2], d[3]]), 6, len]
-        .iter()
-        .map(|&w| u32::from(w))
-        .sum()
+    [
+        u16::from_be_bytes([s[0], s[1]]),
+        u16::from_be_bytes([s[2], s[3]]),
+        u16::from_be_bytes([d[0], d[1]]),
+        u16::from_be_bytes([d[2], d[3]]),
+        6,
+        len,
+    ]
+    .iter()
+    .map(|&w| u32::from(w))
+    .sum()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +104,12 @@ pub fn parse_raw(cookies: &Cookies, sport: u16, pkt: &[u8], now_us: u64) -> Opti
         .then(|| echoed_timestamp(&t[20.min(hdr)..hdr]))
         .flatten()
         .map(|tsecr| Duration::from_micros(u64::from((now_us as u32).wrapping_sub(tsecr))));
-    Some(TcpAnswer { from: ip.src, port, state, rtt })
+    Some(TcpAnswer {
+        from: ip.src,
+        port,
+        state,
+        rtt,
+    })
 }
 
 /// TSecr of the timestamp option, if present.
@@ -121,7 +140,9 @@ pub async fn connect_probe(addr: SocketAddr, timeout: Duration) -> Option<(PortS
     let t0 = std::time::Instant::now();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_stream)) => Some((PortState::Open, t0.elapsed())),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Some((PortState::Closed, t0.elapsed())),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            Some((PortState::Closed, t0.elapsed()))
+        }
         _ => None,
     }
 }
@@ -156,9 +177,16 @@ mod tests {
     fn syn_is_well_formed() {
         let c = Cookies::new();
         let s = syn(&c, ME, 40_000, HOST, 445, 5);
-        assert_eq!(checksum(pseudo_sum(ME, HOST, SYN_LEN as u16), &s), 0, "checksum must verify");
+        assert_eq!(
+            checksum(pseudo_sum(ME, HOST, SYN_LEN as u16), &s),
+            0,
+            "checksum must verify"
+        );
         assert_eq!(s[13], FIN_SYN);
-        assert_eq!(u32::from_be_bytes(s[4..8].try_into().unwrap()), c.of(HOST, 445));
+        assert_eq!(
+            u32::from_be_bytes(s[4..8].try_into().unwrap()),
+            c.of(HOST, 445)
+        );
     }
 
     #[test]
@@ -167,10 +195,23 @@ mod tests {
         let s = syn(&c, ME, 40_000, HOST, 445, 1_000);
         // timestamps option: NOP NOP kind 8 len 10, TSval (theirs), TSecr (our 1000)
         let ts = [1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0x03, 0xe8];
-        let cases: Vec<(&str, Vec<u8>, Option<(PortState, Option<Duration>)>)> = vec![
-            ("syn-ack", answer(&s, FIN_SYN | ACK, &[]), Some((PortState::Open, None))),
-            ("syn-ack with ts", answer(&s, FIN_SYN | ACK, &ts), Some((PortState::Open, Some(Duration::from_micros(500))))),
-            ("rst-ack", answer(&s, RST | ACK, &[]), Some((PortState::Closed, None))),
+        type Case = (&'static str, Vec<u8>, Option<(PortState, Option<Duration>)>);
+        let cases: Vec<Case> = vec![
+            (
+                "syn-ack",
+                answer(&s, FIN_SYN | ACK, &[]),
+                Some((PortState::Open, None)),
+            ),
+            (
+                "syn-ack with ts",
+                answer(&s, FIN_SYN | ACK, &ts),
+                Some((PortState::Open, Some(Duration::from_micros(500)))),
+            ),
+            (
+                "rst-ack",
+                answer(&s, RST | ACK, &[]),
+                Some((PortState::Closed, None)),
+            ),
             ("rst without ack", answer(&s, RST, &[]), None),
             ("plain ack", answer(&s, ACK, &[]), None),
         ];
@@ -180,7 +221,11 @@ mod tests {
         }
         let ok = answer(&s, FIN_SYN | ACK, &[]);
         assert_eq!(parse_raw(&c, 40_001, &ok, 0), None, "other local port");
-        assert_eq!(parse_raw(&Cookies::new(), 40_000, &ok, 0), None, "other sweep");
+        assert_eq!(
+            parse_raw(&Cookies::new(), 40_000, &ok, 0),
+            None,
+            "other sweep"
+        );
         let mut forged = ok.clone();
         forged[20 + 11] ^= 1; // ack number off by one bit
         assert_eq!(parse_raw(&c, 40_000, &forged, 0), None, "wrong ack");
@@ -197,7 +242,13 @@ mod tests {
             l.local_addr().unwrap()
         };
         let t = Duration::from_secs(2);
-        assert_eq!(connect_probe(open, t).await.map(|r| r.0), Some(PortState::Open));
-        assert_eq!(connect_probe(closed, t).await.map(|r| r.0), Some(PortState::Closed));
+        assert_eq!(
+            connect_probe(open, t).await.map(|r| r.0),
+            Some(PortState::Open)
+        );
+        assert_eq!(
+            connect_probe(closed, t).await.map(|r| r.0),
+            Some(PortState::Closed)
+        );
     }
 }

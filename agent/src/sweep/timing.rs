@@ -22,7 +22,11 @@ impl RttStats {
         self.samples += 1;
         self.max = self.max.max(rtt);
         let us = rtt.as_secs_f64() * 1e6;
-        self.mean_us = if self.samples == 1 { us } else { self.mean_us * 0.9 + us * 0.1 };
+        self.mean_us = if self.samples == 1 {
+            us
+        } else {
+            self.mean_us * 0.9 + us * 0.1
+        };
     }
 
     pub fn samples(&self) -> u64 {
@@ -44,7 +48,8 @@ impl RttStats {
         } else {
             (self.max * 4).clamp(MIN_WAIT.min(configured), configured)
         };
-        base.saturating_mul(1 << pass.min(4)).min(configured.saturating_mul(2).max(base))
+        base.saturating_mul(1 << pass.min(4))
+            .min(configured.saturating_mul(2).max(base))
     }
 }
 
@@ -60,23 +65,27 @@ mod tests {
     fn wait_table() {
         // (samples in ms, pass, configured, expected)
         let cases: &[(&[u64], u32, u64, u64)] = &[
-            (&[], 0, 1000, 1000),           // nothing measured: the configured timeout
-            (&[], 1, 1000, 2000),           // backoff, capped at twice the configured timeout
-            (&[0], 0, 1000, 120),           // LAN: the floor
-            (&[1, 2, 10], 0, 1000, 120),    // 4 x 10 ms = 40 ms, below the floor
-            (&[1, 50], 0, 1000, 200),       // 4 x 50 ms
-            (&[1, 50], 1, 1000, 400),       // retry doubles
-            (&[1, 50], 3, 1000, 1600),      // 200 ms x 8
-            (&[1, 50], 6, 1000, 2000),      // capped
-            (&[400], 0, 1000, 1000),        // slow path: capped by the configured timeout
-            (&[5], 0, 50, 50),              // a configured timeout below the floor wins
+            (&[], 0, 1000, 1000),        // nothing measured: the configured timeout
+            (&[], 1, 1000, 2000),        // backoff, capped at twice the configured timeout
+            (&[0], 0, 1000, 120),        // LAN: the floor
+            (&[1, 2, 10], 0, 1000, 120), // 4 x 10 ms = 40 ms, below the floor
+            (&[1, 50], 0, 1000, 200),    // 4 x 50 ms
+            (&[1, 50], 1, 1000, 400),    // retry doubles
+            (&[1, 50], 3, 1000, 1600),   // 200 ms x 8
+            (&[1, 50], 6, 1000, 2000),   // capped
+            (&[400], 0, 1000, 1000),     // slow path: capped by the configured timeout
+            (&[5], 0, 50, 50),           // a configured timeout below the floor wins
         ];
         for (samples, pass, configured, want) in cases {
             let mut s = RttStats::default();
             for &x in *samples {
                 s.record(ms(x));
             }
-            assert_eq!(s.wait_after_pass(*pass, ms(*configured)), ms(*want), "{samples:?} pass {pass}");
+            assert_eq!(
+                s.wait_after_pass(*pass, ms(*configured)),
+                ms(*want),
+                "{samples:?} pass {pass}"
+            );
         }
     }
 }
