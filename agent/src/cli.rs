@@ -13,7 +13,16 @@ use tokio_util::sync::CancellationToken;
 use crate::spool::Kind;
 
 /// Config file read when `--config` is not given, if it exists.
+#[cfg(not(windows))]
 pub const DEFAULT_CONFIG: &str = "/etc/parc/agent.toml";
+
+/// Config file read when `--config` is not given, if it exists.
+pub fn default_config() -> PathBuf {
+    #[cfg(windows)]
+    return crate::windows::paths::default_config();
+    #[cfg(not(windows))]
+    PathBuf::from(DEFAULT_CONFIG)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +31,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/parc/agent.toml";
     about = "Parc agent: inventory this host, sweep networks, report to the collector"
 )]
 pub struct Cli {
-    /// Configuration file (default: /etc/parc/agent.toml when it exists).
+    /// Configuration file (default: /etc/parc/agent.toml, on Windows
+    /// %ProgramData%\Parc\agent.toml, when it exists).
     #[arg(long, global = true, env = "PARC_AGENT_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory for the agent id and the spool (overrides `state_dir`).
@@ -56,9 +66,14 @@ pub enum Command {
         no_splay: bool,
     },
     /// Find live hosts on networks (CIDRs, ranges, addresses).
+    #[cfg(unix)]
     Sweep(crate::sweep::cli::SweepArgs),
     /// Query one device over SNMP and say what it is (type, vendor, model, serial).
     Snmp(crate::snmp::cli::SnmpArgs),
+    /// Windows service entry point, started by the service manager (installed by the MSI).
+    #[cfg(windows)]
+    #[command(hide = true)]
+    Service,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,8 +124,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
             crate::service::run(&config, !no_splay, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(unix)]
         Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
         Command::Snmp(args) => crate::snmp::cli::run_cli(args).await,
+        // main() hands `service` to the SCM dispatcher before any runtime exists.
+        #[cfg(windows)]
+        Command::Service => anyhow::bail!("`service` is started by the Windows service manager"),
     }
 }
 
@@ -129,13 +148,24 @@ fn report(result: Result<String>) -> Result<ExitCode> {
 
 /// Reads the configuration file (if any) and applies the command-line overrides.
 pub fn load_config(cli: &Cli) -> Result<AgentConfig> {
+    let default_path = default_config();
     let mut config = match &cli.config {
         Some(path) => AgentConfig::load(path)?,
-        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
-            AgentConfig::load(std::path::Path::new(DEFAULT_CONFIG))?
-        }
+        None if default_path.exists() => AgentConfig::load(&default_path)?,
         None => AgentConfig::default(),
     };
+    #[cfg(windows)]
+    {
+        if config.state_dir == std::path::Path::new(parc_config::agent::DEFAULT_STATE_DIR) {
+            config.state_dir = crate::windows::paths::default_state_dir();
+        }
+        let layers = crate::windows::registry::read_layers()?;
+        let merged = crate::windows::policy::merge_all(config, &layers)?;
+        for name in &merged.ignored {
+            tracing::warn!(value = %name, "unknown registry value ignored");
+        }
+        config = merged.config;
+    }
     if let Some(dir) = &cli.state_dir {
         config.state_dir = dir.clone();
     }

@@ -10,6 +10,8 @@
 //! - [`delivery`]: sending spooled documents to the collector, with backoff.
 //! - [`service`]: `parc-agent run`, the periodic service mode.
 //! - [`summary`]: the readable inventory summary printed for people.
+//! - [`windows`]: the Windows service, its paths, and the registry values (MSI properties,
+//!   group policy) that override the config file.
 #![deny(unsafe_code)]
 
 pub mod agent_id;
@@ -20,6 +22,9 @@ pub mod service;
 pub mod snmp;
 pub mod spool;
 pub mod summary;
+// Raw sockets (AF_PACKET, ICMP): Linux only for now; Windows agents do inventory and SNMP.
+#[cfg(unix)]
 pub mod sweep;
+pub mod windows;
 
 pub use cli::run;

@@ -3,9 +3,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = parc_agent::cli::Cli::parse();
+    // The SCM calls back on its own thread and the service builds its own runtime and log file.
+    #[cfg(windows)]
+    if matches!(cli.command, parc_agent::cli::Command::Service) {
+        return parc_agent::windows::service::dispatch();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -14,16 +18,27 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-
-    match parc_agent::run(cli, shutdown).await {
-        Ok(code) => code,
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("parc-agent: {e:#}");
-            ExitCode::from(2)
+            eprintln!("parc-agent: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
         }
-    }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        match parc_agent::run(cli, shutdown).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("parc-agent: {e:#}");
+                ExitCode::from(2)
+            }
+        }
+    })
 }
 
 /// Cancels on Ctrl-C or SIGTERM (the service manager's stop).

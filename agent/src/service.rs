@@ -19,7 +19,6 @@ use parc_shared::{Document, DocumentHeader, SourceKind};
 
 use crate::delivery::{backoff, flush, open_spool, Client};
 use crate::spool::Kind;
-use crate::sweep::SweepRequest;
 
 const RETRY_BASE: Duration = Duration::from_secs(30);
 const RETRY_CAP: Duration = Duration::from_secs(3600);
@@ -40,7 +39,7 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
     }
 
     let mut next_inventory = Instant::now();
-    let mut next_sweep = (!config.sweep.targets.is_empty()).then(Instant::now);
+    let mut next_sweep = scheduled_sweeps(config).then(Instant::now);
     let mut next_flush = Instant::now();
     let mut failures: u32 = 0;
     loop {
@@ -56,6 +55,7 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
             next_inventory = now + config.schedule.interval;
             next_flush = now;
         }
+        #[cfg(unix)]
         if next_sweep.is_some_and(|at| now >= at) {
             scheduled_sweep(config, &spool, &shutdown).await?;
             next_sweep = Some(Instant::now() + config.sweep.interval);
@@ -95,14 +95,29 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
     }
 }
 
+/// Whether this agent runs scheduled sweeps: targets are configured and the platform can sweep.
+fn scheduled_sweeps(config: &AgentConfig) -> bool {
+    if config.sweep.targets.is_empty() {
+        return false;
+    }
+    if cfg!(unix) {
+        return true;
+    }
+    // The sweep engine needs Linux raw sockets; Windows sites sweep from a Linux probe.
+    tracing::warn!("sweep.targets is set but this platform cannot sweep: the targets are ignored");
+    false
+}
+
 /// Sweeps the configured targets, confined to the configured scopes, and spools the result.
 /// A refused or failed sweep is logged, not fatal: the inventory schedule goes on.
+#[cfg(unix)]
 async fn scheduled_sweep(
     config: &AgentConfig,
     spool: &crate::spool::Spool,
     shutdown: &CancellationToken,
 ) -> Result<()> {
-    let mut request = SweepRequest::from_config(config.sweep.targets.clone(), &config.sweep);
+    let mut request =
+        crate::sweep::SweepRequest::from_config(config.sweep.targets.clone(), &config.sweep);
     request.scopes = config.sweep.scopes.clone();
     // A scheduled sweep must finish well before the next one starts.
     request.deadline = Some(config.sweep.interval / 2);
