@@ -15,6 +15,7 @@ use rand::Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(unix)]
 use parc_shared::{Document, DocumentHeader, SourceKind};
 
 use crate::delivery::{backoff, flush, open_spool, Client};
@@ -39,6 +40,8 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
     }
 
     let mut next_inventory = Instant::now();
+    // Only a sweep reschedules itself, and only unix sweeps.
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut next_sweep = scheduled_sweeps(config).then(Instant::now);
     let mut next_flush = Instant::now();
     let mut failures: u32 = 0;

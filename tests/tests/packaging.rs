@@ -1,0 +1,506 @@
+//! The deployment artifacts, checked as built: the cross-built Windows exe, its MSI, the
+//! group policy templates, the two .deb packages, and (as root) installing and purging those
+//! packages on this machine.
+//!
+//! The artifacts come from `scripts/test.sh` (which runs `scripts/build-windows.sh`,
+//! `scripts/build-msi.sh` and `scripts/build-deb.sh --debug` first). A plain `cargo test`
+//! without them fails, naming the script to run, unless `PARC_SKIP_PACKAGING=1`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use parc_tests::workspace_root;
+
+fn skipped() -> bool {
+    let skip = std::env::var("PARC_SKIP_PACKAGING").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("PARC_SKIP_PACKAGING=1: packaging checks skipped");
+    }
+    skip
+}
+
+fn packages() -> PathBuf {
+    workspace_root().join("target/packages")
+}
+
+/// The artifact at `path`, or a failure that says which script builds it.
+fn artifact(path: PathBuf, script: &str) -> PathBuf {
+    assert!(
+        path.is_file(),
+        "{} is missing: run {script} (scripts/test.sh does), or set PARC_SKIP_PACKAGING=1",
+        path.display()
+    );
+    path
+}
+
+/// The one file in target/packages whose name starts with `prefix` and ends with `suffix`.
+fn package(prefix: &str, suffix: &str, script: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(packages())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => one.clone(),
+        [] => artifact(packages().join(format!("{prefix}*{suffix}")), script),
+        many => panic!("several {prefix}*{suffix} in target/packages: {many:?}"),
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// ---- Windows -------------------------------------------------------------------------------
+
+#[test]
+fn windows_exe_is_a_pe32_plus_x86_64_console_program_without_mingw_dlls() {
+    if skipped() {
+        return;
+    }
+    let exe = artifact(
+        workspace_root().join("target/windows/x86_64-pc-windows-gnu/release/parc-agent.exe"),
+        "scripts/build-windows.sh",
+    );
+    let bytes = std::fs::read(&exe).unwrap();
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(&bytes[..2], b"MZ", "DOS header");
+    let pe = u32_at(0x3c) as usize;
+    assert_eq!(&bytes[pe..pe + 4], b"PE\0\0", "PE signature at e_lfanew");
+    assert_eq!(u16_at(pe + 4), 0x8664, "machine: x86-64");
+    let optional = pe + 24;
+    assert_eq!(u16_at(optional), 0x20b, "optional header magic: PE32+");
+    assert_eq!(u16_at(optional + 68), 3, "subsystem: Windows console");
+    // Statically linked CRT: nothing to ship beside the exe.
+    for dll in [&b"libgcc_s_seh-1.dll"[..], b"libwinpthread-1.dll"] {
+        assert!(
+            !bytes
+                .windows(dll.len())
+                .any(|w| w.eq_ignore_ascii_case(dll)),
+            "the exe needs {}",
+            String::from_utf8_lossy(dll)
+        );
+    }
+    assert!(
+        bytes
+            .windows(10)
+            .any(|w| w == b"advapi32.d" || w == b"ADVAPI32.d"),
+        "the service and registry code link advapi32"
+    );
+}
+
+fn msi() -> PathBuf {
+    package("parc-agent-", "-x64.msi", "scripts/build-msi.sh")
+}
+
+/// The rows of one MSI table, as `msiinfo export` prints them (tab-separated, 3 header lines).
+fn msi_table(msi: &Path, table: &str) -> Vec<Vec<String>> {
+    run(Command::new("msiinfo").arg("export").arg(msi).arg(table))
+        .lines()
+        .skip(3)
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+fn row<'a>(rows: &'a [Vec<String>], first: &str) -> &'a [String] {
+    rows.iter()
+        .find(|r| r[0] == first)
+        .unwrap_or_else(|| panic!("no row {first} in {rows:?}"))
+}
+
+#[test]
+fn msi_installs_and_starts_the_service_as_local_system() {
+    if skipped() {
+        return;
+    }
+    let msi = msi();
+    let services = msi_table(&msi, "ServiceInstall");
+    assert_eq!(services.len(), 1, "{services:?}");
+    let s = &services[0];
+    // ServiceInstall, Name, DisplayName, ServiceType, StartType, ErrorControl, LoadOrderGroup,
+    // Dependencies, StartName, Password, Arguments, Component_, Description
+    assert_eq!(s[1], "ParcAgent");
+    assert_eq!(s[3], "16", "own process");
+    assert_eq!(s[4], "2", "auto start");
+    assert_eq!(s[8], "LocalSystem");
+    assert_eq!(s[10], "service", "the SCM starts `parc-agent.exe service`");
+
+    let control = msi_table(&msi, "ServiceControl");
+    let c = &control[0];
+    assert_eq!(c[1], "ParcAgent");
+    // start on install (1), stop on install (2) and uninstall (32), delete on uninstall (128)
+    assert_eq!(c[2], "163", "{c:?}");
+    assert_eq!(c[4], "1", "waits for the service");
+
+    let files = msi_table(&msi, "File");
+    assert!(
+        files.iter().any(|f| f[2].ends_with("parc-agent.exe")),
+        "{files:?}"
+    );
+    let summary = run(Command::new("msiinfo").arg("suminfo").arg(&msi));
+    assert!(summary.contains("Template: x64;"), "{summary}");
+}
+
+#[test]
+fn msi_writes_its_properties_where_the_agent_reads_them_and_upgrades_in_place() {
+    if skipped() {
+        return;
+    }
+    let msi = msi();
+    let registry = msi_table(&msi, "Registry");
+    let written: BTreeSet<(String, String, String, String)> = registry
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone()))
+        .collect();
+    for (name, property) in [("Server", "SERVER"), ("Token", "TOKEN"), ("Tags", "TAGS")] {
+        let want = (
+            "2".to_string(), // HKEY_LOCAL_MACHINE
+            r"SOFTWARE\Parc".to_string(),
+            name.to_string(),
+            format!("[{property}]"),
+        );
+        assert!(written.contains(&want), "{want:?} not in {written:?}");
+    }
+
+    // Remembered across upgrades: AppSearch reads each value back, a command-line value is
+    // saved before and restored after it.
+    let search = msi_table(&msi, "AppSearch");
+    let searched: BTreeSet<&str> = search.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(searched, BTreeSet::from(["SERVER", "TAGS", "TOKEN"]));
+    let sequence = msi_table(&msi, "InstallExecuteSequence");
+    let at = |action: &str| -> u32 { row(&sequence, action)[2].parse().unwrap() };
+    for name in ["Server", "Token", "Tags"] {
+        assert!(at(&format!("Save{name}")) < at("AppSearch"));
+        assert!(at(&format!("Restore{name}")) > at("AppSearch"));
+        assert!(at(&format!("Restore{name}")) < at("WriteRegistryValues"));
+    }
+    assert!(at("RemoveExistingProducts") > 0, "major upgrade scheduled");
+
+    let properties = msi_table(&msi, "Property");
+    assert_eq!(
+        row(&properties, "UpgradeCode")[1],
+        "{5C2C7E1A-6B8E-4F0B-9E43-2D4F0A9B7C11}",
+        "the upgrade code never changes"
+    );
+    assert!(row(&properties, "MsiHiddenProperties")[1].contains("TOKEN"));
+    let upgrade = msi_table(&msi, "Upgrade");
+    assert!(
+        upgrade.iter().any(|u| u[6] == "WIX_UPGRADE_DETECTED"),
+        "{upgrade:?}"
+    );
+}
+
+/// The `attr="..."` values of an XML text (our templates are simple enough for this).
+fn attr_values(xml: &str, attr: &str) -> BTreeSet<String> {
+    let pat = format!(" {attr}=\"");
+    xml.match_indices(&pat)
+        .map(|(i, _)| {
+            let rest = &xml[i + pat.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// The `$(string.X)` / `$(presentation.X)` references of an ADMX.
+fn references(xml: &str, kind: &str) -> BTreeSet<String> {
+    let pat = format!("$({kind}.");
+    xml.match_indices(&pat)
+        .map(|(i, _)| {
+            let rest = &xml[i + pat.len()..];
+            rest[..rest.find(')').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn admx_strings_and_presentations_exist_in_every_language() {
+    let dir = workspace_root().join("packaging/windows/policy");
+    let admx = std::fs::read_to_string(dir.join("parc.admx")).unwrap();
+    let elements = attr_values(&admx, "id");
+    for lang in ["en-US", "fr-FR"] {
+        let adml = std::fs::read_to_string(dir.join(lang).join("parc.adml")).unwrap();
+        let strings: BTreeSet<String> = adml
+            .match_indices("<string id=\"")
+            .map(|(i, _)| {
+                let rest = &adml[i + 12..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect();
+        assert_eq!(
+            references(&admx, "string"),
+            strings,
+            "{lang}: strings used vs defined"
+        );
+        let presentations: BTreeSet<String> = adml
+            .match_indices("<presentation id=\"")
+            .map(|(i, _)| {
+                let rest = &adml[i + 18..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect();
+        assert_eq!(references(&admx, "presentation"), presentations, "{lang}");
+        assert_eq!(
+            attr_values(&adml, "refId"),
+            elements,
+            "{lang}: every ADMX element has a control and nothing else"
+        );
+    }
+}
+
+// ---- Debian packages -----------------------------------------------------------------------
+
+fn deb(name: &str) -> PathBuf {
+    package(&format!("{name}_"), ".deb", "scripts/build-deb.sh")
+}
+
+/// The control members (control, conffiles, maintainer scripts) and the data tree of a .deb.
+fn unpack(deb: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    run(Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(deb)
+        .arg(dir.path().join("DEBIAN")));
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir.path()));
+    dir
+}
+
+fn field(deb: &Path, name: &str) -> String {
+    run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name))
+        .trim()
+        .to_string()
+}
+
+/// `ls -l`-style mode of a path in `dpkg-deb -c`.
+fn listed_mode(deb: &Path, path: &str) -> String {
+    let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb));
+    listing
+        .lines()
+        .find(|l| l.ends_with(&format!(".{path}")))
+        .unwrap_or_else(|| panic!("{path} not in {}:\n{listing}", deb.display()))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l.trim() == line)
+}
+
+#[test]
+fn debs_carry_control_conffiles_units_and_maintainer_scripts() {
+    if skipped() {
+        return;
+    }
+    let cases = [
+        (
+            "parc-agent",
+            "/etc/parc/agent.toml",
+            "-rw-------",
+            &[
+                "CapabilityBoundingSet=CAP_NET_RAW",
+                "AmbientCapabilities=CAP_NET_RAW",
+                "StateDirectory=parc/agent",
+            ][..],
+        ),
+        (
+            "parc-collector",
+            "/etc/parc/collector.toml",
+            "-rw-r-----",
+            &[
+                "User=parc",
+                "CapabilityBoundingSet=",
+                "StateDirectory=parc/collector",
+            ][..],
+        ),
+    ];
+    for (name, conffile, mode, unit_lines) in cases {
+        let deb = deb(name);
+        assert_eq!(field(&deb, "Package"), name);
+        assert!(field(&deb, "Depends").contains("libc6 (>= 2."), "{name}");
+        let tree = unpack(&deb);
+        let root = tree.path();
+
+        let conffiles = std::fs::read_to_string(root.join("DEBIAN/conffiles")).unwrap();
+        assert_eq!(conffiles.trim(), conffile, "{name}: conffiles");
+        assert!(root.join(&conffile[1..]).is_file());
+        assert_eq!(listed_mode(&deb, conffile), mode, "{name}: {conffile} mode");
+        assert_eq!(listed_mode(&deb, &format!("/usr/bin/{name}")), "-rwxr-xr-x");
+
+        let unit = std::fs::read_to_string(root.join(format!("lib/systemd/system/{name}.service")))
+            .unwrap();
+        let common = [
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "WantedBy=multi-user.target",
+        ];
+        for line in common.iter().chain(unit_lines) {
+            assert!(has_line(&unit, line), "{name}.service lacks {line}");
+        }
+        assert!(
+            !unit.contains("StandardOutput=file"),
+            "{name}: logs go to the journal"
+        );
+
+        // The packaged config is valid for the program and keeps its data under /var/lib/parc.
+        let config = std::fs::read_to_string(root.join(&conffile[1..])).unwrap();
+        assert!(config.contains("/var/lib/parc/"), "{name}: {config}");
+
+        for script in ["postinst", "prerm", "postrm"] {
+            let path = root.join("DEBIAN").join(script);
+            let text = std::fs::read_to_string(&path).unwrap();
+            run(Command::new("sh").arg("-n").arg(&path));
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{name}/{script} is executable");
+            if script != "postrm" {
+                // Machines without systemd as PID 1 (containers, CI) must not fail the install.
+                assert!(
+                    text.contains("[ -d /run/systemd/system ]"),
+                    "{name}/{script}"
+                );
+            }
+        }
+        let postrm = std::fs::read_to_string(root.join("DEBIAN/postrm")).unwrap();
+        assert!(postrm.contains("purge"), "{name}: postrm handles purge");
+    }
+}
+
+fn is_root() -> bool {
+    run(Command::new("id").arg("-u")).trim() == "0"
+}
+
+fn installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}", name])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("ii"))
+}
+
+fn user_exists(name: &str) -> bool {
+    Command::new("getent")
+        .args(["passwd", name])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Purges both packages when dropped, so a failed assertion leaves the machine as it was.
+struct PurgeOnDrop;
+
+impl Drop for PurgeOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("dpkg")
+            .args(["--purge", "parc-agent", "parc-collector"])
+            .output();
+    }
+}
+
+#[test]
+fn debs_install_and_purge_on_this_machine() {
+    if skipped() {
+        return;
+    }
+    let (agent, collector) = (deb("parc-agent"), deb("parc-collector"));
+    if !is_root() {
+        eprintln!("not root: dpkg -i / --purge check skipped (CI runs it as root)");
+        return;
+    }
+    if installed("parc-agent") || installed("parc-collector") || user_exists("parc") {
+        eprintln!("Parc is already installed here (or a `parc` user exists): not touching it");
+        return;
+    }
+    let _purge = PurgeOnDrop;
+    run(Command::new("dpkg").arg("-i").arg(&collector).arg(&agent));
+
+    assert!(user_exists("parc"), "the collector's system user");
+    let shell = run(Command::new("getent").args(["passwd", "parc"]));
+    assert!(shell.trim().ends_with("/usr/sbin/nologin"), "{shell}");
+    for path in [
+        "/usr/bin/parc-agent",
+        "/usr/bin/parc-collector",
+        "/etc/parc/agent.toml",
+        "/etc/parc/collector.toml",
+        "/lib/systemd/system/parc-agent.service",
+        "/lib/systemd/system/parc-collector.service",
+    ] {
+        assert!(Path::new(path).exists(), "{path} after dpkg -i");
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let agent_toml = std::fs::metadata("/etc/parc/agent.toml").unwrap();
+    assert_eq!(agent_toml.permissions().mode() & 0o777, 0o600);
+    let data = std::fs::metadata("/var/lib/parc/collector").unwrap();
+    let parc_uid: u32 = run(Command::new("id").args(["-u", "parc"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        data.uid(),
+        parc_uid,
+        "the collector owns its data directory"
+    );
+
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        run(Command::new("systemd-analyze").args([
+            "verify",
+            "/lib/systemd/system/parc-agent.service",
+            "/lib/systemd/system/parc-collector.service",
+        ]));
+    }
+
+    // The packaged pieces work together: the parc user, with the packaged config, creates the
+    // database in its data directory (what an admin does to issue a site's token).
+    let token = run(Command::new("runuser").args([
+        "-u",
+        "parc",
+        "--",
+        "/usr/bin/parc-collector",
+        "token",
+        "create",
+        "--site",
+        "packaging-test",
+        "--config",
+        "/etc/parc/collector.toml",
+    ]));
+    assert!(token.trim().starts_with("parc_"), "{token}");
+    assert!(Path::new("/var/lib/parc/collector/collector.db").is_file());
+    let help = run(Command::new("/usr/bin/parc-agent").arg("--help"));
+    assert!(help.contains("Usage"), "{help}");
+
+    run(Command::new("dpkg").args(["--purge", "parc-agent", "parc-collector"]));
+    for path in [
+        "/usr/bin/parc-agent",
+        "/usr/bin/parc-collector",
+        "/etc/parc",
+        "/var/lib/parc/agent",
+        "/var/lib/parc/collector",
+        "/lib/systemd/system/parc-agent.service",
+        "/etc/systemd/system/multi-user.target.wants/parc-agent.service",
+        "/etc/systemd/system/multi-user.target.wants/parc-collector.service",
+    ] {
+        assert!(!Path::new(path).exists(), "{path} left after purge");
+    }
+    assert!(!user_exists("parc"), "the parc user is removed on purge");
+    assert!(!installed("parc-agent") && !installed("parc-collector"));
+}
