@@ -1,16 +1,12 @@
 //! SNMP discovery end to end: a real net-snmp `snmpd` on 127.0.0.1 with a generated
 //! configuration (v2c community and a v3 authPriv SHA/AES user), queried by the agent's
-//! `snmp` command exactly as a user runs it.
-//!
-//! The command is `parc-agent snmp` once the agent's CLI offers it; until then the
-//! `snmp_query` example, which takes the same arguments and prints the same output.
+//! `parc-agent snmp` command exactly as a user runs it.
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -98,40 +94,9 @@ impl Drop for Snmpd {
     }
 }
 
-/// The command that runs `snmp`: the agent's subcommand when it exists, else the example.
-fn snmp_command() -> Vec<PathBuf> {
-    static CMD: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    CMD.get_or_init(|| {
-        let agent = parc_tests::agent_bin();
-        let wired = Command::new(&agent)
-            .args(["snmp", "--help"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if wired {
-            return vec![agent, "snmp".into()];
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(parc_tests::workspace_root())
-            .args(["build", "-p", "parc-agent", "--example", "snmp_query"])
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build of the snmp_query example failed"
-        );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| parc_tests::workspace_root().join("target"));
-        vec![target.join("debug/examples/snmp_query")]
-    })
-    .clone()
-}
-
 fn snmp(args: &[&str]) -> Result<Output> {
-    let cmd = snmp_command();
-    let output = Command::new(&cmd[0])
-        .args(&cmd[1..])
+    let output = Command::new(parc_tests::agent_bin())
+        .arg("snmp")
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
