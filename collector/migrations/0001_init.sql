@@ -78,8 +78,10 @@ CREATE TABLE software (
     install_date TEXT,
     source      TEXT NOT NULL
 );
+-- No index on name yet: every PC shares most package names, so such an index takes one
+-- random page write per package on a PC's first inventory (measured: 6 ms per 1,500 packages
+-- on an empty table, 55 ms at 400 PCs). Add it with the feature that searches software.
 CREATE INDEX software_asset ON software(asset_id);
-CREATE INDEX software_name ON software(name);
 
 -- Who reported an asset, how it matched, and when.
 CREATE TABLE sources (

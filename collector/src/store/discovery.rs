@@ -35,7 +35,8 @@ impl Store {
         let conn: &mut SqliteConnection = &mut w.tx;
         let document_id = doc.header.document_id.to_string();
         let agent_id = doc.header.agent_id.to_string();
-        let observed = ts(doc.header.observed_at);
+        let received_at = Utc::now();
+        let observed = ts(super::observed_at(doc.header.observed_at, received_at));
         let hosts = doc.body.hosts.len();
 
         let seen: Option<String> =
@@ -79,7 +80,7 @@ impl Store {
         .bind(&agent_id)
         .bind(site.id)
         .bind(&observed)
-        .bind(ts(Utc::now()))
+        .bind(ts(received_at))
         .bind(i64::try_from(hosts).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;

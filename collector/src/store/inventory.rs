@@ -109,7 +109,7 @@ async fn apply(
     let rule = decision.rule();
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
-    let observed = ts(header.observed_at);
+    let observed = ts(super::observed_at(header.observed_at, received_at));
     let facts_json = {
         let mut without_software = inv.clone();
         without_software.software.clear();

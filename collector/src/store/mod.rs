@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -64,6 +64,9 @@ impl Store {
             .with_context(|| format!("invalid database URL {url:?}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL cannot corrupt the database; a power cut can lose the last
+            // commits, which the agents' next inventories (full snapshots) restore.
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
@@ -107,4 +110,35 @@ impl Store {
 /// comparing the text compares the instants.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// When a document's facts count as observed: as the agent says, but never later than their
+/// arrival. A PC whose clock runs years ahead would otherwise set last_seen in the future and,
+/// through the stale-document check, freeze its own facts until that date.
+pub fn observed_at(claimed: DateTime<Utc>, received: DateTime<Utc>) -> DateTime<Utc> {
+    claimed.min(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let b = a + chrono::Duration::microseconds(1);
+        let c = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(ts(a), "2026-01-02T03:04:05.000000Z");
+        assert!(ts(a) < ts(b) && ts(b) < ts(c));
+    }
+
+    #[test]
+    fn future_observations_are_clamped_to_arrival() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap();
+        let past = now - chrono::Duration::hours(3);
+        let future = now + chrono::Duration::days(900);
+        assert_eq!(observed_at(past, now), past);
+        assert_eq!(observed_at(future, now), now);
+    }
 }
