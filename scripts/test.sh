@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [ip]=iproute2 [nft]=nftables [python3]=python3 [curl]=curl [dpkg-query]=dpkg
   [fping]=fping [snmpd]=snmpd [sqlite3]=sqlite3
+  # packaging: MSI, Windows cross-linker, .deb staging (build-windows.sh adds Debian's rust)
+  [wixl]=wixl [msiinfo]=msitools [x86_64-w64-mingw32-gcc]=mingw-w64 [objcopy]=binutils
+  [dpkg-deb]=dpkg [systemd-analyze]=systemd
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -23,4 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo build --workspace --bins
+# Deployment artifacts, checked by tests/tests/packaging.rs: the cross-built Windows agent and
+# its MSI, and the .deb packages (from the binaries just built, to stay within CI's time).
+./scripts/build-windows.sh
+./scripts/build-msi.sh
+./scripts/build-deb.sh --debug
 cargo test --workspace --no-fail-fast

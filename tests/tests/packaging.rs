@@ -398,8 +398,8 @@ fn installed(name: &str) -> bool {
 fn user_exists(name: &str) -> bool {
     Command::new("getent")
         .args(["passwd", name])
-        .status()
-        .is_ok_and(|s| s.success())
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Purges both packages when dropped, so a failed assertion leaves the machine as it was.
