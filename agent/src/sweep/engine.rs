@@ -629,13 +629,6 @@ async fn aggregate(
         if !targets.contains(ip) {
             continue;
         }
-        if let Some(r) = rtt {
-            shared
-                .rtt
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record(r);
-        }
         let h = hosts.entry(ip).or_insert_with(|| {
             shared
                 .found
@@ -645,6 +638,15 @@ async fn aggregate(
             dns.submit(ip);
             HostState::default()
         });
+        // One sample per host, from its first answer with a time: later ones include
+        // retransmissions (a SYN-ACK repeated after our kernel's RST was lost).
+        if let (None, Some(r)) = (h.rtt, rtt) {
+            shared
+                .rtt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(r);
+        }
         h.methods.insert(method);
         if h.rtt.is_none() {
             h.rtt = rtt;

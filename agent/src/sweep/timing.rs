@@ -8,25 +8,24 @@ use std::time::Duration;
 /// reply far beyond the typical RTT, and retries are cheaper than misses only up to a point.
 pub const MIN_WAIT: Duration = Duration::from_millis(120);
 
-/// RTT statistics of one sweep.
+/// RTT statistics of one sweep: a histogram with power-of-two buckets (in µs), so a quantile
+/// costs nothing to keep and a few outliers (a SYN-ACK retransmitted a second later after our
+/// kernel's RST was lost) cannot stretch every wait.
 #[derive(Debug, Clone, Default)]
 pub struct RttStats {
     samples: u64,
     max: Duration,
-    /// Exponentially weighted mean, for the report.
-    mean_us: f64,
+    /// `buckets[i]` counts samples in [2^i, 2^(i+1)) µs (bucket 0 also holds 0 µs).
+    buckets: [u64; 32],
 }
 
 impl RttStats {
     pub fn record(&mut self, rtt: Duration) {
         self.samples += 1;
         self.max = self.max.max(rtt);
-        let us = rtt.as_secs_f64() * 1e6;
-        self.mean_us = if self.samples == 1 {
-            us
-        } else {
-            self.mean_us * 0.9 + us * 0.1
-        };
+        let us = rtt.as_micros().max(1) as u64;
+        let i = (63 - us.leading_zeros() as usize).min(31);
+        self.buckets[i] += 1;
     }
 
     pub fn samples(&self) -> u64 {
@@ -37,16 +36,30 @@ impl RttStats {
         self.max
     }
 
+    /// Upper bound of the bucket holding quantile `q` (0 < q <= 1); zero without samples.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let rank = ((self.samples as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_micros(1u64 << (i + 1))
+                    .min(self.max.max(Duration::from_micros(1)));
+            }
+        }
+        self.max
+    }
+
     /// How long to wait after pass `pass` (0 = first) before deciding its silent targets.
     /// Without any sample the configured timeout is all we know. With samples: four times the
-    /// largest RTT seen (queueing on the path under our own burst inflates the tail), at least
-    /// [`MIN_WAIT`], at most `configured`; each retry doubles it, since a target that was silent
-    /// once is more likely slow than fast.
+    /// 95th percentile RTT (queueing on the path under our own burst inflates the tail), at
+    /// least [`MIN_WAIT`], at most `configured`; each retry doubles it, since a target that was
+    /// silent once is more likely slow than fast. Answers later than the wait are still taken.
     pub fn wait_after_pass(&self, pass: u32, configured: Duration) -> Duration {
         let base = if self.samples == 0 {
             configured
         } else {
-            (self.max * 4).clamp(MIN_WAIT.min(configured), configured)
+            (self.quantile(0.95) * 4).clamp(MIN_WAIT.min(configured), configured)
         };
         base.saturating_mul(1 << pass.min(4))
             .min(configured.saturating_mul(2).max(base))
@@ -78,7 +91,7 @@ mod tests {
         ];
         for (samples, pass, configured, want) in cases {
             let mut s = RttStats::default();
-            for &x in *samples {
+            for &x in samples.iter() {
                 s.record(ms(x));
             }
             assert_eq!(
@@ -87,5 +100,28 @@ mod tests {
                 "{samples:?} pass {pass}"
             );
         }
+    }
+
+    #[test]
+    fn outliers_do_not_stretch_the_wait() {
+        let mut s = RttStats::default();
+        for _ in 0..99 {
+            s.record(ms(1));
+        }
+        // a SYN-ACK retransmitted a second later
+        s.record(ms(1000));
+        assert_eq!(s.wait_after_pass(0, ms(1000)), ms(120));
+        assert_eq!(s.max(), ms(1000));
+    }
+
+    #[test]
+    fn quantiles_are_bucket_bounds() {
+        let mut s = RttStats::default();
+        for us in [10u64, 20, 30, 40, 5_000] {
+            s.record(Duration::from_micros(us));
+        }
+        assert_eq!(s.quantile(0.2), Duration::from_micros(16));
+        assert_eq!(s.quantile(0.8), Duration::from_micros(64));
+        assert_eq!(s.quantile(1.0), Duration::from_micros(5_000), "never above the max");
     }
 }
