@@ -89,22 +89,30 @@ pub struct Merged {
     pub ignored: Vec<String>,
 }
 
-/// Merges one registry layer into `config`. Every bad value is reported at once, each named by
-/// its key and value name; on error nothing is returned, so a bad policy never yields a
-/// half-applied configuration. Empty values count as unset: an MSI installed without `TAGS`
-/// or a policy text left blank must not wipe what the file says.
+/// Merges one registry layer into `config`; see [`merge_all`].
 pub fn merge(config: AgentConfig, layer: &Layer) -> Result<Merged, ConfigError> {
+    merge_all(config, std::slice::from_ref(layer))
+}
+
+/// Merges registry layers, lowest precedence first, into `config`. For each value name the
+/// highest layer that sets it wins, and the result is checked as a whole: the MSI's token and
+/// the policy's server make one collector setting. Every bad value is reported at once, named
+/// by the key it came from; on error nothing is returned, so a bad policy never yields a
+/// half-applied configuration. Blank values count as unset: an MSI installed without `TAGS`
+/// or a policy text left blank must not wipe what a lower layer or the file says.
+pub fn merge_all(config: AgentConfig, layers: &[Layer]) -> Result<Merged, ConfigError> {
+    let view = View { layers };
     let mut c = config;
     let mut problems = Vec::new();
     let mut problem = |name: &str, message: String| {
         problems.push(Problem {
-            key: format!(r"{}\{name}", layer.origin),
+            key: view.key(name),
             message,
         })
     };
 
-    let server = text(layer, SERVER, &mut problem);
-    let token = text(layer, TOKEN, &mut problem);
+    let server = text(&view, SERVER, &mut problem);
+    let token = text(&view, TOKEN, &mut problem);
     if server.is_some() || token.is_some() {
         let url = match (server, &c.server) {
             (Some(s), _) => server_url(&s).map_err(|m| problem(SERVER, m)).ok(),
@@ -112,7 +120,7 @@ pub fn merge(config: AgentConfig, layer: &Layer) -> Result<Merged, ConfigError> 
             (None, None) => {
                 problem(
                     TOKEN,
-                    "a token is set but no server (here or in agent.toml)".into(),
+                    "a token is set but no server (in the registry or agent.toml)".into(),
                 );
                 None
             }
@@ -123,7 +131,7 @@ pub fn merge(config: AgentConfig, layer: &Layer) -> Result<Merged, ConfigError> 
             (None, None) => {
                 problem(
                     SERVER,
-                    "a server is set but no token (here or in agent.toml)".into(),
+                    "a server is set but no token (in the registry or agent.toml)".into(),
                 );
                 None
             }
@@ -141,25 +149,25 @@ pub fn merge(config: AgentConfig, layer: &Layer) -> Result<Merged, ConfigError> 
         }
     }
 
-    if let Some(tags) = list(layer, TAGS, &mut problem) {
+    if let Some(tags) = list(&view, TAGS, &mut problem) {
         c.tags = tags;
     }
-    if let Some(d) = duration(layer, INVENTORY_INTERVAL, &mut problem) {
+    if let Some(d) = duration(&view, INVENTORY_INTERVAL, &mut problem) {
         if d < Duration::from_secs(60) {
             problem(INVENTORY_INTERVAL, "must be at least 1 minute".into());
         }
         c.schedule.interval = d;
     }
-    if let Some(d) = duration(layer, SPLAY, &mut problem) {
+    if let Some(d) = duration(&view, SPLAY, &mut problem) {
         c.schedule.splay = d;
     }
-    if let Some(d) = duration(layer, SWEEP_INTERVAL, &mut problem) {
+    if let Some(d) = duration(&view, SWEEP_INTERVAL, &mut problem) {
         if d < Duration::from_secs(60) {
             problem(SWEEP_INTERVAL, "must be at least 1 minute".into());
         }
         c.sweep.interval = d;
     }
-    if let Some(scopes) = list(layer, SWEEP_SCOPES, &mut problem) {
+    if let Some(scopes) = list(&view, SWEEP_SCOPES, &mut problem) {
         let mut nets = Vec::new();
         for s in &scopes {
             match parse_net(s) {
@@ -169,40 +177,75 @@ pub fn merge(config: AgentConfig, layer: &Layer) -> Result<Merged, ConfigError> 
         }
         c.sweep.scopes = nets;
     }
-    if let Some(targets) = list(layer, SWEEP_TARGETS, &mut problem) {
+    if let Some(targets) = list(&view, SWEEP_TARGETS, &mut problem) {
         c.sweep.targets = targets;
     }
     if !c.sweep.targets.is_empty() && c.sweep.scopes.is_empty() {
         problem(
-            SWEEP_SCOPES,
-            "sweep targets are set but no scope allows them; list the networks this agent may sweep"
+            SWEEP_TARGETS,
+            "sweep targets are set but no scope allows them; list the networks this agent may sweep (SweepScopes)"
                 .into(),
         );
     }
 
     if !problems.is_empty() {
+        let origins: Vec<&str> = layers.iter().map(|l| l.origin.as_str()).collect();
         return Err(ConfigError::Invalid {
-            origin: layer.origin.clone(),
+            origin: origins.join(", "),
             problems,
         });
     }
-    let ignored = layer
-        .values
-        .keys()
-        .filter(|k| !KNOWN.iter().any(|n| n.eq_ignore_ascii_case(k)))
-        .cloned()
+    let ignored = layers
+        .iter()
+        .flat_map(|l| {
+            l.values
+                .keys()
+                .filter(|k| !KNOWN.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                .map(move |k| format!(r"{}\{k}", l.origin))
+        })
         .collect();
     Ok(Merged { config: c, ignored })
 }
 
-fn get<'a>(layer: &'a Layer, name: &str) -> Option<&'a RegValue> {
-    layer.values.get(&name.to_ascii_lowercase())
+/// The layers seen as one: each name resolves to the highest layer that sets it.
+struct View<'a> {
+    layers: &'a [Layer],
 }
 
-/// A single text value, trimmed; None when absent or blank.
-fn text(layer: &Layer, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<String> {
-    match get(layer, name)? {
-        RegValue::Text(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+impl View<'_> {
+    fn get(&self, name: &str) -> Option<(&str, &RegValue)> {
+        let name = name.to_ascii_lowercase();
+        self.layers.iter().rev().find_map(|l| {
+            l.values
+                .get(&name)
+                .filter(|v| is_set(v))
+                .map(|v| (l.origin.as_str(), v))
+        })
+    }
+
+    /// `KEY\Name` of the layer a value came from (the highest layer when none sets it).
+    fn key(&self, name: &str) -> String {
+        let origin = self
+            .get(name)
+            .map(|(o, _)| o)
+            .or_else(|| self.layers.last().map(|l| l.origin.as_str()))
+            .unwrap_or("registry");
+        format!(r"{origin}\{name}")
+    }
+}
+
+fn is_set(value: &RegValue) -> bool {
+    match value {
+        RegValue::Text(t) => !t.trim().is_empty(),
+        RegValue::List(items) => items.iter().any(|i| !i.trim().is_empty()),
+        RegValue::Number(_) => true,
+    }
+}
+
+/// A single text value, trimmed.
+fn text(view: &View, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<String> {
+    match view.get(name)?.1 {
+        RegValue::Text(t) => Some(t.trim().to_string()),
         other => {
             problem(
                 name,
@@ -214,9 +257,9 @@ fn text(layer: &Layer, name: &str, problem: &mut impl FnMut(&str, String)) -> Op
 }
 
 /// A list: REG_MULTI_SZ, or REG_SZ separated by commas, semicolons or spaces (what fits on an
-/// msiexec command line). Blank entries are dropped; None when nothing is left.
-fn list(layer: &Layer, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<Vec<String>> {
-    let items: Vec<String> = match get(layer, name)? {
+/// msiexec command line). Blank entries are dropped.
+fn list(view: &View, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<Vec<String>> {
+    let items: Vec<String> = match view.get(name)?.1 {
         RegValue::List(items) => items.iter().flat_map(|i| split_list(i)).collect(),
         RegValue::Text(t) => split_list(t),
         RegValue::Number(n) => {
@@ -238,10 +281,9 @@ fn split_list(text: &str) -> Vec<String> {
 }
 
 /// A duration: REG_DWORD minutes (what an ADMX `decimal` writes) or REG_SZ like "4h".
-fn duration(layer: &Layer, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<Duration> {
-    match get(layer, name)? {
+fn duration(view: &View, name: &str, problem: &mut impl FnMut(&str, String)) -> Option<Duration> {
+    match view.get(name)?.1 {
         RegValue::Number(minutes) => Some(Duration::from_secs(u64::from(*minutes) * 60)),
-        RegValue::Text(t) if t.trim().is_empty() => None,
         RegValue::Text(t) => parse_duration(t).map_err(|m| problem(name, m)).ok(),
         RegValue::List(_) => {
             problem(
@@ -251,24 +293,6 @@ fn duration(layer: &Layer, name: &str, problem: &mut impl FnMut(&str, String)) -
             None
         }
     }
-}
-
-/// Merges the install values, then the policy, into the file's configuration.
-pub fn merge_all(config: AgentConfig, layers: &[Layer]) -> Result<Merged, ConfigError> {
-    let mut merged = Merged {
-        config,
-        ignored: Vec::new(),
-    };
-    for layer in layers {
-        let next = merge(merged.config, layer)?;
-        merged.config = next.config;
-        merged.ignored.extend(
-            next.ignored
-                .into_iter()
-                .map(|n| format!(r"{}\{n}", layer.origin)),
-        );
-    }
-    Ok(merged)
 }
 
 #[cfg(test)]
@@ -448,7 +472,7 @@ mod tests {
             (
                 "",
                 policy().with(SWEEP_TARGETS, List(vec!["10.0.0.0/24".into()])),
-                &[r"\SweepScopes: sweep targets are set but no scope"],
+                &[r"\SweepTargets: sweep targets are set but no scope"],
             ),
         ];
         for (i, (text, layer, wanted)) in cases.into_iter().enumerate() {
@@ -479,7 +503,7 @@ mod tests {
                 .with(TOKEN, Text("t2".into())),
         )
         .unwrap();
-        assert_eq!(merged.ignored, ["servr"]);
+        assert_eq!(merged.ignored, [r"HKLM\SOFTWARE\Policies\Parc\Agent\servr"]);
         assert_eq!(merged.config.server.unwrap().token, "t2");
     }
 
@@ -540,6 +564,27 @@ mod tests {
             })
             .collect();
         assert_eq!(written, [SERVER, TOKEN, TAGS]);
+    }
+
+    /// Found running the Windows exe: the MSI's token and the policy's server were checked
+    /// layer by layer, so the install layer alone ("a token but no server") failed the start.
+    #[test]
+    fn regression_install_token_and_policy_server_make_one_collector() {
+        let install = Layer::new(r"HKLM\SOFTWARE\Parc")
+            .with(TOKEN, Text("msi-token".into()))
+            .with(TAGS, Text("a,b".into()));
+        let gpo = policy()
+            .with(SERVER, Text("http://127.0.0.1:8080".into()))
+            .with(TAGS, Text(" ".into()));
+        let merged = merge_all(file(""), &[install, gpo]).unwrap();
+        let server = merged.config.server.unwrap();
+        assert_eq!(server.url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(server.token, "msi-token");
+        assert_eq!(
+            merged.config.tags,
+            ["a", "b"],
+            "a blank policy value falls through"
+        );
     }
 
     #[test]
