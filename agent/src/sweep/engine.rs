@@ -100,6 +100,8 @@ struct Shared {
     /// On-link hosts that answered ARP: their MAC and segment index. IP probes to them are sent
     /// as frames to that MAC.
     arp_macs: Mutex<HashMap<Ipv4Addr, (Mac, usize)>>,
+    /// When the last answer arrived (µs since start), to end waits once answers stop.
+    last_answer_us: AtomicU64,
 }
 
 impl Shared {
@@ -310,6 +312,7 @@ pub async fn run(
         cookies: Cookies::new(),
         arp_sent: Mutex::new(HashMap::new()),
         arp_macs: Mutex::new(HashMap::new()),
+        last_answer_us: AtomicU64::new(0),
     });
 
     // Receivers.
@@ -624,6 +627,9 @@ async fn aggregate(
                 ..
             } => (ip, ProbeMethod::TcpClosed, rtt),
         };
+        shared
+            .last_answer_us
+            .store(shared.now_us(), Ordering::Relaxed);
         // Answers are only taken from addresses we probed (cookies already make forgeries
         // unlikely; this also drops answers to the sweep's own traffic).
         if !targets.contains(ip) {
@@ -772,20 +778,35 @@ impl Driver<'_> {
         passes
     }
 
+    /// Waits for late answers after a pass: up to an adaptive bound, less when answers stop.
     async fn wait(&self, pass: u32) {
-        let w = self
-            .shared
-            .rtt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .wait_after_pass(pass, self.req.timeout);
-        tracing::debug!(
-            pass,
-            wait_ms = w.as_millis() as u64,
-            at_ms = self.shared.start.elapsed().as_millis() as u64,
-            "waiting for late answers"
-        );
-        tokio::time::sleep(w).await;
+        let pass_end = self.shared.now_us();
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = self.shared.now_us();
+            let last = self
+                .shared
+                .last_answer_us
+                .load(Ordering::Relaxed)
+                .max(pass_end);
+            let waited = Duration::from_micros(now - pass_end);
+            let quiet = Duration::from_micros(now.saturating_sub(last));
+            let over = self
+                .shared
+                .rtt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wait_is_over(pass, self.req.timeout, waited, quiet);
+            if over {
+                tracing::debug!(
+                    pass,
+                    waited_ms = waited.as_millis() as u64,
+                    at_ms = now / 1000,
+                    "wait over"
+                );
+                return;
+            }
+        }
     }
 
     /// One pass of ICMP + TCP probes. Pass 0 probes every target; later passes only the silent

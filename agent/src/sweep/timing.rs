@@ -7,6 +7,8 @@ use std::time::Duration;
 /// Never wait less than this after a pass: a loaded 2-core host or a Wi-Fi hop can delay a
 /// reply far beyond the typical RTT, and retries are cheaper than misses only up to a point.
 pub const MIN_WAIT: Duration = Duration::from_millis(120);
+/// Shortest silence that ends a wait early.
+pub const MIN_QUIET: Duration = Duration::from_millis(40);
 
 /// RTT statistics of one sweep: a histogram with power-of-two buckets (in µs), so a quantile
 /// costs nothing to keep and a few outliers (a SYN-ACK retransmitted a second later after our
@@ -63,6 +65,30 @@ impl RttStats {
         };
         base.saturating_mul(1 << pass.min(4))
             .min(configured.saturating_mul(2).max(base))
+    }
+
+    /// Whether the wait after pass `pass` is over, `waited` after its last probe and
+    /// `quiet_for` after the last answer (or the pass's end, if later). Besides the upper bound
+    /// above, a wait ends once answers have stopped for a few base round trips (4 x the 5th
+    /// percentile RTT): when our own burst queues on a slow path (a 100 kpps sweep through a
+    /// router doing 100 kpps), RTTs grow by the queue, but the queue drains as soon as we stop
+    /// sending, and then the answers stop.
+    pub fn wait_is_over(
+        &self,
+        pass: u32,
+        configured: Duration,
+        waited: Duration,
+        quiet_for: Duration,
+    ) -> bool {
+        let upper = self.wait_after_pass(pass, configured);
+        if waited >= upper {
+            return true;
+        }
+        if self.samples == 0 {
+            return false;
+        }
+        let quiet = (self.quantile(0.05) * 4).clamp(MIN_QUIET, upper);
+        waited >= MIN_WAIT.min(upper) && quiet_for >= quiet
     }
 }
 
@@ -122,6 +148,37 @@ mod tests {
         }
         assert_eq!(s.quantile(0.2), Duration::from_micros(16));
         assert_eq!(s.quantile(0.8), Duration::from_micros(64));
-        assert_eq!(s.quantile(1.0), Duration::from_micros(5_000), "never above the max");
+        assert_eq!(
+            s.quantile(1.0),
+            Duration::from_micros(5_000),
+            "never above the max"
+        );
+    }
+
+    #[test]
+    fn early_end_table() {
+        let mut queued = RttStats::default(); // base RTT 10 ms, queueing up to 300 ms
+        for x in [10, 11, 12, 50, 100, 200, 250, 280, 290, 300] {
+            for _ in 0..10 {
+                queued.record(ms(x));
+            }
+        }
+        // (stats, pass, waited, quiet for, over?)
+        let cases: &[(&RttStats, u32, u64, u64, bool)] = &[
+            (&queued, 0, 100, 100, false), // below the floor
+            (&queued, 0, 130, 20, false),  // answers still draining
+            (&queued, 0, 130, 70, true),   // 4 x 16 ms (bucket bound of 10-12 ms) of silence
+            (&queued, 0, 999, 0, false),   // upper bound is the configured 1 s
+            (&queued, 0, 1000, 0, true),
+            (&RttStats::default(), 0, 500, 500, false), // nothing measured: full timeout
+            (&RttStats::default(), 0, 1000, 0, true),
+        ];
+        for (i, (stats, pass, waited, quiet, want)) in cases.iter().enumerate() {
+            assert_eq!(
+                stats.wait_is_over(*pass, ms(1000), ms(*waited), ms(*quiet)),
+                *want,
+                "case {i}"
+            );
+        }
     }
 }
