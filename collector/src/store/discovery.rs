@@ -197,7 +197,8 @@ async fn merge_host(
     // An address is at one place at a time: what earlier sweeps saw there is gone.
     sqlx::query(
         "DELETE FROM asset_addresses WHERE address = $1 AND source = 'sweep' AND asset_id <> $2
-           AND asset_id IN (SELECT id FROM assets WHERE site_id = $3)",
+           AND EXISTS (SELECT 1 FROM assets s WHERE s.id = asset_addresses.asset_id
+                       AND s.site_id = $3)",
     )
     .bind(&ip)
     .bind(asset_id)
@@ -247,8 +248,8 @@ async fn host_candidates(
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT asset_id FROM asset_macs WHERE mac = $1
          UNION
-         SELECT a.asset_id FROM asset_addresses a JOIN assets s ON s.id = a.asset_id
-         WHERE a.address = $2 AND s.site_id = $3
+         SELECT a.asset_id FROM asset_addresses a WHERE a.address = $2
+           AND EXISTS (SELECT 1 FROM assets s WHERE s.id = a.asset_id AND s.site_id = $3)
          ORDER BY 1",
     )
     .bind(&host.mac)

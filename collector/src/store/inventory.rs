@@ -324,34 +324,48 @@ async fn candidates(
     conn: &mut SqliteConnection,
     keys: &Keys,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT id FROM assets WHERE 1 = 0");
+    // One indexed lookup per key, united: an OR across columns would scan the assets table,
+    // whose rows carry the facts JSON, on every document.
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("");
+    let union = |q: &mut QueryBuilder<Sqlite>, select: &str| {
+        if !q.sql().is_empty() {
+            q.push(" UNION ");
+        }
+        q.push(select);
+    };
     if let Some(serial) = &keys.serial {
-        q.push(" OR serial_key = ").push_bind(serial.clone());
+        union(&mut q, "SELECT id FROM assets WHERE serial_key = ");
+        q.push_bind(serial.clone());
     }
     if let Some(uuid) = &keys.uuid {
-        q.push(" OR uuid_key = ").push_bind(uuid.clone());
+        union(&mut q, "SELECT id FROM assets WHERE uuid_key = ");
+        q.push_bind(uuid.clone());
     }
     if !keys.macs.is_empty() {
-        q.push(" OR id IN (SELECT asset_id FROM asset_macs WHERE mac IN (");
+        union(&mut q, "SELECT asset_id FROM asset_macs WHERE mac IN (");
         let mut sep = q.separated(", ");
         for mac in &keys.macs {
             sep.push_bind(mac.clone());
         }
-        q.push("))");
+        q.push(")");
     }
     for agent in &keys.agent_ids {
-        q.push(" OR id IN (SELECT asset_id FROM sources WHERE kind = 'agent_inventory' AND agent_id = ")
-            .push_bind(agent.clone())
-            .push(")");
+        union(
+            &mut q,
+            "SELECT asset_id FROM sources WHERE kind = 'agent_inventory' AND agent_id = ",
+        );
+        q.push_bind(agent.clone());
     }
     if let Some(name) = &keys.name {
-        q.push(" OR (site_id = ")
-            .push_bind(keys.site_id)
+        union(&mut q, "SELECT id FROM assets WHERE site_id = ");
+        q.push_bind(keys.site_id)
             .push(" AND name_key = ")
-            .push_bind(name.clone())
-            .push(")");
+            .push_bind(name.clone());
     }
-    q.push(" ORDER BY id");
+    if q.sql().is_empty() {
+        return Ok(Vec::new());
+    }
+    q.push(" ORDER BY 1");
     let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
 
     let mut out = Vec::with_capacity(ids.len());
