@@ -102,11 +102,29 @@ struct Shared {
     arp_macs: Mutex<HashMap<Ipv4Addr, (Mac, usize)>>,
     /// When the last answer arrived (µs since start), to end waits once answers stop.
     last_answer_us: AtomicU64,
+    /// Ports that answered for hosts silent to ICMP. Retry passes send ICMP and only these
+    /// ports (all ports while it is empty): on a /16 most silent addresses are dead, and
+    /// resending every port to each of them would double the sweep for nothing.
+    retry_ports: Mutex<BTreeSet<u16>>,
 }
 
 impl Shared {
     fn now_us(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
+    }
+
+    fn lock_retry_ports(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {
+        self.retry_ports.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ports to probe in pass `pass`.
+    fn ports_for_pass(&self, all: &[u16], pass: u32) -> Vec<u16> {
+        let useful = self.lock_retry_ports();
+        if pass == 0 || useful.is_empty() {
+            all.to_vec()
+        } else {
+            all.iter().copied().filter(|p| useful.contains(p)).collect()
+        }
     }
 
     fn is_found(&self, ip: IpAddr) -> bool {
@@ -313,6 +331,7 @@ pub async fn run(
         arp_sent: Mutex::new(HashMap::new()),
         arp_macs: Mutex::new(HashMap::new()),
         last_answer_us: AtomicU64::new(0),
+        retry_ports: Mutex::new(BTreeSet::new()),
     });
 
     // Receivers.
@@ -653,6 +672,11 @@ async fn aggregate(
                 .unwrap_or_else(|e| e.into_inner())
                 .record(r);
         }
+        if let Event::Tcp { port, .. } = ev {
+            if !h.methods.contains(&ProbeMethod::IcmpEcho) {
+                shared.lock_retry_ports().insert(port);
+            }
+        }
         h.methods.insert(method);
         if h.rtt.is_none() {
             h.rtt = rtt;
@@ -855,12 +879,7 @@ impl Driver<'_> {
         if targets.count() == 0 {
             return 0;
         }
-        let timeout = self
-            .shared
-            .rtt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .wait_after_pass(pass, self.req.timeout);
+        let ports = self.shared.ports_for_pass(self.ports, pass);
         let mut tasks = tokio::task::JoinSet::new();
         let mut sent = 0;
         for ip in targets.iter() {
@@ -903,7 +922,15 @@ impl Driver<'_> {
                     }
                 }
             }
-            for &port in self.ports {
+            // Re-read per address: the first answers (ICMP takes microseconds on a LAN) shrink
+            // the connect timeout of everything after them.
+            let timeout = self
+                .shared
+                .rtt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wait_after_pass(pass, self.req.timeout);
+            for &port in &ports {
                 self.shared.limiter.acquire().await;
                 let Ok(permit) = self.connect_permits.clone().acquire_owned().await else {
                     break;
@@ -953,6 +980,7 @@ fn raw_pass(
     socks: RawPassSockets<'_>,
     ports: &[u16],
 ) -> u64 {
+    let ports = &sh.ports_for_pass(ports, pass);
     let mut sources: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
     let macs = sh
         .arp_macs
