@@ -11,7 +11,7 @@ declare -A NEED=(
   [fping]=fping [snmpd]=snmpd [sqlite3]=sqlite3
   # packaging: MSI, Windows cross-linker, .deb staging (build-windows.sh adds Debian's rust)
   [wixl]=wixl [msiinfo]=msitools [x86_64-w64-mingw32-gcc]=mingw-w64 [objcopy]=binutils
-  [dpkg-deb]=dpkg [systemd-analyze]=systemd
+  [dpkg-deb]=dpkg [systemd-analyze]=systemd [wine]=wine
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -504,3 +504,219 @@ fn debs_install_and_purge_on_this_machine() {
     assert!(!user_exists("parc"), "the parc user is removed on purge");
     assert!(!installed("parc-agent") && !installed("parc-collector"));
 }
+
+// ---- The MSI on Windows (Wine) -------------------------------------------------------------
+
+/// Wine 8 (Debian 12) lacks `ProcessPrng` in bcryptprimitives.dll, which Rust's std imports
+/// for random numbers (Windows 10 and later have it). This stand-in forwards to
+/// `RtlGenRandom` so the exe can run under Wine; it only ever goes into the test's prefix.
+const PROCESS_PRNG_SHIM: &str = r#"
+#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length) {
+    while (length > 0) {
+        ULONG chunk = length > 0x10000000 ? 0x10000000 : (ULONG)length;
+        if (!SystemFunction036(data, chunk)) return FALSE;
+        data += chunk;
+        length -= chunk;
+    }
+    return TRUE;
+}
+"#;
+
+/// A Wine prefix of its own; its wineserver (and the service in it) is killed when dropped.
+struct Wine {
+    prefix: tempfile::TempDir,
+    wine: PathBuf,
+}
+
+impl Wine {
+    fn new() -> Wine {
+        let wine = ["/usr/lib/wine/wine64", "/usr/bin/wine"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("wine is missing: apt-get install wine (scripts/test.sh does)");
+        let wine = Wine {
+            prefix: tempfile::tempdir().unwrap(),
+            wine,
+        };
+        wine.ok(&["wineboot", "--init"]);
+        let system32 = wine.prefix.path().join("drive_c/windows/system32");
+        if !system32.join("bcryptprimitives.dll").exists() {
+            let dir = tempfile::tempdir().unwrap();
+            let c = dir.path().join("shim.c");
+            let def = dir.path().join("shim.def");
+            std::fs::write(&c, PROCESS_PRNG_SHIM).unwrap();
+            std::fs::write(&def, "LIBRARY bcryptprimitives\nEXPORTS\n  ProcessPrng\n").unwrap();
+            run(Command::new("x86_64-w64-mingw32-gcc")
+                .args(["-shared", "-O2", "-o"])
+                .arg(system32.join("bcryptprimitives.dll"))
+                .arg(&c)
+                .arg(&def)
+                .arg("-ladvapi32"));
+        }
+        wine
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.wine);
+        cmd.args(args)
+            .env("WINEPREFIX", self.prefix.path())
+            .env("WINEDEBUG", "-all")
+            // No Mono/Gecko download prompts: nothing here needs them.
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        run(&mut self.command(args))
+    }
+
+    /// `reg query` of a key, or None when the key does not exist.
+    fn reg_query(&self, key: &str) -> Option<String> {
+        let out = self.command(&["reg", "query", key]).output().unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn drive_c(&self, path: &str) -> PathBuf {
+        self.prefix.path().join("drive_c").join(path)
+    }
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", self.prefix.path())
+            .status()
+            .or_else(|_| {
+                Command::new("/usr/lib/wine/wineserver64")
+                    .arg("-k")
+                    .env("WINEPREFIX", self.prefix.path())
+                    .status()
+            });
+    }
+}
+
+/// `Z:\...`: how Wine sees a Linux path.
+fn wine_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+fn assets_of_site(collector: &parc_tests::Collector, site: &str) -> usize {
+    collector
+        .get(&format!("/api/v1/assets?site={site}"))
+        .ok()
+        .and_then(|v| v["total"].as_u64())
+        .unwrap_or(0) as usize
+}
+
+#[test]
+fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninstalls() {
+    if skipped() {
+        return;
+    }
+    let msi = msi();
+    let exe = artifact(
+        workspace_root().join("target/windows/x86_64-pc-windows-gnu/release/parc-agent.exe"),
+        "scripts/build-windows.sh",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let collector = parc_tests::Collector::start(work.path()).unwrap();
+    let token = collector.token("wine-site").unwrap();
+    let wine = Wine::new();
+
+    // Group policy: no random start delay, so the service reports at once.
+    wine.ok(&[
+        "reg",
+        "add",
+        r"HKLM\Software\Policies\Parc\Agent",
+        "/v",
+        "Splay",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "0",
+        "/f",
+    ]);
+    let server = format!("SERVER={}", collector.url);
+    let token_arg = format!("TOKEN={token}");
+    wine.ok(&[
+        "msiexec",
+        "/i",
+        &wine_path(&msi),
+        &server,
+        &token_arg,
+        "TAGS=wing-b",
+        "/qn",
+    ]);
+    let installed = wine.reg_query(r"HKLM\Software\Parc").expect("install key");
+    assert!(installed.contains(&collector.url), "{installed}");
+    assert!(installed.contains("wing-b"), "{installed}");
+    assert!(wine.drive_c("Program Files/Parc/parc-agent.exe").is_file());
+    let state = wine.ok(&["sc", "query", "ParcAgent"]);
+    assert!(state.contains("RUNNING"), "{state}");
+
+    // The service (not a hand run: nothing else here runs the agent) reports this "PC".
+    let reported = parc_tests::wait_for(std::time::Duration::from_secs(90), || {
+        (assets_of_site(&collector, "wine-site") > 0).then_some(())
+    });
+    assert!(
+        reported.is_some(),
+        "the service sent nothing within 90 s; its log is in {}",
+        wine.drive_c("users/Public/Parc/logs").display()
+    );
+
+    // A major upgrade run without properties keeps the ones given at install. The next major
+    // version is newer than this build whatever its minor and build numbers.
+    let major: u32 = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let next_version = format!("Version={}.0.0", major + 1);
+    let next = tempfile::tempdir().unwrap();
+    std::fs::copy(&exe, next.path().join("parc-agent.exe")).unwrap();
+    run(Command::new("wixl")
+        .current_dir(next.path())
+        .args([
+            "-a",
+            "x64",
+            "-D",
+            &next_version,
+            "-D",
+            "Exe=parc-agent.exe",
+            "-o",
+        ])
+        .arg("next.msi")
+        .arg(workspace_root().join("packaging/windows/parc-agent.wxs")));
+    let next_msi = wine_path(&next.path().join("next.msi"));
+    wine.ok(&["msiexec", "/i", &next_msi, "/qn"]);
+    let kept = wine
+        .reg_query(r"HKLM\Software\Parc")
+        .expect("install key after upgrade");
+    assert!(
+        kept.contains(&collector.url) && kept.contains(&token),
+        "{kept}"
+    );
+    let state = wine.ok(&["sc", "query", "ParcAgent"]);
+    assert!(state.contains("RUNNING"), "after upgrade: {state}");
+
+    // Uninstall: service, program files and install values go.
+    wine.ok(&["msiexec", "/x", &next_msi, "/qn"]);
+    let gone = wine
+        .command(&["sc", "query", "ParcAgent"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&gone.stdout).contains("RUNNING"),
+        "service left after uninstall"
+    );
+    assert!(!wine.drive_c("Program Files/Parc/parc-agent.exe").exists());
+    assert!(wine.reg_query(r"HKLM\Software\Parc").is_none());
+    collector.stop().unwrap();
+}
