@@ -39,6 +39,8 @@ CREATE TABLE assets (
     -- seen by sweeps.
     facts           TEXT,
     facts_observed_at TEXT,
+    -- SHA-256 of the software rows: an unchanged list (the usual case) is not even loaded.
+    software_digest TEXT,
     -- What the latest sweep saw of the host (vendor, ports, methods), as JSON.
     sweep_facts     TEXT,
     match_rule      TEXT NOT NULL,

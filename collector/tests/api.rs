@@ -775,6 +775,11 @@ async fn sweeps_merge_by_mac_then_address_and_create_unknown_assets() {
         (answer["asset_id"].clone(), answer["rule"].clone()),
         (json!(printer_id), json!("mac"))
     );
+    let (_, printer) = get(&e, &format!("/api/v1/assets/{printer_id}")).await;
+    assert_eq!(
+        (printer["kind"].clone(), printer["software_count"].clone()),
+        (json!("computer"), json!(2))
+    );
     let (_, history) = get(&e, &format!("/api/v1/assets/{printer_id}/history")).await;
     assert_eq!(history["items"][0]["field"], "hostname", "{history}");
     assert_eq!(history["items"][1]["field"], "kind", "{history}");

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::tokens::Site;
@@ -23,7 +24,7 @@ pub struct InventoryOutcome {
 }
 
 /// One software row as stored; compared whole to decide whether the table needs rewriting.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub(crate) struct SoftwareRow {
     pub name: String,
     pub version: Option<String>,
@@ -42,6 +43,12 @@ impl SoftwareRow {
             arch: self.arch.clone(),
         }
     }
+}
+
+/// Identifies a sorted software list; equal digests mean equal rows.
+fn software_digest(rows: &[SoftwareRow]) -> String {
+    let bytes = serde_json::to_vec(rows).expect("software rows serialise");
+    hex::encode(Sha256::digest(&bytes))
 }
 
 fn software_rows(inv: &Inventory) -> Vec<SoftwareRow> {
@@ -116,6 +123,7 @@ async fn apply(
         serde_json::to_string(&without_software).expect("inventory serialises")
     };
     let new_software = software_rows(inv);
+    let digest = software_digest(&new_software);
     let hw = &inv.hardware;
     let serial = hw.serial.as_ref().map(|s| s.value.clone());
     let uuid = hw.uuid.as_ref().map(|u| u.value.clone());
@@ -126,9 +134,9 @@ async fn apply(
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
                     uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
-                    match_rule, first_seen, last_seen)
+                    match_rule, software_digest, first_seen, last_seen)
                  VALUES ($1, 'computer', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                    $14, $13, $13)
+                    $14, $15, $13, $13)
                  RETURNING id",
             )
             .bind(site.id)
@@ -145,6 +153,7 @@ async fn apply(
             .bind(&facts_json)
             .bind(&observed)
             .bind(rule.as_str())
+            .bind(&digest)
             .fetch_one(&mut *conn)
             .await?;
             insert_software(conn, id, &new_software.iter().collect::<Vec<_>>()).await?;
@@ -157,7 +166,8 @@ async fn apply(
         }
         Decision::Match { asset_id, .. } => {
             let row = sqlx::query(
-                "SELECT facts, facts_observed_at, site_id, kind, name FROM assets WHERE id = $1",
+                "SELECT facts, facts_observed_at, site_id, kind, name, software_digest
+                 FROM assets WHERE id = $1",
             )
             .bind(asset_id)
             .fetch_one(&mut *conn)
@@ -167,19 +177,27 @@ async fn apply(
             let old_site: i64 = row.get(2);
             let old_kind: String = row.get(3);
             let old_name: Option<String> = row.get(4);
+            let old_digest: Option<String> = row.get(5);
 
             // A spooled document delivered after a newer one must not roll the facts back.
             let stale = old_observed
                 .as_deref()
                 .is_some_and(|o| o > observed.as_str());
             if !stale {
-                let old_software = load_software(conn, asset_id).await?;
+                let software_changed = old_digest.as_deref() != Some(digest.as_str());
+                let old_software = if software_changed {
+                    Some(load_software(conn, asset_id).await?)
+                } else {
+                    None
+                };
                 match old_facts.as_deref().map(serde_json::from_str::<Inventory>) {
                     Some(Ok(old_inv)) => {
-                        let old_packages: Vec<Package> =
-                            old_software.iter().map(|(_, s)| s.package()).collect();
                         let new_packages: Vec<Package> =
                             new_software.iter().map(SoftwareRow::package).collect();
+                        let old_packages: Vec<Package> = match &old_software {
+                            Some(rows) => rows.iter().map(|(_, s)| s.package()).collect(),
+                            None => new_packages.clone(),
+                        };
                         changes.extend(history::diff(
                             &Snapshot::of(&old_inv, &old_packages),
                             &Snapshot::of(inv, &new_packages),
@@ -223,8 +241,8 @@ async fn apply(
                     "UPDATE assets SET site_id = $1, kind = 'computer', name = $2, name_key = $3,
                         serial = $4, uuid = $5, serial_key = $6, uuid_key = $7, machine_id = $8,
                         manufacturer = $9, model = $10, os = $11, facts = $12,
-                        facts_observed_at = $13, match_rule = $14
-                     WHERE id = $15",
+                        facts_observed_at = $13, match_rule = $14, software_digest = $15
+                     WHERE id = $16",
                 )
                 .bind(site.id)
                 .bind(&inv.host.hostname)
@@ -240,12 +258,15 @@ async fn apply(
                 .bind(&facts_json)
                 .bind(&observed)
                 .bind(rule.as_str())
+                .bind(&digest)
                 .bind(asset_id)
                 .execute(&mut *conn)
                 .await?;
-                let (gone, added) = software_delta(&old_software, &new_software);
-                delete_software(conn, &gone).await?;
-                insert_software(conn, asset_id, &added).await?;
+                if let Some(old_software) = &old_software {
+                    let (gone, added) = software_delta(old_software, &new_software);
+                    delete_software(conn, &gone).await?;
+                    insert_software(conn, asset_id, &added).await?;
+                }
             }
             touch_seen(conn, asset_id, &observed).await?;
             if stale {
