@@ -123,3 +123,58 @@ fn discovery_with_bad_token_is_refused() {
     assert_eq!(status, 401);
     assert_eq!(c.get("/api/v1/assets").unwrap()["total"], 0);
 }
+
+/// `parc-agent sweep --push`: a real sweep of loopback (the only address a test may probe outside
+/// its own namespaces) whose result reaches the CMDB through the spool and the API.
+#[test]
+fn sweep_push_delivers_the_result_to_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path()).unwrap();
+    let token = c.token("site").unwrap();
+    let port = c.url.rsplit(':').next().unwrap().to_string();
+    let state = dir.path().join("agent");
+    let out = agent(
+        &state,
+        &[
+            "--server",
+            &c.url,
+            "--token",
+            &token,
+            "sweep",
+            "127.0.0.1",
+            "--ports",
+            &port,
+            "--no-names",
+            "--unprivileged",
+            "--format",
+            "json",
+            "--push",
+        ],
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).expect("sweep --format json");
+    let port: u16 = port.parse().unwrap();
+    assert_eq!(found["hosts"][0]["ip"], "127.0.0.1", "{found}");
+    assert!(found["hosts"][0]["open_ports"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(port)));
+
+    let list = c.get("/api/v1/assets?per_page=500").unwrap();
+    assert_eq!(list["total"], 1, "{list}");
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let asset = c.get(&format!("/api/v1/assets/{id}")).unwrap();
+    assert_eq!(asset["sources"][0]["kind"], "sweep", "{asset}");
+    assert!(
+        std::fs::read_dir(state.join("spool"))
+            .unwrap()
+            .all(|e| !e.unwrap().path().is_file()),
+        "the delivered document left the spool"
+    );
+}
