@@ -119,9 +119,7 @@ async fn scheduled_sweep(
     spool: &crate::spool::Spool,
     shutdown: &CancellationToken,
 ) -> Result<()> {
-    let mut request =
-        crate::sweep::SweepRequest::from_config(config.sweep.targets.clone(), &config.sweep);
-    request.scopes = config.sweep.scopes.clone();
+    let mut request = crate::sweep::SweepRequest::scheduled(&config.sweep);
     // A scheduled sweep must finish well before the next one starts.
     request.deadline = Some(config.sweep.interval / 2);
     match crate::sweep::sweep(request, None, shutdown.child_token()).await {

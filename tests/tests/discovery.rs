@@ -178,3 +178,41 @@ fn sweep_push_delivers_the_result_to_the_collector() {
         "the delivered document left the spool"
     );
 }
+
+/// Service mode runs the scheduled sweep of `sweep.targets`, confined to `sweep.scopes`, and
+/// delivers its result next to the inventory.
+#[test]
+fn service_mode_sweeps_its_scheduled_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path()).unwrap();
+    let token = c.token("site").unwrap();
+    let port = c.url.rsplit(':').next().unwrap().to_string();
+    let state = dir.path().join("agent");
+    std::fs::create_dir_all(&state).unwrap();
+    let config = state.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[server]\nurl = {:?}\ntoken = {:?}\n[schedule]\nsplay = \"0s\"\n\
+             [sweep]\nscopes = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = [{port}]\n",
+            state.display().to_string(),
+            c.url,
+            token
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(parc_tests::agent_bin())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .spawn()
+        .unwrap();
+    let swept = parc_tests::wait_for(std::time::Duration::from_secs(60), || {
+        let list = c.get("/api/v1/assets?per_page=500").ok()?;
+        let items = list["items"].as_array()?.clone();
+        items.iter().find(|a| a["kind"] == "unknown").cloned()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let swept = swept.expect("the scheduled sweep never reached the collector");
+    let detail = c.get(&format!("/api/v1/assets/{}", swept["id"])).unwrap();
+    assert_eq!(detail["sources"][0]["kind"], "sweep", "{detail}");
+}
