@@ -194,6 +194,22 @@ pub fn agent(state_dir: &Path, args: &[&str]) -> Result<Output> {
     Ok(out)
 }
 
+/// Writes the `agent.toml` of a service-mode test: state in `state_dir`, this collector and
+/// token, no start delay, then `extra` (more TOML, e.g. a `[sweep]` table). Returns its path.
+pub fn service_config(state_dir: &Path, url: &str, token: &str, extra: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(state_dir)?;
+    let path = state_dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "state_dir = {:?}\n[server]\nurl = {url:?}\ntoken = {token:?}\n\
+             [schedule]\ninterval = \"1h\"\nsplay = \"0s\"\n{extra}",
+            state_dir.display().to_string(),
+        ),
+    )?;
+    Ok(path)
+}
+
 /// An address on loopback where nothing listens (bound, then released).
 pub fn closed_loopback_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -307,18 +307,7 @@ fn service_mode_reports_and_stops_cleanly_on_sigterm() {
     let c = Collector::start(dir.path()).unwrap();
     let token = c.token("site").unwrap();
     let state = dir.path().join("agent");
-    std::fs::create_dir_all(&state).unwrap();
-    let config = state.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = {:?}\n[server]\nurl = {:?}\ntoken = {:?}\n[schedule]\ninterval = \"1h\"\nsplay = \"0s\"\n",
-            state.display().to_string(),
-            c.url,
-            token
-        ),
-    )
-    .unwrap();
+    let config = parc_tests::service_config(&state, &c.url, &token, "").unwrap();
     let mut child = Command::new(parc_tests::agent_bin())
         .args(["--config", config.to_str().unwrap(), "run"])
         .spawn()

@@ -188,19 +188,10 @@ fn service_mode_sweeps_its_scheduled_targets() {
     let token = c.token("site").unwrap();
     let port = c.url.rsplit(':').next().unwrap().to_string();
     let state = dir.path().join("agent");
-    std::fs::create_dir_all(&state).unwrap();
-    let config = state.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = {:?}\n[server]\nurl = {:?}\ntoken = {:?}\n[schedule]\nsplay = \"0s\"\n\
-             [sweep]\nscopes = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = [{port}]\n",
-            state.display().to_string(),
-            c.url,
-            token
-        ),
-    )
-    .unwrap();
+    let sweep = format!(
+        "[sweep]\nscopes = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = [{port}]\n"
+    );
+    let config = parc_tests::service_config(&state, &c.url, &token, &sweep).unwrap();
     let mut child = std::process::Command::new(parc_tests::agent_bin())
         .args(["--config", config.to_str().unwrap(), "run"])
         .spawn()
