@@ -31,6 +31,11 @@ pub struct DiscoveredHost {
     pub open_ports: Vec<u16>,
     /// Round-trip time of the first answer, in microseconds.
     pub rtt_us: Option<u64>,
+    /// What the host is, when it answered SNMP. The full SNMP record travels as its own
+    /// document (`POST /api/v1/snmp`); this summary lets a sweep's table and the CMDB type the
+    /// device without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::snmp::Identification>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,4 +47,6 @@ pub enum ProbeMethod {
     TcpOpen,
     /// RST from a TCP port: closed, but the host is alive.
     TcpClosed,
+    /// An SNMP agent answered (UDP 161).
+    Snmp,
 }

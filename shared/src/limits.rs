@@ -16,3 +16,12 @@ pub const MAX_CPUS: usize = 1_024;
 pub const MAX_DISCOVERED_HOSTS: usize = 1_048_576;
 /// Longest accepted string field (names, versions, descriptions).
 pub const MAX_FIELD_CHARS: usize = 4_096;
+/// Bounds of one SNMP device document (`POST /api/v1/snmp`). A core switch has a few hundred
+/// interfaces and tens of thousands of forwarding entries; these leave room for that.
+pub const MAX_SNMP_INTERFACES: usize = 16_384;
+pub const MAX_SNMP_ADDRESSES: usize = 16_384;
+pub const MAX_FDB_ENTRIES: usize = 262_144;
+pub const MAX_NEIGHBORS: usize = 4_096;
+pub const MAX_ARP_ENTRIES: usize = 262_144;
+pub const MAX_SNMP_STORAGE: usize = 4_096;
+pub const MAX_PRINTER_SUPPLIES: usize = 256;

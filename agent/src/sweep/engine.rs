@@ -550,6 +550,7 @@ pub async fn run(
             methods: h.methods.into_iter().collect(),
             open_ports: h.open_ports.into_iter().collect(),
             rtt_us: h.rtt.map(|d| d.as_micros() as u64),
+            device: None,
         })
         .collect();
     list.sort_by_key(|h| h.ip.parse::<IpAddr>().ok());

@@ -23,6 +23,7 @@ pub fn method_name(m: ProbeMethod) -> &'static str {
         ProbeMethod::IcmpEcho => "icmp",
         ProbeMethod::TcpOpen => "tcp-open",
         ProbeMethod::TcpClosed => "tcp-rst",
+        ProbeMethod::Snmp => "snmp",
     }
 }
 
@@ -165,6 +166,7 @@ mod tests {
                     methods: vec![ProbeMethod::Arp, ProbeMethod::TcpOpen],
                     open_ports: vec![135, 445],
                     rtt_us: Some(250),
+                    device: None,
                 },
                 DiscoveredHost {
                     ip: "10.0.0.7".into(),
