@@ -1,5 +1,5 @@
 //! `agent.toml`: where to send documents, where to keep state, how often to run, what a
-//! scheduled sweep may touch.
+//! scheduled sweep may touch, and how SNMP is asked (the `[snmp]` section, in [`crate::snmp`]).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::error::{ConfigError, Problems};
+use crate::snmp::{RawSnmp, SnmpConfig};
 use crate::{parse_toml, read_toml};
 
 /// Default location of the agent's state (agent id, spool) on Linux.
@@ -27,6 +28,8 @@ pub struct RawAgentConfig {
     pub spool: RawSpool,
     #[serde(default)]
     pub sweep: RawSweep,
+    #[serde(default)]
+    pub snmp: RawSnmp,
     /// Free tags sent with every inventory (e.g. "pavillon-b").
     #[serde(default)]
     pub tags: Vec<String>,
@@ -77,6 +80,7 @@ pub struct AgentConfig {
     pub schedule: Schedule,
     pub spool: SpoolConfig,
     pub sweep: SweepConfig,
+    pub snmp: SnmpConfig,
     pub tags: Vec<String>,
 }
 
@@ -137,6 +141,7 @@ impl Default for AgentConfig {
                 rate_pps: 20_000,
                 timeout: Duration::from_millis(1000),
             },
+            snmp: SnmpConfig::default(),
             tags: Vec::new(),
         }
     }
@@ -246,12 +251,15 @@ impl AgentConfig {
                 .unwrap_or(d.sweep.timeout),
         };
 
+        let snmp = crate::snmp::check(&mut p, raw.snmp);
+
         let config = AgentConfig {
             server,
             state_dir: raw.state_dir.unwrap_or(d.state_dir),
             schedule,
             spool,
             sweep,
+            snmp,
             tags: raw.tags,
         };
         p.finish(origin, config)

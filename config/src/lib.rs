@@ -2,6 +2,7 @@
 //!
 //! - [`agent`]: `agent.toml`, raw (as written) and checked (as used).
 //! - [`collector`]: `collector.toml`, same split.
+//! - [`snmp`]: the agent's `[snmp]` section (credentials, limits); secrets never in `Debug`.
 //! - [`error`]: a configuration error lists every problem at once, each with where it is.
 //!
 //! The files users copy live in `config/examples/`; a test parses each of them so they never
@@ -11,6 +12,7 @@
 pub mod agent;
 pub mod collector;
 pub mod error;
+pub mod snmp;
 
 pub use agent::AgentConfig;
 pub use collector::CollectorConfig;
