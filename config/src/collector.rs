@@ -1,7 +1,8 @@
-//! `collector.toml`: where to listen, which database, what to accept.
+//! `collector.toml`: where to listen, which database, what to accept, how agents are trusted
+//! (TLS certificate, enrolment).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -10,6 +11,8 @@ use crate::{parse_toml, read_toml};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://parc.db";
+/// Where the collector keeps what it generates itself (the self-signed certificate).
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/parc";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,12 +23,32 @@ pub struct RawCollectorConfig {
     pub database: RawDatabase,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
+    pub agents: RawAgents,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub allow_plain_http: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub self_signed: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgents {
+    pub require_enrolment: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +71,24 @@ pub struct CollectorConfig {
     pub max_connections: u32,
     /// Largest accepted document once decompressed.
     pub max_document_bytes: usize,
+    /// Directory for files the collector creates itself (the self-signed certificate).
+    pub data_dir: PathBuf,
+    /// None: plain HTTP, which [`CollectorConfig::check`] allows only on loopback addresses
+    /// unless `allow_plain_http` says otherwise.
+    pub tls: Option<Tls>,
+    pub allow_plain_http: bool,
+    /// Refuse documents from agents that have not enrolled a key (otherwise the site token
+    /// alone is enough for them, as before enrolment existed).
+    pub require_enrolment: bool,
+}
+
+/// Where the server certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// PEM files an admin provides (certificate chain, private key); reloaded on SIGHUP.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Generated on first start into `data_dir/tls/`, then reused; agents pin its fingerprint.
+    SelfSigned { dir: PathBuf },
 }
 
 impl Default for CollectorConfig {
@@ -57,6 +98,10 @@ impl Default for CollectorConfig {
             database_url: DEFAULT_DATABASE_URL.to_string(),
             max_connections: 8,
             max_document_bytes: parc_limits::MAX_DOCUMENT_BYTES,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            tls: None,
+            allow_plain_http: false,
+            require_enrolment: false,
         }
     }
 }
@@ -112,6 +157,33 @@ impl CollectorConfig {
         if max_document_bytes < 64 * 1024 {
             p.push("limits.max_document_bytes", "must be at least 65536");
         }
+        let data_dir = raw.server.data_dir.unwrap_or(d.data_dir);
+        let tls = match (raw.tls.self_signed.unwrap_or(false), raw.tls.cert, raw.tls.key) {
+            (false, None, None) => None,
+            (false, Some(cert), Some(key)) => Some(Tls::Files { cert, key }),
+            (false, Some(_), None) => {
+                p.push("tls.key", "tls.cert is set but not the private key file");
+                None
+            }
+            (false, None, Some(_)) => {
+                p.push("tls.cert", "tls.key is set but not the certificate file");
+                None
+            }
+            (true, None, None) => Some(Tls::SelfSigned {
+                dir: data_dir.join("tls"),
+            }),
+            (true, _, _) => {
+                p.push(
+                    "tls.self_signed",
+                    "choose either self_signed = true or cert + key files, not both",
+                );
+                None
+            }
+        };
+        let allow_plain_http = raw.server.allow_plain_http.unwrap_or(false);
+        if let Err(m) = plain_http_allowed(listen, tls.is_some(), allow_plain_http) {
+            p.push("server.listen", m);
+        }
         p.finish(
             origin,
             CollectorConfig {
@@ -119,9 +191,37 @@ impl CollectorConfig {
                 database_url,
                 max_connections,
                 max_document_bytes,
+                data_dir,
+                tls,
+                allow_plain_http,
+                require_enrolment: raw.agents.require_enrolment.unwrap_or(false),
             },
         )
     }
+
+    /// Replaces the listen address (the `--listen` flag) and checks it again, since plain HTTP
+    /// may be fine on one address and not on another.
+    pub fn with_listen(mut self, listen: SocketAddr) -> Result<Self, ConfigError> {
+        self.listen = listen;
+        let mut p = Problems::default();
+        if let Err(m) = plain_http_allowed(listen, self.tls.is_some(), self.allow_plain_http) {
+            p.push("--listen", m);
+        }
+        p.finish("the command line", self)
+    }
+}
+
+/// Plain HTTP sends site tokens and inventories in clear: only on loopback (a local reverse
+/// proxy, tests) unless the admin says so explicitly.
+fn plain_http_allowed(listen: SocketAddr, tls: bool, allowed: bool) -> Result<(), String> {
+    if tls || allowed || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(format!(
+        "{listen} is not a loopback address and [tls] is not configured: set tls.cert and \
+         tls.key (or tls.self_signed = true), or server.allow_plain_http = true to send tokens \
+         in clear on purpose"
+    ))
 }
 
 #[cfg(test)]
@@ -148,6 +248,80 @@ mod tests {
             err.contains("server.listen") && err.contains("database.url"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        let cases = [
+            ("listen = \"127.0.0.1:8080\"", "", true),
+            ("listen = \"[::1]:8080\"", "", true),
+            ("listen = \"0.0.0.0:8080\"", "", false),
+            ("listen = \"192.0.2.7:8080\"", "", false),
+            ("listen = \"0.0.0.0:8080\"\nallow_plain_http = true", "", true),
+            ("listen = \"0.0.0.0:8443\"", "[tls]\nself_signed = true", true),
+            (
+                "listen = \"0.0.0.0:8443\"",
+                "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"",
+                true,
+            ),
+        ];
+        for (server, tls, ok) in cases {
+            let text = format!("[server]\n{server}\n{tls}\n");
+            let result = CollectorConfig::parse(&text, "collector.toml");
+            assert_eq!(result.is_ok(), ok, "{text}: {result:?}");
+            if let Err(e) = result {
+                let e = e.to_string();
+                assert!(e.contains("server.listen") && e.contains("allow_plain_http"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn listen_flag_is_checked_too() {
+        let config = CollectorConfig::default();
+        let err = config
+            .clone()
+            .with_listen("0.0.0.0:8080".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--listen") && err.contains("not a loopback"), "{err}");
+        assert!(config.with_listen("127.0.0.1:0".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = CollectorConfig::parse(
+            "[server]\ndata_dir = \"/srv/parc\"\n[tls]\nself_signed = true\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(Tls::SelfSigned {
+                dir: PathBuf::from("/srv/parc/tls")
+            })
+        );
+        let c = CollectorConfig::parse("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "t").unwrap();
+        assert_eq!(
+            c.tls,
+            Some(Tls::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        for (text, key) in [
+            ("[tls]\ncert = \"c.pem\"\n", "tls.key"),
+            ("[tls]\nkey = \"k.pem\"\n", "tls.cert"),
+            (
+                "[tls]\nself_signed = true\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+                "tls.self_signed",
+            ),
+        ] {
+            let err = CollectorConfig::parse(text, "t").unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let c = CollectorConfig::parse("[agents]\nrequire_enrolment = true\n", "t").unwrap();
+        assert!(c.require_enrolment);
     }
 
     #[test]
