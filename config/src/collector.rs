@@ -158,7 +158,11 @@ impl CollectorConfig {
             p.push("limits.max_document_bytes", "must be at least 65536");
         }
         let data_dir = raw.server.data_dir.unwrap_or(d.data_dir);
-        let tls = match (raw.tls.self_signed.unwrap_or(false), raw.tls.cert, raw.tls.key) {
+        let tls = match (
+            raw.tls.self_signed.unwrap_or(false),
+            raw.tls.cert,
+            raw.tls.key,
+        ) {
             (false, None, None) => None,
             (false, Some(cert), Some(key)) => Some(Tls::Files { cert, key }),
             (false, Some(_), None) => {
@@ -257,8 +261,16 @@ mod tests {
             ("listen = \"[::1]:8080\"", "", true),
             ("listen = \"0.0.0.0:8080\"", "", false),
             ("listen = \"192.0.2.7:8080\"", "", false),
-            ("listen = \"0.0.0.0:8080\"\nallow_plain_http = true", "", true),
-            ("listen = \"0.0.0.0:8443\"", "[tls]\nself_signed = true", true),
+            (
+                "listen = \"0.0.0.0:8080\"\nallow_plain_http = true",
+                "",
+                true,
+            ),
+            (
+                "listen = \"0.0.0.0:8443\"",
+                "[tls]\nself_signed = true",
+                true,
+            ),
             (
                 "listen = \"0.0.0.0:8443\"",
                 "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"",
@@ -271,7 +283,10 @@ mod tests {
             assert_eq!(result.is_ok(), ok, "{text}: {result:?}");
             if let Err(e) = result {
                 let e = e.to_string();
-                assert!(e.contains("server.listen") && e.contains("allow_plain_http"), "{e}");
+                assert!(
+                    e.contains("server.listen") && e.contains("allow_plain_http"),
+                    "{e}"
+                );
             }
         }
     }
@@ -284,7 +299,10 @@ mod tests {
             .with_listen("0.0.0.0:8080".parse().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--listen") && err.contains("not a loopback"), "{err}");
+        assert!(
+            err.contains("--listen") && err.contains("not a loopback"),
+            "{err}"
+        );
         assert!(config.with_listen("127.0.0.1:0".parse().unwrap()).is_ok());
     }
 
