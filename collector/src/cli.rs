@@ -1,9 +1,10 @@
-//! Command line: `serve` and `token create|list|revoke`.
+//! Command line: `serve`, `token create|list|revoke` and `agent list|revoke`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,12 +19,34 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP API.
+    /// Run the API (HTTPS when [tls] is configured; SIGHUP reloads the certificate).
     Serve(ServeArgs),
     /// Manage the tokens agents authenticate with.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage enrolled agents (the keys agents sign their documents with).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// List enrolled agents.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke an agent by id: its documents are refused (401) from then on, even with a valid
+    /// site token, and it cannot enrol again.
+    Revoke {
+        #[arg(value_name = "AGENT_ID")]
+        agent_id: Uuid,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -96,6 +119,12 @@ mod tests {
             matches!(cli.command, Command::Token { command: TokenCommand::Create { ref site, .. } } if site == "main")
         );
         assert!(Cli::try_parse_from(["parc-collector", "token", "revoke", "x"]).is_err());
+        let id = "0b6c4a52-55a3-4c0e-9f3e-1d2f1c9b8a70";
+        let cli = Cli::try_parse_from(["parc-collector", "agent", "revoke", id]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Agent { command: AgentCommand::Revoke { agent_id, .. } } if agent_id.to_string() == id)
+        );
+        assert!(Cli::try_parse_from(["parc-collector", "agent", "revoke", "pc-12"]).is_err());
         assert!(Cli::try_parse_from(["parc-collector", "serve", "--listen", "nowhere"]).is_err());
     }
 }

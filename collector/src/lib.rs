@@ -5,14 +5,15 @@
 //! parse, schema version, limits) → [`store`] (one transaction: replay check, candidate lookup,
 //! [`reconcile`] decides the asset, writes, [`history`] of what changed).
 //!
-//! - [`cli`]: command line (`serve`, `token create|list|revoke`).
+//! - [`cli`]: command line (`serve`, `token create|list|revoke`, `agent list|revoke`).
 //! - [`error`]: the API error type and its mapping to statuses and JSON.
 //! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
 //! - [`reconcile`]: the pure merge rules: which asset a document describes.
 //! - [`history`]: the pure diff of tracked fields between two inventories.
 //! - [`intake`]: from request bytes to a checked document.
 //! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
-//! - [`http`]: the axum router and handlers.
+//! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures).
+//! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reload on SIGHUP.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -26,24 +27,30 @@ pub mod store;
 
 use std::future::Future;
 use std::io::Write;
+pub mod tls;
 
 use anyhow::Context;
 use parc_config::CollectorConfig;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, DbArgs, ServeArgs, TokenCommand};
+use crate::cli::{AgentCommand, Cli, Command, DbArgs, ServeArgs, TokenCommand};
 use crate::http::AppState;
+use tokio_util::sync::CancellationToken;
 use crate::store::tokens::Revoked;
 use crate::store::Store;
 
+use crate::store::agents::AgentRevoked;
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+use crate::tls::{CertFiles, Reloadable};
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Token { command } => run_token(command).await,
     }
 }
 
+        Command::Agent { command } => run_agent(command).await,
 fn load_config(db: &DbArgs) -> anyhow::Result<CollectorConfig> {
     let mut config = match &db.config {
         Some(path) => CollectorConfig::load(path)?,
@@ -58,20 +65,61 @@ fn load_config(db: &DbArgs) -> anyhow::Result<CollectorConfig> {
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = load_config(&args.db)?;
     if let Some(listen) = args.listen {
-        config.listen = listen;
+        config = config.with_listen(listen)?;
     }
     let store = Store::open(&config.database_url, config.max_connections).await?;
     let listener = TcpListener::bind(config.listen)
         .await
+    // Before the database and the socket: a bad certificate is the likeliest start-up error.
+    let cert = match &config.tls {
+        None => None,
+        Some(tls) => {
+            let (files, created) = CertFiles::prepare(tls, &certificate_names(&config))?;
+            let cert = Reloadable::load(files)?;
+            if created {
+                tracing::info!(cert = %cert.files().cert.display(), "self-signed certificate created");
+            }
+            Some(cert)
+        }
+    };
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    // Tests and scripts read this exact line to learn the port chosen for `--listen ...:0`.
+    let scheme = if cert.is_some() { "https" } else { "http" };
+    // Tests and scripts read these exact lines: the fingerprint agents pin, and the port chosen
+    // for `--listen ...:0`.
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on http://{addr}")?;
+    if let Some(cert) = &cert {
+        writeln!(
+            stdout,
+            "certificate fingerprint SHA256 {}",
+            cert.fingerprint()
+        )?;
+    }
+    writeln!(stdout, "listening on {scheme}://{addr}")?;
     stdout.flush()?;
-    tracing::info!(%addr, database = %config.database_url, "listening");
-    let state = AppState::new(store.clone(), config.max_document_bytes);
-    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!(%addr, %scheme, database = %config.database_url, "listening");
+    let state = AppState::new(store.clone(), config.max_document_bytes)
+        .require_enrolment(config.require_enrolment);
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let shutdown = stop.clone().cancelled_owned();
+    match cert {
+        Some(cert) => {
+            #[cfg(unix)]
+            tokio::spawn(tls::reload_on_sighup(
+                cert.clone(),
+                stop.clone().cancelled_owned(),
+            ));
+            serve_tls(listener, cert, state, shutdown).await?
+        }
+        None => serve(listener, state, shutdown).await?,
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -80,6 +128,19 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
 /// finish.
 pub async fn serve(
+/// Names a generated certificate is valid for besides localhost and loopback: this host's
+/// name and the listen address, so that agents that verify names (not only the pin) accept it.
+fn certificate_names(config: &CollectorConfig) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        names.push(host.trim().to_string());
+    }
+    if !config.listen.ip().is_unspecified() {
+        names.push(config.listen.ip().to_string());
+    }
+    names
+}
+
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -92,6 +153,19 @@ pub async fn serve(
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
+/// [`serve`] over TLS with the certificate `cert` serves at each handshake.
+pub async fn serve_tls(
+    listener: TcpListener,
+    cert: Arc<Reloadable>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, cert.server_config())?;
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
@@ -160,6 +234,45 @@ async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
 async fn open(db: &DbArgs) -> anyhow::Result<Store> {
     let config = load_config(db)?;
     Store::open(&config.database_url, config.max_connections).await
+async fn run_agent(command: AgentCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    match command {
+        AgentCommand::List { db } => {
+            let store = open(&db).await?;
+            writeln!(
+                out,
+                "{:<36} {:<24} {:<28} REVOKED",
+                "AGENT", "SITE", "ENROLLED"
+            )?;
+            for a in store.list_agents().await? {
+                writeln!(
+                    out,
+                    "{:<36} {:<24} {:<28} {}",
+                    a.agent_id,
+                    a.site,
+                    a.enrolled_at,
+                    a.revoked_at.as_deref().unwrap_or("-")
+                )?;
+            }
+            store.close().await;
+        }
+        AgentCommand::Revoke { agent_id, db } => {
+            let store = open(&db).await?;
+            let outcome = store.revoke_agent(agent_id).await?;
+            store.close().await;
+            match outcome {
+                AgentRevoked::Now => {
+                    tracing::info!(%agent_id, "agent revoked");
+                    writeln!(out, "agent {agent_id} revoked")?
+                }
+                AgentRevoked::Already => writeln!(out, "agent {agent_id} was already revoked")?,
+                AgentRevoked::NoSuchAgent => anyhow::bail!("no enrolled agent {agent_id}"),
+            }
+        }
+    }
+    Ok(())
+}
+
 }
 
 #[cfg(test)]

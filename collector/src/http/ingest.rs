@@ -75,7 +75,7 @@ fn intake_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Ap
         .map_err(|_| ApiError::Busy(super::RETRY_AFTER_SECS))
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
     })?;
@@ -124,16 +124,19 @@ async fn read_document<T: intake::Body + Send + 'static>(
     let bytes = read_bounded(body, wire_limit, declared)
         .await?
         .ok_or(ApiError::Intake(too_large))?;
-    tokio::task::spawn_blocking(move || {
+    let (doc, bytes) = tokio::task::spawn_blocking(move || {
         let doc = match encoding {
             Encoding::Identity => intake::parse::<T>(&bytes),
             Encoding::Gzip => intake::parse::<T>(&intake::gunzip(&bytes, max_document)?),
         }?;
-        Ok::<_, IntakeError>(doc)
+        Ok::<_, IntakeError>((doc, bytes))
     })
     .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(ApiError::from)
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    // Here, so that every document endpoint checks it: the agent id is known only once the
+    // document is parsed, and the signature covers the bytes as received.
+    super::agents::check_document(state, headers, doc.header.agent_id, &bytes).await?;
+    Ok(doc)
 }
 
 /// After a body passes the limit, up to this much more is read and thrown away so that the

@@ -5,9 +5,12 @@
 //! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`.
 //!   Reads are not authenticated yet: users and roles come with a later issue, and until then
 //!   the collector should listen on an address only trusted networks reach.
+//! - [`agents`]: `POST /api/v1/agents/enroll` (an agent registers its key) and the signature
+//!   check every document endpoint runs.
 //!
 //! `GET /healthz` checks the database with a trivial query.
 
+pub mod agents;
 pub mod assets;
 pub mod ingest;
 
@@ -38,6 +41,8 @@ pub struct AppState {
     pub max_document_bytes: usize,
     /// One permit per document in intake; see [`INTAKE_SLOTS`].
     pub intake: Arc<Semaphore>,
+    /// Refuse documents of agents that never enrolled (config `agents.require_enrolment`).
+    pub require_enrolment: bool,
 }
 
 impl AppState {
@@ -46,7 +51,13 @@ impl AppState {
             store,
             max_document_bytes,
             intake: Arc::new(Semaphore::new(INTAKE_SLOTS as usize)),
+            require_enrolment: false,
         }
+    }
+
+    pub fn require_enrolment(mut self, required: bool) -> AppState {
+        self.require_enrolment = required;
+        self
     }
 }
 
@@ -59,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/assets/{id}", get(assets::detail))
         .route("/api/v1/assets/{id}/history", get(assets::history))
         .fallback(not_found)
+        .route("/api/v1/agents/enroll", post(agents::enroll))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The CMDB on SQLite, through sqlx. Nothing else reads or writes the database.
 //!
 //! - [`tokens`]: sites and agent tokens (only hashes are stored).
+//! - [`agents`]: enrolled agents' public keys and their revocation.
 //! - [`inventory`]: applying an agent inventory: replay check, merge lookup, writes, history.
 //! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
 //! - [`assets`]: the read side (lists, details, history) the API serves.
@@ -16,6 +17,7 @@
 
 pub mod assets;
 pub mod discovery;
+pub mod agents;
 pub mod inventory;
 pub mod tokens;
 
