@@ -6,8 +6,11 @@
 
 use std::net::IpAddr;
 
+use parc_shared::identity::is_locally_administered;
 use parc_shared::inventory::NetworkInterface;
+use parc_shared::snmp::SnmpDevice;
 use parc_shared::{is_junk_serial, is_junk_uuid, normalize_mac, Inventory};
+use serde_json::json;
 
 /// A serial usable for matching: trimmed, upper-cased, None when absent or a vendor placeholder.
 pub fn serial_key(raw: &str) -> Option<String> {
@@ -103,6 +106,82 @@ pub fn os_summary(inv: &Inventory) -> Option<String> {
     }
 }
 
+/// A MAC that can identify hardware: normalised, not all-zero or broadcast, not multicast
+/// (group bit set: LLDP, STP and VRRP addresses are shared by every device speaking them) and
+/// not locally administered (made up by software).
+pub fn hardware_mac(raw: &str) -> Option<String> {
+    let mac = normalize_mac(raw)?;
+    let first = u8::from_str_radix(&mac[0..2], 16).ok()?;
+    (first & 0x01 == 0 && !is_locally_administered(&mac)).then_some(mac)
+}
+
+/// The device's interface MACs usable for matching, sorted and deduplicated.
+pub fn device_macs(d: &SnmpDevice) -> Vec<String> {
+    let mut macs: Vec<String> = d
+        .interfaces
+        .iter()
+        .filter_map(|i| i.mac.as_deref())
+        .filter_map(hardware_mac)
+        .collect();
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
+/// The device's serial as reported (identification first, then the ENTITY-MIB chassis, then
+/// the Printer-MIB), with its matching key when it is not a placeholder.
+pub fn device_serial(d: &SnmpDevice) -> (Option<String>, Option<String>) {
+    let reported = [
+        d.identification.serial.as_deref(),
+        d.chassis.as_ref().and_then(|c| c.serial.as_deref()),
+        d.printer.as_ref().and_then(|p| p.serial.as_deref()),
+    ];
+    // A junk identification serial must not hide a usable chassis serial.
+    let usable = reported
+        .iter()
+        .flatten()
+        .find_map(|s| serial_key(s).map(|key| (s.trim(), key)));
+    match usable {
+        Some((raw, key)) => (Some(raw.to_string()), Some(key)),
+        None => (
+            reported
+                .iter()
+                .flatten()
+                .map(|s| s.trim())
+                .find(|s| !s.is_empty())
+                .map(str::to_string),
+            None,
+        ),
+    }
+}
+
+/// What the CMDB keeps of an SNMP record: everything but the forwarding and ARP tables, which
+/// can hold a quarter of a million rows each and are stored as placements and MACs instead.
+pub fn snmp_summary(d: &SnmpDevice) -> serde_json::Value {
+    json!({
+        "ip": d.ip,
+        "port": d.port,
+        "version": d.version,
+        "identification": d.identification,
+        "system": d.system,
+        "chassis": d.chassis,
+        "interfaces": d.interfaces,
+        "ip_addresses": d.ip_addresses,
+        "ip_forwarding": d.ip_forwarding,
+        "printer": d.printer,
+        "ups": d.ups,
+        "host": d.host,
+        "bridge": d.bridge.as_ref().map(|b| json!({
+            "num_ports": b.num_ports,
+            "forwarding_entries": b.forwarding.len(),
+        })),
+        "lldp_neighbors": d.lldp_neighbors,
+        "cdp_neighbors": d.cdp_neighbors,
+        "arp_entries": d.arp.len(),
+        "errors": d.errors,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +242,52 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(routable_address(raw).as_deref(), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn hardware_macs() {
+        let cases = [
+            ("00:1A:2B:3C:4D:5E", Some("00:1a:2b:3c:4d:5e")),
+            ("01:80:c2:00:00:0e", None),
+            ("01:00:5e:00:00:01", None),
+            ("02:42:ac:11:00:02", None),
+            ("00:00:00:00:00:00", None),
+            ("", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(hardware_mac(raw).as_deref(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn device_serials() {
+        use parc_shared::snmp::{EntityChassis, PrinterInfo};
+        let mut d = SnmpDevice::default();
+        assert_eq!(device_serial(&d), (None, None));
+        d.identification.serial = Some("To be filled by O.E.M.".into());
+        d.chassis = Some(EntityChassis {
+            serial: Some("fdo1234x0ab".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            device_serial(&d),
+            (Some("fdo1234x0ab".into()), Some("FDO1234X0AB".into()))
+        );
+        d.chassis = None;
+        assert_eq!(
+            device_serial(&d),
+            (Some("To be filled by O.E.M.".into()), None)
+        );
+        let printer = SnmpDevice {
+            printer: Some(PrinterInfo {
+                serial: Some(" CNB1K23456 ".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            device_serial(&printer),
+            (Some("CNB1K23456".into()), Some("CNB1K23456".into()))
+        );
     }
 }

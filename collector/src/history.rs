@@ -89,6 +89,24 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
     changes
 }
 
+/// Changes between two lists of named values (the same names, in the same order), as the SNMP
+/// path tracks them. A value that disappears is a change to None.
+pub fn scalar_changes(
+    old: &[(&'static str, Option<String>)],
+    new: &[(&'static str, Option<String>)],
+) -> Vec<Change> {
+    debug_assert!(old.iter().map(|o| o.0).eq(new.iter().map(|n| n.0)));
+    old.iter()
+        .zip(new)
+        .filter(|((_, o), (_, n))| o != n)
+        .map(|((field, o), (_, n))| Change {
+            field,
+            old: o.clone(),
+            new: n.clone(),
+        })
+        .collect()
+}
+
 /// Packages are grouped by name and architecture so that an upgrade reads as one change
 /// ("firefox-esr 115.1" → "firefox-esr 115.2") rather than a removal and an addition.
 fn software_changes(old: &[Package], new: &[Package]) -> Vec<Change> {
@@ -225,6 +243,29 @@ mod tests {
         for (name, new_inv, new_sw, want) in cases {
             assert_eq!(diff(&old, &Snapshot::of(&new_inv, &new_sw)), want, "{name}");
         }
+    }
+
+    #[test]
+    fn scalars() {
+        let s = |v: &str| Some(v.to_string());
+        let old = [
+            ("kind", s("unknown")),
+            ("model", None),
+            ("firmware", s("15.2")),
+        ];
+        let new = [
+            ("kind", s("switch")),
+            ("model", s("WS-C2960X")),
+            ("firmware", s("15.2")),
+        ];
+        assert_eq!(
+            scalar_changes(&old, &new),
+            vec![
+                change("kind", Some("unknown"), Some("switch")),
+                change("model", None, Some("WS-C2960X")),
+            ]
+        );
+        assert!(scalar_changes(&new, &new).is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use parc_shared::limits::*;
+use parc_shared::snmp::SnmpDevice;
 use parc_shared::{Discovery, Document, Inventory, SourceKind, SCHEMA_VERSION};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -261,6 +262,67 @@ impl Body for Discovery {
     }
 }
 
+/// Most failed sections one SNMP document may list: there are a dozen sections, so anything
+/// near this is a broken agent.
+pub const MAX_SNMP_SECTION_ERRORS: usize = 256;
+/// Most rule names an identification may give as evidence.
+pub const MAX_SNMP_EVIDENCE: usize = 256;
+
+impl Body for SnmpDevice {
+    const SOURCE: SourceKind = SourceKind::Snmp;
+
+    fn check_limits(&self) -> Result<(), String> {
+        if self.ip.trim().parse::<IpAddr>().is_err() {
+            return Err(format!("body.ip: {:?} is not an IP address", self.ip));
+        }
+        at_most(
+            "body.interfaces",
+            self.interfaces.len(),
+            MAX_SNMP_INTERFACES,
+        )?;
+        at_most(
+            "body.ip_addresses",
+            self.ip_addresses.len(),
+            MAX_SNMP_ADDRESSES,
+        )?;
+        if let Some(bridge) = &self.bridge {
+            at_most(
+                "body.bridge.forwarding",
+                bridge.forwarding.len(),
+                MAX_FDB_ENTRIES,
+            )?;
+        }
+        at_most(
+            "body.lldp_neighbors",
+            self.lldp_neighbors.len(),
+            MAX_NEIGHBORS,
+        )?;
+        at_most(
+            "body.cdp_neighbors",
+            self.cdp_neighbors.len(),
+            MAX_NEIGHBORS,
+        )?;
+        at_most("body.arp", self.arp.len(), MAX_ARP_ENTRIES)?;
+        if let Some(host) = &self.host {
+            at_most("body.host.storage", host.storage.len(), MAX_SNMP_STORAGE)?;
+        }
+        if let Some(printer) = &self.printer {
+            at_most(
+                "body.printer.supplies",
+                printer.supplies.len(),
+                MAX_PRINTER_SUPPLIES,
+            )?;
+        }
+        at_most("body.errors", self.errors.len(), MAX_SNMP_SECTION_ERRORS)?;
+        at_most(
+            "body.identification.evidence",
+            self.identification.evidence.len(),
+            MAX_SNMP_EVIDENCE,
+        )?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +441,68 @@ mod tests {
     fn accepted() {
         let doc = parse::<Inventory>(&inventory_json(|_| {})).unwrap();
         assert_eq!(doc.body.host.hostname, "pc-1");
+    }
+
+    #[test]
+    fn snmp_limits_name_the_field_and_the_bound() {
+        use parc_shared::snmp::{BridgeInfo, PrinterInfo};
+        let ok = SnmpDevice {
+            ip: "198.18.0.2".into(),
+            ..Default::default()
+        };
+        assert_eq!(ok.check_limits(), Ok(()));
+        let cases: Vec<(SnmpDevice, String)> = vec![
+            (
+                SnmpDevice {
+                    ip: "switch-1".into(),
+                    ..Default::default()
+                },
+                "body.ip: \"switch-1\" is not an IP address".into(),
+            ),
+            (
+                SnmpDevice {
+                    interfaces: vec![Default::default(); MAX_SNMP_INTERFACES + 1],
+                    ..ok.clone()
+                },
+                format!("body.interfaces has 16385 entries, more than the limit of {MAX_SNMP_INTERFACES}"),
+            ),
+            (
+                SnmpDevice {
+                    bridge: Some(BridgeInfo {
+                        num_ports: None,
+                        forwarding: vec![Default::default(); MAX_FDB_ENTRIES + 1],
+                    }),
+                    ..ok.clone()
+                },
+                format!("body.bridge.forwarding has {} entries, more than the limit of {MAX_FDB_ENTRIES}", MAX_FDB_ENTRIES + 1),
+            ),
+            (
+                SnmpDevice {
+                    lldp_neighbors: vec![Default::default(); MAX_NEIGHBORS + 1],
+                    ..ok.clone()
+                },
+                format!("body.lldp_neighbors has 4097 entries, more than the limit of {MAX_NEIGHBORS}"),
+            ),
+            (
+                SnmpDevice {
+                    arp: vec![Default::default(); MAX_ARP_ENTRIES + 1],
+                    ..ok.clone()
+                },
+                format!("body.arp has {} entries, more than the limit of {MAX_ARP_ENTRIES}", MAX_ARP_ENTRIES + 1),
+            ),
+            (
+                SnmpDevice {
+                    printer: Some(PrinterInfo {
+                        supplies: vec![Default::default(); MAX_PRINTER_SUPPLIES + 1],
+                        ..Default::default()
+                    }),
+                    ..ok.clone()
+                },
+                format!("body.printer.supplies has 257 entries, more than the limit of {MAX_PRINTER_SUPPLIES}"),
+            ),
+        ];
+        for (device, want) in cases {
+            assert_eq!(device.check_limits(), Err(want));
+        }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
 //! - [`reconcile`]: the pure merge rules: which asset a document describes.
 //! - [`history`]: the pure diff of tracked fields between two inventories.
+//! - [`placement`]: the pure "where is this PC plugged in" rules over a switch's forwarding
+//!   table.
 //! - [`intake`]: from request bytes to a checked document.
 //! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
 //! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures).
@@ -22,35 +24,36 @@ pub mod facts;
 pub mod history;
 pub mod http;
 pub mod intake;
+pub mod placement;
 pub mod reconcile;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::io::Write;
-pub mod tls;
+use std::sync::Arc;
 
 use anyhow::Context;
 use parc_config::CollectorConfig;
-use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::{AgentCommand, Cli, Command, DbArgs, ServeArgs, TokenCommand};
 use crate::http::AppState;
-use tokio_util::sync::CancellationToken;
+use crate::store::agents::AgentRevoked;
 use crate::store::tokens::Revoked;
 use crate::store::Store;
+use crate::tls::{CertFiles, Reloadable};
 
-use crate::store::agents::AgentRevoked;
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-use crate::tls::{CertFiles, Reloadable};
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Token { command } => run_token(command).await,
+        Command::Agent { command } => run_agent(command).await,
     }
 }
 
-        Command::Agent { command } => run_agent(command).await,
 fn load_config(db: &DbArgs) -> anyhow::Result<CollectorConfig> {
     let mut config = match &db.config {
         Some(path) => CollectorConfig::load(path)?,
@@ -67,9 +70,6 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config = config.with_listen(listen)?;
     }
-    let store = Store::open(&config.database_url, config.max_connections).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
     // Before the database and the socket: a bad certificate is the likeliest start-up error.
     let cert = match &config.tls {
         None => None,
@@ -82,6 +82,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(cert)
         }
     };
+    let store = Store::open(&config.database_url, config.max_connections).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if cert.is_some() { "https" } else { "http" };
@@ -125,9 +128,6 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
-pub async fn serve(
 /// Names a generated certificate is valid for besides localhost and loopback: this host's
 /// name and the listen address, so that agents that verify names (not only the pin) accept it.
 fn certificate_names(config: &CollectorConfig) -> Vec<String> {
@@ -141,6 +141,9 @@ fn certificate_names(config: &CollectorConfig) -> Vec<String> {
     names
 }
 
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish.
+pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -150,9 +153,6 @@ fn certificate_names(config: &CollectorConfig) -> Vec<String> {
         .await
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
 /// [`serve`] over TLS with the certificate `cert` serves at each handshake.
 pub async fn serve_tls(
     listener: TcpListener,
@@ -166,6 +166,9 @@ pub async fn serve_tls(
         .await
 }
 
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
@@ -231,9 +234,6 @@ async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open(db: &DbArgs) -> anyhow::Result<Store> {
-    let config = load_config(db)?;
-    Store::open(&config.database_url, config.max_connections).await
 async fn run_agent(command: AgentCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     match command {
@@ -273,6 +273,9 @@ async fn run_agent(command: AgentCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn open(db: &DbArgs) -> anyhow::Result<Store> {
+    let config = load_config(db)?;
+    Store::open(&config.database_url, config.max_connections).await
 }
 
 #[cfg(test)]

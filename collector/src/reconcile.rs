@@ -6,9 +6,14 @@
 //! know), with one veto over all of them: two usable serials that differ, or two usable UUIDs
 //! that differ, are two machines. That veto is what stops a docking station's MAC, moving from
 //! laptop to laptop, or a disk image cloned onto other hardware from merging machines.
+//!
+//! SNMP devices follow a shorter list ([`reconcile_device`]: serial, MAC, address in the site)
+//! under the same serial veto; [`device_kind`] decides what the asset becomes and
+//! [`arp_assignment`] whether a router's ARP entry may give a MAC to an asset.
 
 use std::fmt;
 
+use parc_shared::snmp::DeviceType;
 use parc_shared::Inventory;
 use serde::Serialize;
 
@@ -222,6 +227,159 @@ pub fn reconcile_host(host: &SeenHost, candidates: &[HostCandidate]) -> Decision
             rule: Rule::Ip,
         },
         None => Decision::New,
+    }
+}
+
+/// An SNMP device, as far as matching goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceKeys {
+    /// Usable serial ([`facts::device_serial`]).
+    pub serial: Option<String>,
+    /// Usable interface MACs ([`facts::device_macs`]).
+    pub macs: Vec<String>,
+    /// Canonical address the device answered on.
+    pub ip: String,
+    pub site_id: i64,
+}
+
+/// A stored asset sharing the device's serial, one of its MACs, or (in any site) its address.
+/// The store must return every asset holding one of the device's MACs: how many do is what
+/// tells a shared MAC apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceCandidate {
+    pub asset_id: i64,
+    pub site_id: i64,
+    pub serial: Option<String>,
+    pub macs: Vec<String>,
+    pub addresses: Vec<String>,
+}
+
+/// A MAC held by more assets than this identifies none of them. One is the only safe bound:
+/// a second holder already proves the MAC travels (docking station, USB NIC, a VRRP or
+/// hypervisor MAC re-used across machines), and picking either would be a guess.
+pub const MAX_MAC_HOLDERS: usize = 1;
+
+/// Picks the asset an SNMP device is: same usable serial, else an unshared interface MAC, else
+/// the asset at its address in the site (typically the sweep's record of it). A differing
+/// usable serial vetoes every rule; an address match is also refused when both sides know
+/// MACs and none agree (the address was handed to another machine). Ties go to the oldest
+/// asset.
+pub fn reconcile_device(device: &DeviceKeys, candidates: &[DeviceCandidate]) -> Decision {
+    let allowed = |c: &&DeviceCandidate| !differ(&device.serial, &c.serial);
+    let pick = |rule: Rule, ok: &dyn Fn(&DeviceCandidate) -> bool| {
+        candidates
+            .iter()
+            .filter(allowed)
+            .filter(|c| ok(c))
+            .map(|c| c.asset_id)
+            .min()
+            .map(|asset_id| Decision::Match { asset_id, rule })
+    };
+    let unshared: Vec<&String> = device
+        .macs
+        .iter()
+        .filter(|m| candidates.iter().filter(|c| c.macs.contains(m)).count() <= MAX_MAC_HOLDERS)
+        .collect();
+    pick(Rule::Serial, &|c| same(&device.serial, &c.serial))
+        .or_else(|| pick(Rule::Mac, &|c| unshared.iter().any(|m| c.macs.contains(m))))
+        .or_else(|| {
+            pick(Rule::Ip, &|c| {
+                c.site_id == device.site_id
+                    && c.addresses.contains(&device.ip)
+                    && (device.macs.is_empty() || c.macs.is_empty() || share(&device.macs, &c.macs))
+            })
+        })
+        .unwrap_or(Decision::New)
+}
+
+/// Kinds whose MACs mark a switch port as an uplink: what sits behind them is not plugged in
+/// there.
+pub const INFRASTRUCTURE_KINDS: [&str; 4] = ["switch", "router", "firewall", "wireless"];
+
+/// What an asset becomes when SNMP identifies it as `identified`. A computer with an agent
+/// inventory stays a computer whatever its SNMP agent claims (a Windows PC with the SNMP
+/// service and IP forwarding on looks like a router), and an unidentified device ("other")
+/// never overrides a kind already known.
+pub fn device_kind(identified: DeviceType, current: Option<&str>, has_inventory: bool) -> String {
+    let current = current.filter(|k| *k != "unknown");
+    match (current, identified) {
+        (Some("computer"), _) if has_inventory => "computer".into(),
+        (Some(kind), DeviceType::Other) => kind.into(),
+        _ => identified.as_str().into(),
+    }
+}
+
+/// An asset as the ARP rule sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArpAsset {
+    pub asset_id: i64,
+    /// Usable serial.
+    pub serial: Option<String>,
+    pub macs: Vec<String>,
+}
+
+/// A current holder of the MAC, with where its MAC came from ('inventory', 'sweep', 'snmp',
+/// 'snmp_arp').
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacHolder {
+    pub asset: ArpAsset,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArpAction {
+    /// Give the MAC to `asset_id`, taking it from the listed assets (which held it from
+    /// sweeps or earlier ARP tables: they were wrong or out of date).
+    Assign {
+        asset_id: i64,
+        take_from: Vec<i64>,
+    },
+    Skip(&'static str),
+}
+
+/// Decides what a router's ARP entry (ip → mac) does. `at_ip` are the assets known at the
+/// address in the router's site, `holders` those already holding the MAC, `router` the
+/// router's own asset.
+pub fn arp_assignment(
+    router: i64,
+    mac: &str,
+    at_ip: &[ArpAsset],
+    holders: &[MacHolder],
+) -> ArpAction {
+    let [target] = at_ip else {
+        return ArpAction::Skip(if at_ip.is_empty() {
+            "address unknown"
+        } else {
+            "address ambiguous"
+        });
+    };
+    if target.asset_id == router {
+        return ArpAction::Skip("the router itself");
+    }
+    if target.macs.iter().any(|m| m == mac) {
+        return ArpAction::Skip("already known");
+    }
+    let others: Vec<&MacHolder> = holders
+        .iter()
+        .filter(|h| h.asset.asset_id != target.asset_id)
+        .collect();
+    // Proxy ARP: the router answers for remote hosts with its own MAC.
+    if others.iter().any(|h| h.asset.asset_id == router) {
+        return ArpAction::Skip("the router's own MAC");
+    }
+    if others
+        .iter()
+        .any(|h| differ(&h.asset.serial, &target.serial))
+    {
+        return ArpAction::Skip("held by an asset with another serial");
+    }
+    // The agent on that machine reads its own NICs: its word beats a router's cache.
+    if others.iter().any(|h| h.source == "inventory") {
+        return ArpAction::Skip("reported by an agent on another asset");
+    }
+    ArpAction::Assign {
+        asset_id: target.asset_id,
+        take_from: others.iter().map(|h| h.asset.asset_id).collect(),
     }
 }
 
@@ -552,6 +710,208 @@ mod tests {
                     prop_assert!(vetoed(&incoming, &c.keys) || !any);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    const SITE: i64 = 1;
+    const M1: &str = "00:1a:2b:3c:4d:01";
+    const M2: &str = "00:1a:2b:3c:4d:02";
+    const IP: &str = "198.18.0.20";
+
+    fn dev(serial: Option<&str>, macs: &[&str]) -> DeviceKeys {
+        DeviceKeys {
+            serial: serial.map(str::to_string),
+            macs: macs.iter().map(|m| m.to_string()).collect(),
+            ip: IP.into(),
+            site_id: SITE,
+        }
+    }
+
+    fn cand(
+        id: i64,
+        site: i64,
+        serial: Option<&str>,
+        macs: &[&str],
+        ips: &[&str],
+    ) -> DeviceCandidate {
+        DeviceCandidate {
+            asset_id: id,
+            site_id: site,
+            serial: serial.map(str::to_string),
+            macs: macs.iter().map(|m| m.to_string()).collect(),
+            addresses: ips.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    fn matched(asset_id: i64, rule: Rule) -> Decision {
+        Decision::Match { asset_id, rule }
+    }
+
+    #[test]
+    fn devices() {
+        let cases = [
+            (
+                "serial beats an older asset at the address",
+                dev(Some("FDO1"), &[M1]),
+                vec![
+                    cand(1, SITE, None, &[], &[IP]),
+                    cand(5, 2, Some("FDO1"), &[], &[]),
+                ],
+                matched(5, Rule::Serial),
+            ),
+            (
+                "MAC of an agent-reported PC",
+                dev(None, &[M1]),
+                vec![cand(3, SITE, Some("PC1"), &[M1], &["198.18.0.9"])],
+                matched(3, Rule::Mac),
+            ),
+            (
+                "MAC shared by two assets is ignored; the address decides",
+                dev(None, &[M1]),
+                vec![
+                    cand(1, SITE, None, &[M1], &[]),
+                    cand(2, SITE, None, &[M1], &[]),
+                    cand(4, SITE, None, &[], &[IP]),
+                ],
+                matched(4, Rule::Ip),
+            ),
+            (
+                "printer at the sweep's address",
+                dev(Some("CNB1"), &[M1]),
+                vec![cand(2, SITE, None, &[M1], &[IP])],
+                matched(2, Rule::Mac),
+            ),
+            (
+                "sweep asset at the address, no MAC known there",
+                dev(Some("CNB1"), &[M1]),
+                vec![cand(2, SITE, None, &[], &[IP])],
+                matched(2, Rule::Ip),
+            ),
+            (
+                "address in another site",
+                dev(None, &[]),
+                vec![cand(2, 2, None, &[], &[IP])],
+                Decision::New,
+            ),
+            (
+                "address now held by a machine with other MACs",
+                dev(None, &[M2]),
+                vec![cand(2, SITE, None, &[M1], &[IP])],
+                Decision::New,
+            ),
+            (
+                "serial veto over a MAC",
+                dev(Some("FDO2"), &[M1]),
+                vec![cand(2, SITE, Some("FDO1"), &[M1], &[IP])],
+                Decision::New,
+            ),
+            ("nothing", dev(Some("X1Y2"), &[M1]), vec![], Decision::New),
+        ];
+        for (name, d, cands, want) in cases {
+            assert_eq!(reconcile_device(&d, &cands), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        use DeviceType::*;
+        let cases = [
+            (Switch, None, false, "switch"),
+            (Printer, Some("unknown"), false, "printer"),
+            (Router, Some("computer"), true, "computer"),
+            (Computer, Some("computer"), true, "computer"),
+            (Router, Some("computer"), false, "router"),
+            (Other, Some("switch"), false, "switch"),
+            (Other, Some("unknown"), false, "other"),
+            (Other, None, false, "other"),
+            (Ups, Some("printer"), false, "ups"),
+        ];
+        for (identified, current, inv, want) in cases {
+            assert_eq!(
+                device_kind(identified, current, inv),
+                want,
+                "{identified} over {current:?} (inventory: {inv})"
+            );
+        }
+    }
+
+    #[test]
+    fn arp() {
+        const ROUTER: i64 = 9;
+        let a = |id: i64, serial: Option<&str>, macs: &[&str]| ArpAsset {
+            asset_id: id,
+            serial: serial.map(str::to_string),
+            macs: macs.iter().map(|m| m.to_string()).collect(),
+        };
+        let h = |asset: ArpAsset, source: &str| MacHolder {
+            asset,
+            source: source.into(),
+        };
+        let skip = ArpAction::Skip;
+        let cases = [
+            (
+                "remote sweep asset gets its MAC",
+                vec![a(1, None, &[])],
+                vec![],
+                ArpAction::Assign {
+                    asset_id: 1,
+                    take_from: vec![],
+                },
+            ),
+            ("unknown address", vec![], vec![], skip("address unknown")),
+            (
+                "two assets at the address",
+                vec![a(1, None, &[]), a(2, None, &[])],
+                vec![],
+                skip("address ambiguous"),
+            ),
+            (
+                "already known",
+                vec![a(1, None, &[M1])],
+                vec![],
+                skip("already known"),
+            ),
+            (
+                "proxy ARP",
+                vec![a(1, None, &[])],
+                vec![h(a(ROUTER, Some("RT1"), &[M1]), "snmp")],
+                skip("the router's own MAC"),
+            ),
+            (
+                "veto: held by an asset with another serial",
+                vec![a(1, Some("SN1"), &[])],
+                vec![h(a(2, Some("SN2"), &[M1]), "sweep")],
+                skip("held by an asset with another serial"),
+            ),
+            (
+                "an agent's MAC is not taken",
+                vec![a(1, None, &[])],
+                vec![h(a(2, None, &[M1]), "inventory")],
+                skip("reported by an agent on another asset"),
+            ),
+            (
+                "stale sweep holder loses it",
+                vec![a(1, Some("SN1"), &[])],
+                vec![h(a(2, None, &[M1]), "sweep")],
+                ArpAction::Assign {
+                    asset_id: 1,
+                    take_from: vec![2],
+                },
+            ),
+            (
+                "the router's own address",
+                vec![a(ROUTER, None, &[])],
+                vec![],
+                skip("the router itself"),
+            ),
+        ];
+        for (name, at_ip, holders, want) in cases {
+            assert_eq!(arp_assignment(ROUTER, M1, &at_ip, &holders), want, "{name}");
         }
     }
 }

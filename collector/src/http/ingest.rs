@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
+use parc_shared::snmp::SnmpDevice;
 use parc_shared::{Discovery, Document, Inventory};
 use std::time::Duration;
 
@@ -64,6 +65,38 @@ pub async fn post_discovery(
         "sweep accepted"
     );
     Ok((StatusCode::OK, Json(outcome)).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(site))]
+pub async fn post_snmp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let site = authenticate(&state, &headers).await?;
+    tracing::Span::current().record("site", site.name.as_str());
+    let _slot = intake_slot(&state)?;
+    let doc: Document<SnmpDevice> = read_document(&state, &headers, body).await?;
+    let outcome = state.store.ingest_snmp(&site, &doc).await?;
+    tracing::info!(
+        document_id = %doc.header.document_id,
+        ip = %doc.body.ip,
+        asset_id = outcome.asset_id,
+        rule = %outcome.rule,
+        kind = outcome.kind.as_deref().unwrap_or("-"),
+        created = outcome.created,
+        duplicate = outcome.duplicate,
+        placements = outcome.placements,
+        links = outcome.links,
+        arp_macs = outcome.arp_macs,
+        "snmp device accepted"
+    );
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome)).into_response())
 }
 
 /// A permit to receive one document, held until the response is built.

@@ -1,7 +1,7 @@
 //! The HTTP API (axum).
 //!
-//! - [`ingest`]: `POST /api/v1/inventories` and `/api/v1/discoveries`: bearer token, bounded
-//!   body, intake checks, then the store.
+//! - [`ingest`]: `POST /api/v1/inventories`, `/api/v1/discoveries` and `/api/v1/snmp`: bearer
+//!   token, bounded body, intake checks, then the store.
 //! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`.
 //!   Reads are not authenticated yet: users and roles come with a later issue, and until then
 //!   the collector should listen on an address only trusted networks reach.
@@ -66,11 +66,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/inventories", post(ingest::post_inventory))
         .route("/api/v1/discoveries", post(ingest::post_discovery))
+        .route("/api/v1/snmp", post(ingest::post_snmp))
         .route("/api/v1/assets", get(assets::list))
         .route("/api/v1/assets/{id}", get(assets::detail))
         .route("/api/v1/assets/{id}/history", get(assets::history))
-        .fallback(not_found)
         .route("/api/v1/agents/enroll", post(agents::enroll))
+        .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

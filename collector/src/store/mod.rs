@@ -4,6 +4,8 @@
 //! - [`agents`]: enrolled agents' public keys and their revocation.
 //! - [`inventory`]: applying an agent inventory: replay check, merge lookup, writes, history.
 //! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
+//! - [`snmp`]: applying an SNMP device: merge, identification, switch port placements,
+//!   LLDP/CDP links, MACs from routers' ARP tables.
 //! - [`assets`]: the read side (lists, details, history) the API serves.
 //!
 //! Writes go through [`Store::write`]: one `BEGIN IMMEDIATE` transaction per document, so the
@@ -15,10 +17,11 @@
 //! processes (the `token` CLI) are still kept out by the transaction itself. PostgreSQL, later,
 //! needs a different serialisation (an advisory lock per site, or SERIALIZABLE plus retry).
 
+pub mod agents;
 pub mod assets;
 pub mod discovery;
-pub mod agents;
 pub mod inventory;
+pub mod snmp;
 pub mod tokens;
 
 use std::str::FromStr;
