@@ -59,6 +59,9 @@ pub enum Command {
     Push,
     /// Send the documents waiting in the spool.
     Flush,
+    /// Enrol with a collector (--server https://..., --token): check and pin its certificate,
+    /// register this agent's signing key.
+    Enroll(crate::enroll::EnrollArgs),
     /// Service mode: periodic inventory (and scheduled sweeps), spool flushing, until stopped.
     Run {
         /// Skip the random start delay (for tests and manual runs).
@@ -106,7 +109,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
                 .server
                 .as_ref()
                 .context("no collector configured (server.url / --server)")?;
-            let client = crate::delivery::Client::new(server)?;
+            let client = crate::delivery::Client::for_agent(&config, server)?;
             let r = crate::delivery::flush(&spool, &client).await?;
             println!(
                 "delivered {}, refused {}, waiting {}",
@@ -120,6 +123,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Enroll(args) => crate::enroll::run(args, &config).await,
         Command::Run { no_splay } => {
             crate::service::run(&config, !no_splay, shutdown).await?;
             Ok(ExitCode::SUCCESS)
@@ -190,6 +194,18 @@ pub fn load_config(cli: &Cli) -> Result<AgentConfig> {
             token,
             timeout,
         });
+    }
+    // An enrolled agent needs no [server] in its configuration: enrolment stored it.
+    if config.server.is_none() {
+        if let Some(e) = crate::enroll::Enrollment::load(&config.state_dir)? {
+            let url = server_url(&e.server)
+                .map_err(|m| anyhow::anyhow!("{}: {m}", crate::enroll::ENROLLMENT_FILE))?;
+            config.server = Some(ServerConfig {
+                url,
+                token: e.token,
+                timeout: std::time::Duration::from_secs(60),
+            });
+        }
     }
     Ok(config)
 }

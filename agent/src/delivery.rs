@@ -5,8 +5,11 @@
 //! - 2xx: delivered, removed from the spool;
 //! - 5xx, 429, or no answer: the collector is away or busy; the document stays and delivery
 //!   stops until the next attempt (backoff with jitter, honouring `Retry-After`);
-//! - 401/403: the agent's token is wrong; the document is fine, so it stays, and the error is
-//!   reported (the admin fixes the token; it is not retried in a loop);
+//! - 401/403: the agent's token (or, once enrolled, its signature) is refused; the document
+//!   is fine, so it stays, and the error is reported (the admin fixes it; it is not retried in
+//!   a loop);
+//! - a collector certificate that is not the one pinned at enrolment: like no answer, the
+//!   document stays, and the error names both fingerprints.
 //! - other 4xx: the document itself was refused; it is moved to quarantine and reported, never
 //!   retried.
 
@@ -20,7 +23,9 @@ use rand::Rng;
 use reqwest::StatusCode;
 
 use crate::spool::{Entry, Kind, Spool};
+use crate::enroll::{Enrollment, Signer, AGENT_HEADER, SIGNATURE_HEADER};
 
+use crate::tls::Fingerprint;
 /// What the collector did with one document.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -42,19 +47,55 @@ pub struct Client {
     http: reqwest::Client,
     server: ServerConfig,
 }
+    /// Set once the agent is enrolled: every document is signed (see [`crate::enroll`]).
+    signer: Option<Signer>,
+}
+
+/// The HTTP client for `server`: trusting only the certificate `pin` when given, the system
+/// roots otherwise.
+pub fn http_client(server: &ServerConfig, pin: Option<Fingerprint>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(server.timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("parc-agent/", env!("CARGO_PKG_VERSION")));
+    if let Some(pin) = pin {
+        builder = builder.use_preconfigured_tls(crate::tls::pinned_config(pin));
+    }
+    builder.build().context("cannot build the HTTP client")
 
 impl Client {
     pub fn new(server: &ServerConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(server.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("parc-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
+    /// A client that neither pins nor signs: for agents that never enrolled.
         Ok(Client {
-            http,
+            http: http_client(server, None)?,
+            server: server.clone(),
+            signer: None,
+        })
+    }
+
+    /// The client of this agent: pins the certificate fingerprint stored at enrolment (when
+    /// `server` is the collector it enrolled with) and signs documents with its key.
+    pub fn for_agent(config: &AgentConfig, server: &ServerConfig) -> Result<Self> {
+        let Some(enrollment) = Enrollment::load(&config.state_dir)? else {
+            return Client::new(server);
+        };
+        let pin = if enrollment.is_for(&server.url) {
+            enrollment.pin()?
+        } else {
+            None
+        };
+        let signer = Signer::load(&config.state_dir, enrollment.agent_id)?.with_context(|| {
+            format!(
+                "this agent is enrolled but its key ({}) is missing; it must be revoked and \
+                 enrolled again",
+                config.state_dir.join(crate::enroll::KEY_FILE).display()
+            )
+        })?;
+        Ok(Client {
+            http: http_client(server, pin)?,
             server: server.clone(),
         })
+            signer: Some(signer),
     }
 
     pub async fn send(&self, kind: Kind, gzip_body: Vec<u8>) -> Outcome {
@@ -67,15 +108,19 @@ impl Client {
                 }
             }
         };
-        let answer = self
+        let mut request = self
             .http
             .post(url)
             .bearer_auth(&self.server.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(gzip_body)
-            .send()
-            .await;
+            .header(reqwest::header::CONTENT_ENCODING, "gzip");
+        if let Some(signer) = &self.signer {
+            // Over the exact bytes sent: the collector checks them before decompressing.
+            request = request
+                .header(AGENT_HEADER, signer.agent_id.to_string())
+                .header(SIGNATURE_HEADER, signer.signature(&gzip_body));
+        }
+        let answer = request.body(gzip_body).send().await;
         let response = match answer {
             Ok(r) => r,
             Err(e) => {
@@ -114,7 +159,7 @@ pub fn classify(status: StatusCode, body: &str, retry_after: Option<Duration>) -
         }
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Outcome::Unauthorized(format!(
-            "collector refused the token ({status}): {}",
+            "collector refused the token or the agent's signature ({status}): {}",
             message()
         ))
     } else {
@@ -226,7 +271,7 @@ pub async fn deliver<T: serde::Serialize>(
             spool_dir(config)
         );
     };
-    let client = Client::new(server)?;
+    let client = Client::for_agent(config, server)?;
     let report = flush(&spool, &client).await?;
     summarise(&report, document.header.document_id, config)
 }

@@ -8,6 +8,8 @@
 //! - [`agent_id`]: the stable id created once per installation.
 //! - [`spool`]: the on-disk queue every document passes through before delivery.
 //! - [`delivery`]: sending spooled documents to the collector, with backoff.
+//! - [`enroll`]: `parc-agent enroll`: the agent's key, its registration, the pinned collector.
+//! - [`tls`]: trusting the collector's certificate by its pinned SHA-256 fingerprint.
 //! - [`service`]: `parc-agent run`, the periodic service mode.
 //! - [`summary`]: the readable inventory summary printed for people.
 //! - [`windows`]: the Windows service, its paths, and the registry values (MSI properties,
@@ -17,11 +19,13 @@
 pub mod agent_id;
 pub mod cli;
 pub mod delivery;
+pub mod enroll;
 pub mod inventory;
 pub mod service;
 pub mod snmp;
 pub mod spool;
 pub mod summary;
+pub mod tls;
 // Raw sockets (AF_PACKET, ICMP): Linux only for now; Windows agents do inventory and SNMP.
 #[cfg(unix)]
 pub mod sweep;
