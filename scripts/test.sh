@@ -25,6 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# SNMP fixture simulator for tests/tests/snmp_fixtures.rs (pysmi: snmpsim imports it without declaring it).
+if python3 -c 'import snmpsim, pysmi' 2>/dev/null || python3 -m pip install -q snmpsim pysmi 2>/dev/null || python3 -m pip install -q --break-system-packages snmpsim pysmi; then export PARC_REQUIRE_SNMPSIM=1; else echo "==> snmpsim could not be installed: the SNMP fixture test will skip"; fi
+
 cargo build --workspace --bins
 # Deployment artifacts, checked by tests/tests/packaging.rs: the cross-built Windows agent and
 # its MSI, and the .deb packages (from the binaries just built, to stay within CI's time).

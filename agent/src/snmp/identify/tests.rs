@@ -474,6 +474,23 @@ fn identifies_each_kind_of_device() {
             want(Other, None),
         ),
         (
+            "print server writes its firmware as \"Firmware Ver.\"",
+            Fixture {
+                descr: "Brother NC-8900w, Firmware Ver.1.20  (22.07.14),MID 8C5-K7Y,FID 2",
+                object_id: "1.3.6.1.4.1.2435.2.3.9.1",
+                sections: &["printer", "host_resources"],
+                if_types: &[(6, 1), (71, 1)],
+                printer: Some(("Brother HL-L6400DW series", "E78012A4N352118")),
+                ..Default::default()
+            },
+            Want {
+                model: Some("Brother HL-L6400DW series"),
+                serial: Some("E78012A4N352118"),
+                firmware: Some("1.20"),
+                ..want(Printer, Some("Brother"))
+            },
+        ),
+        (
             "no sysObjectID at all: vendor from the description",
             Fixture {
                 descr: "ProCurve J9085A Switch 2610-24, revision R.11.25, ROM R.10.06",
