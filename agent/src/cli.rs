@@ -71,7 +71,7 @@ pub enum Command {
     /// Find live hosts on networks (CIDRs, ranges, addresses).
     #[cfg(unix)]
     Sweep(crate::sweep::cli::SweepArgs),
-    /// Query one device over SNMP and say what it is (type, vendor, model, serial).
+    /// Query devices over SNMP and say what they are (type, vendor, model, serial).
     Snmp(crate::snmp::cli::SnmpArgs),
     /// Windows service entry point, started by the service manager (installed by the MSI).
     #[cfg(windows)]
@@ -130,7 +130,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<ExitCode> {
         }
         #[cfg(unix)]
         Command::Sweep(args) => crate::sweep::cli::run(args, &config, shutdown).await,
-        Command::Snmp(args) => crate::snmp::cli::run_cli(args).await,
+        Command::Snmp(args) => crate::snmp::cli::run_cli(args, &config, shutdown).await,
         // main() hands `service` to the SCM dispatcher before any runtime exists.
         #[cfg(windows)]
         Command::Service => anyhow::bail!("`service` is started by the Windows service manager"),

@@ -18,14 +18,15 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use parc_config::agent::ServerConfig;
 use parc_config::AgentConfig;
+use parc_shared::snmp::SnmpDevice;
 use parc_shared::{Discovery, Document, DocumentHeader, SourceKind};
 use rand::Rng;
 use reqwest::StatusCode;
 
-use crate::spool::{Entry, Kind, Spool};
 use crate::enroll::{Enrollment, Signer, AGENT_HEADER, SIGNATURE_HEADER};
-
+use crate::spool::{Entry, Kind, Spool};
 use crate::tls::Fingerprint;
+
 /// What the collector did with one document.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -46,7 +47,6 @@ pub enum Outcome {
 pub struct Client {
     http: reqwest::Client,
     server: ServerConfig,
-}
     /// Set once the agent is enrolled: every document is signed (see [`crate::enroll`]).
     signer: Option<Signer>,
 }
@@ -62,10 +62,11 @@ pub fn http_client(server: &ServerConfig, pin: Option<Fingerprint>) -> Result<re
         builder = builder.use_preconfigured_tls(crate::tls::pinned_config(pin));
     }
     builder.build().context("cannot build the HTTP client")
+}
 
 impl Client {
-    pub fn new(server: &ServerConfig) -> Result<Self> {
     /// A client that neither pins nor signs: for agents that never enrolled.
+    pub fn new(server: &ServerConfig) -> Result<Self> {
         Ok(Client {
             http: http_client(server, None)?,
             server: server.clone(),
@@ -94,8 +95,8 @@ impl Client {
         Ok(Client {
             http: http_client(server, pin)?,
             server: server.clone(),
-        })
             signer: Some(signer),
+        })
     }
 
     pub async fn send(&self, kind: Kind, gzip_body: Vec<u8>) -> Outcome {
@@ -284,6 +285,69 @@ pub async fn deliver_discovery(config: &AgentConfig, discovery: Discovery) -> Re
         body: discovery,
     };
     deliver(config, Kind::Discovery, &document).await
+}
+
+/// Spools each SNMP device as its own document (trimmed to the collector's limits), then
+/// tries to deliver everything waiting. Returns a line for people.
+pub async fn deliver_snmp(config: &AgentConfig, devices: Vec<SnmpDevice>) -> Result<String> {
+    let spool = open_spool(config)?;
+    let ids = spool_snmp(config, &spool, devices)?;
+    let Some(server) = &config.server else {
+        bail!(
+            "no collector configured (server.url / --server); {} SNMP document(s) kept in the spool ({})",
+            ids.len(),
+            spool_dir(config)
+        );
+    };
+    let client = Client::for_agent(config, server)?;
+    let report = flush(&spool, &client).await?;
+    let delivered = report
+        .delivered
+        .iter()
+        .filter(|(e, _)| ids.contains(&e.document_id))
+        .count();
+    if let Some((_, why)) = report
+        .refused
+        .iter()
+        .find(|(e, _)| ids.contains(&e.document_id))
+    {
+        bail!(
+            "{delivered} of {} SNMP document(s) delivered; {why}",
+            ids.len()
+        );
+    }
+    if delivered < ids.len() {
+        bail!(
+            "{delivered} of {} SNMP document(s) delivered; {}; {} document(s) kept in the spool ({}) for a later attempt",
+            ids.len(),
+            report.stopped.as_deref().unwrap_or("not delivered"),
+            report.waiting,
+            spool_dir(config)
+        );
+    }
+    Ok(format!("delivered {delivered} SNMP document(s)"))
+}
+
+/// Spools each device as a `Document<SnmpDevice>` (source SNMP), trimmed to the collector's
+/// limits first; returns the document ids.
+pub fn spool_snmp(
+    config: &AgentConfig,
+    spool: &Spool,
+    devices: Vec<SnmpDevice>,
+) -> Result<Vec<uuid::Uuid>> {
+    let agent_id = crate::agent_id::load_or_create(&config.state_dir)?;
+    let observed_at = chrono::Utc::now();
+    let mut ids = Vec::with_capacity(devices.len());
+    for mut device in devices {
+        crate::snmp::fit::fit_to_limits(&mut device);
+        let document = Document {
+            header: DocumentHeader::new(agent_id, SourceKind::Snmp, observed_at),
+            body: device,
+        };
+        spool.push(Kind::Snmp, document.header.document_id, &document)?;
+        ids.push(document.header.document_id);
+    }
+    Ok(ids)
 }
 
 fn spool_dir(config: &AgentConfig) -> String {

@@ -111,19 +111,25 @@ fn scheduled_sweeps(config: &AgentConfig) -> bool {
     false
 }
 
-/// Sweeps the configured targets, confined to the configured scopes, and spools the result.
-/// A refused or failed sweep is logged, not fatal: the inventory schedule goes on.
+/// Sweeps the configured targets, confined to the configured scopes, then (when `[snmp]` is
+/// enabled) asks the live hosts over SNMP what they are, and spools the discovery and one
+/// document per SNMP device. A refused or failed sweep is logged, not fatal: the inventory
+/// schedule goes on.
 #[cfg(unix)]
 async fn scheduled_sweep(
     config: &AgentConfig,
     spool: &crate::spool::Spool,
     shutdown: &CancellationToken,
 ) -> Result<()> {
+    use crate::sweep::snmp_stage::{self, SnmpStage};
     let mut request = crate::sweep::SweepRequest::scheduled(&config.sweep);
-    // A scheduled sweep must finish well before the next one starts.
+    // A scheduled sweep, SNMP included, must finish well before the next one starts.
     request.deadline = Some(config.sweep.interval / 2);
-    match crate::sweep::sweep(request, None, shutdown.child_token()).await {
-        Ok(discovery) => {
+    let stage = SnmpStage::from_config(config);
+    match snmp_stage::run(request, stage.as_ref(), None, shutdown.child_token()).await {
+        Ok(outcome) => {
+            let devices = outcome.devices();
+            let discovery = outcome.discovery;
             let hosts = discovery.hosts.len();
             let agent_id = crate::agent_id::load_or_create(&config.state_dir)?;
             let doc = Document {
@@ -132,6 +138,13 @@ async fn scheduled_sweep(
             };
             spool.push(Kind::Discovery, doc.header.document_id, &doc)?;
             tracing::info!(hosts, document_id = %doc.header.document_id, "sweep spooled");
+            if let Some(stage) = &stage {
+                let ids = crate::delivery::spool_snmp(config, spool, devices)?;
+                tracing::info!(devices = ids.len(), "SNMP devices spooled");
+                if let Err(e) = stage.memory.save(&config.state_dir) {
+                    tracing::warn!(error = %e, "cannot save the SNMP credential memory");
+                }
+            }
         }
         Err(e) => tracing::error!(error = %e, "scheduled sweep refused or failed"),
     }

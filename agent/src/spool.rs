@@ -25,6 +25,8 @@ use uuid::Uuid;
 pub enum Kind {
     Inventory,
     Discovery,
+    /// One SNMP device per document.
+    Snmp,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
         match self {
             Kind::Inventory => "api/v1/inventories",
             Kind::Discovery => "api/v1/discoveries",
+            Kind::Snmp => "api/v1/snmp",
         }
     }
 
@@ -39,6 +42,7 @@ impl Kind {
         match self {
             Kind::Inventory => "inventory",
             Kind::Discovery => "discovery",
+            Kind::Snmp => "snmp",
         }
     }
 
@@ -46,6 +50,7 @@ impl Kind {
         match tag {
             "inventory" => Some(Kind::Inventory),
             "discovery" => Some(Kind::Discovery),
+            "snmp" => Some(Kind::Snmp),
             _ => None,
         }
     }
@@ -298,6 +303,11 @@ mod tests {
         let id = Uuid::new_v4();
         let name = format!("{:020}-inventory-{id}.json.gz", 42);
         assert_eq!(parse_name(&name), Some((Kind::Inventory, id)));
+        for kind in [Kind::Inventory, Kind::Discovery, Kind::Snmp] {
+            let name = format!("{:020}-{}-{id}.json.gz", 7, kind.tag());
+            assert_eq!(parse_name(&name), Some((kind, id)));
+        }
+        assert_eq!(Kind::Snmp.endpoint(), "api/v1/snmp");
         assert_eq!(parse_name("x-inventory-abc.json.gz"), None);
         assert_eq!(parse_name(&format!("1-other-{id}.json.gz")), None);
     }

@@ -1,24 +1,37 @@
-//! `parc-agent snmp HOST`: query one device by hand and print what Parc would record.
+//! `parc-agent snmp TARGET...`: query devices by hand and print what Parc would record.
+//!
+//! Targets are expanded and checked as a sweep's are (size limit, `--scope`), then queried
+//! concurrently ([`super::many`]). One plain address prints that device in full (text, or the
+//! `SnmpDevice` object in JSON); anything else prints one row per device that answered (or a
+//! JSON list). Exit status: 0 when a device answered, 1 when none did, 2 on bad arguments or a
+//! failed push.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use parc_config::AgentConfig;
 use parc_shared::snmp::SnmpDevice;
+use tokio_util::sync::CancellationToken;
 
 use super::credential::{
-    AuthProtocol, PrivProtocol, SnmpCredential, SnmpLimits, V3Auth, V3Privacy,
+    credentials_from_config, AuthProtocol, CredentialMemory, PrivProtocol, SnmpCredential,
+    SnmpLimits, V3Auth, V3Privacy,
 };
+use super::many::{query_many, Batch};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SnmpArgs {
-    /// Device address.
-    pub host: IpAddr,
-    /// UDP port of the agent.
-    #[arg(long, default_value_t = 161)]
-    pub port: u16,
-    /// Community (repeat to try several, in order). Default "public" when no v3 user is given.
+    /// Devices: addresses, networks (198.18.0.0/24), ranges (10.0.0.5-10.0.0.9, 10.0.0.5-9).
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// UDP port of the agents (default: snmp.port, 161).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Community (repeat to try several, in order). Without --community and --v3-user, the
+    /// credentials of the configuration are used, else "public".
     #[arg(long = "community")]
     pub communities: Vec<String>,
     /// Protocol for communities.
@@ -45,17 +58,33 @@ pub struct SnmpArgs {
         requires = "v3_auth_password"
     )]
     pub v3_priv_password: Option<String>,
-    /// Wait for one reply, in milliseconds.
-    #[arg(long, default_value_t = 1500)]
-    pub timeout_ms: u64,
-    /// Resends after a timeout.
-    #[arg(long, default_value_t = 1)]
-    pub retries: u32,
-    /// Time allowed for the whole device, in seconds.
-    #[arg(long, default_value_t = 60)]
-    pub device_timeout_s: u64,
+    /// Wait for one reply, in milliseconds (default: snmp.timeout).
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Resends after a timeout (default: snmp.retries).
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Time allowed for one device, in seconds (default: snmp.device_timeout).
+    #[arg(long)]
+    pub device_timeout_s: Option<u64>,
+    /// Devices queried at the same time (default: snmp.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Requests per second over all devices (default: sweep.rate_pps).
+    #[arg(long, value_name = "PPS")]
+    pub rate: Option<u32>,
+    /// Allow more than a /16 (65,536 addresses).
+    #[arg(long)]
+    pub allow_large: bool,
+    /// Only query inside these networks (repeatable); anything outside is refused before a
+    /// packet is sent.
+    #[arg(long = "scope", value_name = "NET")]
+    pub scopes: Vec<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Also send each device to the collector (spooled if it is away).
+    #[arg(long)]
+    pub push: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,15 +95,16 @@ pub enum CommunityVersionArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Readable summary.
+    /// One row per device (one plain address: a readable summary of it).
     Table,
-    /// The SnmpDevice record.
+    /// A list of SnmpDevice records (one plain address: the record itself).
     Json,
 }
 
 impl SnmpArgs {
-    /// Credentials in the order they are tried.
-    pub fn credentials(&self) -> Vec<SnmpCredential> {
+    /// Credentials in the order they are tried: those of the command line when it gives any,
+    /// else those of the configuration, else the community "public".
+    pub fn credentials(&self, config: &AgentConfig) -> Vec<SnmpCredential> {
         let mut creds = Vec::new();
         if let Some(user) = &self.v3_user {
             creds.push(SnmpCredential::V3 {
@@ -89,46 +119,206 @@ impl SnmpArgs {
                 }),
             });
         }
-        let communities = if self.communities.is_empty() && self.v3_user.is_none() {
-            vec!["public".to_string()]
-        } else {
-            self.communities.clone()
-        };
-        for community in communities {
+        for community in &self.communities {
+            let community = community.clone();
             creds.push(match self.snmp_version {
                 CommunityVersionArg::V1 => SnmpCredential::V1 { community },
                 CommunityVersionArg::V2c => SnmpCredential::V2c { community },
             });
         }
+        if creds.is_empty() {
+            creds = credentials_from_config(&config.snmp);
+        }
+        if creds.is_empty() {
+            creds.push(SnmpCredential::v2c("public"));
+        }
         creds
     }
 
-    pub fn limits(&self) -> SnmpLimits {
-        SnmpLimits {
-            timeout: Duration::from_millis(self.timeout_ms.max(1)),
-            retries: self.retries,
-            device_time: Duration::from_secs(self.device_timeout_s.max(1)),
-            ..SnmpLimits::default()
+    pub fn limits(&self, config: &AgentConfig) -> SnmpLimits {
+        let mut limits = SnmpLimits::from_config(&config.snmp);
+        if let Some(ms) = self.timeout_ms {
+            limits.timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(r) = self.retries {
+            limits.retries = r;
+        }
+        if let Some(s) = self.device_timeout_s {
+            limits.device_time = Duration::from_secs(s.max(1));
+        }
+        limits
+    }
+
+    pub fn batch(&self, config: &AgentConfig) -> Batch {
+        Batch {
+            credentials: self.credentials(config).into(),
+            limits: self.limits(config),
+            port: self.port.unwrap_or(config.snmp.port),
+            concurrency: self.concurrency.unwrap_or(config.snmp.concurrency).max(1),
+            rate_pps: self.rate.unwrap_or(config.sweep.rate_pps).max(1),
+        }
+    }
+
+    /// The one address to describe in full, when that is all the command line names.
+    fn single(&self) -> Option<IpAddr> {
+        match self.targets.as_slice() {
+            [one] => one.trim().parse().ok(),
+            _ => None,
         }
     }
 }
 
-/// Queries the device and prints it; exit status 1 when the device did not answer.
-pub async fn run_cli(args: SnmpArgs) -> anyhow::Result<ExitCode> {
-    let creds = args.credentials();
-    match super::query_device(args.host, args.port, &creds, &args.limits()).await {
-        Ok(device) => {
-            match args.format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&device)?),
-                OutputFormat::Table => print!("{}", render(&device)),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+/// The addresses of the targets, checked for size and scope before any packet is sent.
+#[cfg(unix)]
+pub fn expand(
+    targets: &[String],
+    allow_large: bool,
+    scopes: &[String],
+) -> Result<Box<dyn Iterator<Item = IpAddr> + Send>, String> {
+    use crate::sweep::{scope, targets::Targets};
+    let scopes = scopes
+        .iter()
+        .map(|s| parc_config::agent::parse_net(s).map_err(|e| format!("--scope: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let targets = Targets::parse(targets, allow_large).map_err(|e| e.to_string())?;
+    scope::check(targets.blocks(), &scopes).map_err(|e| e.to_string())?;
+    Ok(Box::new(targets.into_iter_owned()))
+}
+
+/// Without the sweep module (Windows), targets are single addresses.
+#[cfg(not(unix))]
+pub fn expand(
+    targets: &[String],
+    _allow_large: bool,
+    scopes: &[String],
+) -> Result<Box<dyn Iterator<Item = IpAddr> + Send>, String> {
+    let scopes = scopes
+        .iter()
+        .map(|s| parc_config::agent::parse_net(s).map_err(|e| format!("--scope: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut addrs: Vec<IpAddr> = targets
+        .iter()
+        .map(|t| {
+            t.trim()
+                .parse()
+                .map_err(|_| format!("{t:?}: only single addresses are accepted on this platform"))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(a) = addrs
+        .iter()
+        .find(|a| !scopes.is_empty() && !scopes.iter().any(|s| s.contains(*a)))
+    {
+        return Err(format!("{a} is outside every --scope"));
+    }
+    addrs.sort();
+    addrs.dedup();
+    Ok(Box::new(addrs.into_iter()))
+}
+
+/// Queries the devices and prints them.
+pub async fn run_cli(
+    args: SnmpArgs,
+    config: &AgentConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let addrs = match expand(&args.targets, args.allow_large, &args.scopes) {
+        Ok(a) => a,
         Err(e) => {
-            eprintln!("{}:{}: {e}", args.host, args.port);
-            Ok(ExitCode::FAILURE)
+            eprintln!("parc-agent snmp: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let batch = args.batch(config);
+    let memory = Arc::new(CredentialMemory::load(&config.state_dir));
+    let started = std::time::Instant::now();
+    let report = query_many(&batch, addrs, memory.clone(), None, shutdown).await;
+    if let Err(e) = memory.save(&config.state_dir) {
+        // Ad-hoc runs by an unprivileged user cannot write the service's state: harmless.
+        tracing::debug!(error = %e, "cannot save the SNMP credential memory");
+    }
+
+    if let Some(addr) = args.single() {
+        match report.results.first() {
+            Some((_, Ok(device))) => match args.format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(device)?),
+                OutputFormat::Table => print!("{}", render(device)),
+            },
+            Some((_, Err(e))) => eprintln!("{addr}:{}: {e}", batch.port),
+            None => eprintln!("{addr}:{}: stopped before an answer", batch.port),
+        }
+    } else {
+        let devices: Vec<&SnmpDevice> = report.devices().collect();
+        match args.format {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&devices)?),
+            OutputFormat::Table => print!("{}", table(&devices)),
+        }
+        eprintln!(
+            "{} devices answered of {} addresses in {:.2} s{}",
+            devices.len(),
+            report.results.len() as u64 + report.skipped,
+            started.elapsed().as_secs_f64(),
+            if report.cancelled {
+                "; stopped early"
+            } else {
+                ""
+            }
+        );
+    }
+    let answered = report.devices().count();
+    if args.push && answered > 0 {
+        match crate::delivery::deliver_snmp(config, report.into_devices()).await {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("parc-agent snmp: push failed: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
         }
     }
+    Ok(if answered > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One row per device.
+pub fn table(devices: &[&SnmpDevice]) -> String {
+    use std::fmt::Write;
+    const HEADER: [&str; 6] = ["ADDRESS", "TYPE", "VENDOR", "MODEL", "SERIAL", "NAME"];
+    if devices.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<[String; 6]> = devices
+        .iter()
+        .map(|d| {
+            let id = &d.identification;
+            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+            [
+                d.ip.clone(),
+                id.device_type.to_string(),
+                opt(&id.vendor),
+                opt(&id.model),
+                opt(&id.serial),
+                opt(&d.system.name),
+            ]
+        })
+        .collect();
+    let mut width = HEADER.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(HEADER.map(String::from)).chain(rows) {
+        let mut line = String::new();
+        for (c, w) in cells.iter().zip(width) {
+            let _ = write!(line, "{c:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// The readable summary.
@@ -234,4 +424,104 @@ pub fn render(d: &SnmpDevice) -> String {
         let _ = writeln!(out, "  error        {}: {}", e.section, e.message);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use parc_shared::snmp::{DeviceType, Identification};
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: SnmpArgs,
+    }
+
+    fn parse(argv: &[&str]) -> SnmpArgs {
+        Wrap::try_parse_from(std::iter::once("snmp").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn credentials_come_from_the_command_line_then_the_configuration() {
+        let config = AgentConfig::parse(
+            "[[snmp.credentials]]\nversion = \"v2c\"\ncommunity = \"from-config\"\n",
+            "agent.toml",
+        )
+        .unwrap();
+        let none = AgentConfig::default();
+        assert_eq!(
+            parse(&["10.0.0.1"]).credentials(&config),
+            vec![SnmpCredential::v2c("from-config")]
+        );
+        assert_eq!(
+            parse(&["10.0.0.1"]).credentials(&none),
+            vec![SnmpCredential::v2c("public")]
+        );
+        assert_eq!(
+            parse(&["10.0.0.1", "--community", "a", "--community", "b"]).credentials(&config),
+            vec![SnmpCredential::v2c("a"), SnmpCredential::v2c("b")]
+        );
+        let b = parse(&["10.0.0.0/24", "--timeout-ms", "250", "--concurrency", "9"]).batch(&config);
+        assert_eq!(b.limits.timeout, Duration::from_millis(250));
+        assert_eq!(b.limits.retries, config.snmp.retries);
+        assert_eq!(b.concurrency, 9);
+        assert_eq!(b.port, 161);
+        assert_eq!(b.rate_pps, config.sweep.rate_pps);
+    }
+
+    #[test]
+    fn one_plain_address_is_shown_in_full() {
+        assert!(parse(&["10.0.0.1"]).single().is_some());
+        assert!(parse(&["10.0.0.1/32"]).single().is_none());
+        assert!(parse(&["10.0.0.1", "10.0.0.2"]).single().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn targets_are_expanded_and_checked_like_a_sweep() {
+        let all: Vec<IpAddr> = expand(&["127.0.0.1-3".into(), "127.0.0.2".into()], false, &[])
+            .unwrap()
+            .collect();
+        assert_eq!(all.len(), 3);
+        let e = expand(&["10.0.0.0/8".into()], false, &[]).err().unwrap();
+        assert!(e.contains("allow-large") || e.contains("large"), "{e}");
+        let e = expand(&["10.0.0.1".into()], false, &["192.0.2.0/24".into()])
+            .err()
+            .unwrap();
+        assert!(e.contains("10.0.0.1"), "{e}");
+    }
+
+    #[test]
+    fn table_has_one_row_per_device() {
+        let d = SnmpDevice {
+            ip: "10.0.0.9".into(),
+            identification: Identification {
+                device_type: DeviceType::Printer,
+                vendor: Some("HP".into()),
+                model: Some("LaserJet M507".into()),
+                serial: Some("PHB1234567".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let out = table(&[&d]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("ADDRESS   TYPE"), "{out}");
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "10.0.0.9",
+                "printer",
+                "HP",
+                "LaserJet",
+                "M507",
+                "PHB1234567"
+            ]
+        );
+        assert_eq!(table(&[]), "");
+    }
 }

@@ -7,6 +7,7 @@
 //! `AsyncSession` (its USM encoding is not public), wrapped in the same timeouts and retries.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 
 use super::codec::{self, CommunityVersion, DecodeError, Request, VarBind};
 use super::credential::{SnmpCredential, SnmpLimits};
+use super::many::Pacer;
 use super::oid::Oid;
 use super::walk::{Walk, WalkEnd};
 
@@ -81,6 +83,8 @@ pub struct Session {
     transport: Transport,
     limits: SnmpLimits,
     deadline: Instant,
+    /// Shared by every session of a batch, so the batch's packet rate stays under its cap.
+    pacer: Option<Arc<Pacer>>,
 }
 
 enum Transport {
@@ -104,6 +108,7 @@ impl Session {
         credential: &SnmpCredential,
         limits: &SnmpLimits,
         deadline: Instant,
+        pacer: Option<Arc<Pacer>>,
     ) -> Result<Session, SnmpError> {
         let target = SocketAddr::new(addr, port);
         let transport = match credential {
@@ -150,11 +155,21 @@ impl Session {
             transport,
             limits: limits.clone(),
             deadline,
+            pacer,
         };
         if matches!(session.transport, Transport::V3(_)) {
+            session.pace().await;
             session.v3_init().await?;
         }
         Ok(session)
+    }
+
+    /// Waits for the batch's rate cap, if any. Counted per request: resends after a timeout
+    /// are not paced again, they are bounded by `retries` instead.
+    async fn pace(&self) {
+        if let Some(p) = &self.pacer {
+            p.acquire().await;
+        }
     }
 
     pub fn is_v1(&self) -> bool {
@@ -195,6 +210,7 @@ impl Session {
     /// One request, with retries. The agent's error status is returned as data for the caller
     /// to interpret (noSuchName ends a v1 walk, tooBig shrinks a bulk).
     pub async fn request(&mut self, request: &Request) -> Result<Answer, SnmpError> {
+        self.pace().await;
         match &mut self.transport {
             Transport::Community(t) => t.request(request, &self.limits, self.deadline).await,
             Transport::V3(s) => v3_request(s, request, &self.limits, self.deadline).await,

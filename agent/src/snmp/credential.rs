@@ -1,11 +1,17 @@
 //! Credentials and limits: what the caller configures for a query, and the memory of which
-//! credential answered each device.
+//! credential answered each device (kept across runs in the state directory).
+//!
+//! The configuration crate has its own credential types (it must not depend on the agent);
+//! the `From` impls here are the one place they become what the client uses.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use parc_config::snmp as config;
 use serde::Deserialize;
 
 /// One way of talking to a device. A list is tried in order per device.
@@ -212,13 +218,151 @@ impl Default for SnmpLimits {
     }
 }
 
+impl From<&config::Credential> for SnmpCredential {
+    fn from(c: &config::Credential) -> Self {
+        match c {
+            config::Credential::V1 { community } => SnmpCredential::V1 {
+                community: community.expose().to_string(),
+            },
+            config::Credential::V2c { community } => SnmpCredential::V2c {
+                community: community.expose().to_string(),
+            },
+            config::Credential::V3 {
+                user,
+                auth,
+                privacy,
+            } => SnmpCredential::V3 {
+                user: user.clone(),
+                auth: auth.as_ref().map(|(protocol, password)| V3Auth {
+                    protocol: (*protocol).into(),
+                    password: password.expose().to_string(),
+                }),
+                privacy: privacy.as_ref().map(|(protocol, password)| V3Privacy {
+                    protocol: (*protocol).into(),
+                    password: password.expose().to_string(),
+                }),
+            },
+        }
+    }
+}
+
+impl From<config::AuthProtocol> for AuthProtocol {
+    fn from(p: config::AuthProtocol) -> Self {
+        match p {
+            config::AuthProtocol::Md5 => AuthProtocol::Md5,
+            config::AuthProtocol::Sha => AuthProtocol::Sha,
+            config::AuthProtocol::Sha224 => AuthProtocol::Sha224,
+            config::AuthProtocol::Sha256 => AuthProtocol::Sha256,
+            config::AuthProtocol::Sha384 => AuthProtocol::Sha384,
+            config::AuthProtocol::Sha512 => AuthProtocol::Sha512,
+        }
+    }
+}
+
+impl From<config::PrivProtocol> for PrivProtocol {
+    fn from(p: config::PrivProtocol) -> Self {
+        match p {
+            config::PrivProtocol::Des => PrivProtocol::Des,
+            config::PrivProtocol::Aes => PrivProtocol::Aes,
+            config::PrivProtocol::Aes192 => PrivProtocol::Aes192,
+            config::PrivProtocol::Aes256 => PrivProtocol::Aes256,
+        }
+    }
+}
+
+impl SnmpLimits {
+    /// The limits of the `[snmp]` section; what the file does not set keeps these defaults.
+    pub fn from_config(c: &config::SnmpConfig) -> Self {
+        SnmpLimits {
+            timeout: c.timeout,
+            retries: c.retries,
+            max_repetitions: c.max_repetitions,
+            max_rows_per_walk: c.max_rows,
+            walk_time: c.walk_timeout,
+            device_time: c.device_timeout,
+            ..SnmpLimits::default()
+        }
+    }
+}
+
+/// The configured credentials, in order.
+pub fn credentials_from_config(c: &config::SnmpConfig) -> Vec<SnmpCredential> {
+    c.credentials.iter().map(SnmpCredential::from).collect()
+}
+
+/// Name of the memory file in the agent's state directory.
+pub const MEMORY_FILE: &str = "snmp-credentials.json";
+/// A memory file larger than this is not ours (or is damaged): it is ignored, not parsed.
+/// 16 MiB is ~500,000 devices, far beyond a hospital group.
+const MAX_MEMORY_BYTES: u64 = 16 << 20;
+
 /// Which credential answered each device, so the next query tries it first.
 #[derive(Debug, Default)]
 pub struct CredentialMemory {
     by_device: Mutex<HashMap<IpAddr, usize>>,
 }
 
+/// The file's shape: address -> index in the configured list. Indexes only: no secret, and not
+/// even which kind of credential, is ever written to disk.
+#[derive(serde::Serialize, Deserialize)]
+struct MemoryFile {
+    devices: BTreeMap<IpAddr, usize>,
+}
+
 impl CredentialMemory {
+    /// The memory kept in `state_dir`. A missing file is an empty memory; a damaged one is
+    /// reported and then treated as empty (it only orders attempts, so nothing is lost but a
+    /// few extra timeouts), and it is replaced at the next [`CredentialMemory::save`].
+    pub fn load(state_dir: &Path) -> Self {
+        let path = state_dir.join(MEMORY_FILE);
+        match read_memory(&path) {
+            Ok(by_device) => CredentialMemory {
+                by_device: Mutex::new(by_device),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "SNMP credential memory unreadable: starting afresh");
+                Self::default()
+            }
+        }
+    }
+
+    /// Writes the memory to `state_dir` atomically (temporary file, fsync, rename), so a crash
+    /// leaves either the old file or the new one.
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<PathBuf> {
+        let file = MemoryFile {
+            devices: self
+                .by_device
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(a, i)| (*a, *i))
+                .collect(),
+        };
+        let body = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(state_dir)?;
+        let path = state_dir.join(MEMORY_FILE);
+        let tmp = state_dir.join(format!("{MEMORY_FILE}.tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Credential indexes in the order to try them: the remembered one first, then the rest in
     /// configuration order.
     pub fn order(&self, addr: IpAddr, count: usize) -> Vec<usize> {
@@ -241,6 +385,19 @@ impl CredentialMemory {
             .unwrap_or_else(|e| e.into_inner())
             .insert(addr, index);
     }
+}
+
+fn read_memory(path: &Path) -> std::io::Result<HashMap<IpAddr, usize>> {
+    let f = std::fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    if size > MAX_MEMORY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{size} bytes, more than the {MAX_MEMORY_BYTES} a memory file can be"
+        )));
+    }
+    let file: MemoryFile = serde_json::from_reader(std::io::BufReader::new(f))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(file.devices.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -287,6 +444,79 @@ mod tests {
             "{shown}"
         );
         assert!(creds.snmp[0].security().is_ok());
+    }
+
+    #[test]
+    fn memory_survives_a_restart_and_damage_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "::1".parse().unwrap();
+        assert!(CredentialMemory::load(dir.path()).is_empty());
+        let memory = CredentialMemory::default();
+        memory.remember(a, 2);
+        memory.remember(b, 1);
+        let path = memory.save(dir.path()).unwrap();
+        assert!(!dir.path().join(format!("{MEMORY_FILE}.tmp")).exists());
+        let back = CredentialMemory::load(dir.path());
+        assert_eq!(back.order(a, 3), vec![2, 0, 1]);
+        assert_eq!(back.order(b, 3), vec![1, 0, 2]);
+        // Damaged file: an empty memory, and the next save replaces it.
+        std::fs::write(&path, b"{\"devices\": {\"127.0.0.1\": ").unwrap();
+        let damaged = CredentialMemory::load(dir.path());
+        assert!(damaged.is_empty());
+        damaged.remember(a, 1);
+        damaged.save(dir.path()).unwrap();
+        assert_eq!(CredentialMemory::load(dir.path()).order(a, 2), vec![1, 0]);
+    }
+
+    #[test]
+    fn configured_credentials_convert_in_order() {
+        let c = parc_config::AgentConfig::parse(
+            r#"
+            [snmp]
+            timeout = "700ms"
+            retries = 3
+            max_rows = 99
+            [[snmp.credentials]]
+            version = "v3"
+            user = "parc"
+            auth_protocol = "sha256"
+            auth_password = "authsecret1"
+            priv_protocol = "aes256"
+            priv_password = "privsecret1"
+            [[snmp.credentials]]
+            version = "v1"
+            community = "old-ro"
+            "#,
+            "agent.toml",
+        )
+        .unwrap();
+        let creds = credentials_from_config(&c.snmp);
+        assert_eq!(
+            creds,
+            vec![
+                SnmpCredential::V3 {
+                    user: "parc".into(),
+                    auth: Some(V3Auth {
+                        protocol: AuthProtocol::Sha256,
+                        password: "authsecret1".into()
+                    }),
+                    privacy: Some(V3Privacy {
+                        protocol: PrivProtocol::Aes256,
+                        password: "privsecret1".into()
+                    }),
+                },
+                SnmpCredential::V1 {
+                    community: "old-ro".into()
+                },
+            ]
+        );
+        assert!(creds[0].security().is_ok());
+        let limits = SnmpLimits::from_config(&c.snmp);
+        assert_eq!(limits.timeout, Duration::from_millis(700));
+        assert_eq!(limits.retries, 3);
+        assert_eq!(limits.max_rows_per_walk, 99);
+        assert_eq!(limits.device_time, c.snmp.device_timeout);
     }
 
     #[test]

@@ -10,16 +10,22 @@
 //! - [`collect`]: what is asked of a device and how rows become an [`SnmpDevice`].
 //! - [`identify`]: type, vendor, model, serial and firmware from the collected values, by the
 //!   rules in `agent/data/snmp-rules.toml` and `agent/data/enterprise-numbers.tsv`.
-//! - [`cli`]: `parc-agent snmp HOST`, a manual query.
+//! - [`many`]: many devices at once, with bounded concurrency, a packet-rate cap, a deadline
+//!   and cancellation (the sweep's SNMP stage and `parc-agent snmp TARGET...`).
+//! - [`fit`]: trims a device to the collector's limits before it is spooled.
+//! - [`cli`]: `parc-agent snmp TARGET...`, a manual query.
 //!
-//! The entry points are [`query_device`] (I/O) and [`identify()`] (pure).
+//! The entry points are [`query_device`] and [`many::query_many`] (I/O) and [`identify()`]
+//! (pure).
 
 pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod collect;
 pub mod credential;
+pub mod fit;
 pub mod identify;
+pub mod many;
 pub mod oid;
 pub mod walk;
 
@@ -27,7 +33,7 @@ pub mod walk;
 mod hostile_tests;
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use parc_shared::snmp::SnmpDevice;
 use tokio::time::Instant;
@@ -61,13 +67,25 @@ pub async fn query_device(
 }
 
 /// [`query_device`] with an explicit credential memory.
-#[tracing::instrument(skip(creds, limits, memory), fields(%addr, port))]
 pub async fn query_device_with(
     addr: IpAddr,
     port: u16,
     creds: &[SnmpCredential],
     limits: &SnmpLimits,
     memory: &CredentialMemory,
+) -> Result<SnmpDevice, SnmpError> {
+    query_device_paced(addr, port, creds, limits, memory, None).await
+}
+
+/// [`query_device_with`] whose requests wait for a shared packet-rate cap.
+#[tracing::instrument(skip(creds, limits, memory, pacer), fields(%addr, port))]
+pub async fn query_device_paced(
+    addr: IpAddr,
+    port: u16,
+    creds: &[SnmpCredential],
+    limits: &SnmpLimits,
+    memory: &CredentialMemory,
+    pacer: Option<Arc<many::Pacer>>,
 ) -> Result<SnmpDevice, SnmpError> {
     if creds.is_empty() {
         return Err(SnmpError::NoCredentials);
@@ -76,7 +94,7 @@ pub async fn query_device_with(
     let mut failures = Vec::new();
     for index in memory.order(addr, creds.len()) {
         let credential = &creds[index];
-        match try_credential(addr, port, credential, limits, deadline).await {
+        match try_credential(addr, port, credential, limits, deadline, pacer.clone()).await {
             Ok((mut session, system)) => {
                 memory.remember(addr, index);
                 let mut device = SnmpDevice {
@@ -112,9 +130,11 @@ async fn try_credential(
     credential: &SnmpCredential,
     limits: &SnmpLimits,
     deadline: Instant,
+    pacer: Option<Arc<many::Pacer>>,
 ) -> Result<(client::Session, parc_shared::snmp::SnmpSystem), SnmpError> {
     use collect::oids::*;
-    let mut session = client::Session::open(addr, port, credential, limits, deadline).await?;
+    let mut session =
+        client::Session::open(addr, port, credential, limits, deadline, pacer).await?;
     let oids: Vec<oid::Oid> = [
         SYS_DESCR,
         SYS_OBJECT_ID,

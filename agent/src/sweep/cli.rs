@@ -1,5 +1,6 @@
 //! `parc-agent sweep TARGET...`: arguments, progress bar, output, exit status
-//! (0 = something found, 1 = nothing found, 2 = error).
+//! (0 = something found, 1 = nothing found, 2 = error). With SNMP on (`--snmp`, or credentials
+//! in the configuration), the live hosts are then asked what they are ([`super::snmp_stage`]).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -10,7 +11,10 @@ use parc_config::AgentConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::output::{self, Format};
-use super::{engine, Methods, Progress, ProgressSink, SweepRequest};
+use super::snmp_stage::{self, SnmpStage};
+use super::{Methods, Progress, ProgressSink, SweepRequest};
+use crate::snmp::credential::credentials_from_config;
+use crate::snmp::SnmpCredential;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SweepArgs {
@@ -61,9 +65,23 @@ pub struct SweepArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Also send the result to the collector (spooled if it is away).
+    /// Also send the result to the collector (spooled if it is away), and each device that
+    /// answered SNMP as its own document.
     #[arg(long)]
     pub push: bool,
+    /// Ask the live hosts over SNMP what they are (default: on when the configuration has SNMP
+    /// credentials, or --community is given).
+    #[arg(long, overrides_with = "no_snmp")]
+    pub snmp: bool,
+    /// No SNMP, even with configured credentials.
+    #[arg(long, overrides_with = "snmp")]
+    pub no_snmp: bool,
+    /// SNMP v2c community for this run (repeatable), tried before the configured credentials.
+    #[arg(long = "community", value_name = "COMMUNITY")]
+    pub communities: Vec<String>,
+    /// UDP port of the SNMP agents (default: snmp.port, 161).
+    #[arg(long, value_name = "PORT")]
+    pub snmp_port: Option<u16>,
 }
 
 impl SweepArgs {
@@ -99,6 +117,34 @@ impl SweepArgs {
         };
         Ok(req)
     }
+
+    /// The SNMP stage these arguments ask for, if any: explicit flags first, else the
+    /// configuration's `snmp.enabled`.
+    pub fn snmp_stage(&self, config: &AgentConfig) -> Option<SnmpStage> {
+        let wanted = if self.no_snmp {
+            false
+        } else {
+            self.snmp || !self.communities.is_empty() || config.snmp.enabled
+        };
+        if !wanted {
+            return None;
+        }
+        let mut creds: Vec<SnmpCredential> = self
+            .communities
+            .iter()
+            .map(|c| SnmpCredential::v2c(c))
+            .collect();
+        creds.extend(credentials_from_config(&config.snmp));
+        if creds.is_empty() {
+            // `--snmp` alone: what every agent ships with.
+            creds.push(SnmpCredential::v2c("public"));
+        }
+        let mut stage = SnmpStage::with_credentials(config, creds);
+        if let Some(p) = self.snmp_port {
+            stage.batch.port = p;
+        }
+        Some(stage)
+    }
 }
 
 pub async fn run(
@@ -130,18 +176,31 @@ pub async fn run(
             bar.set_message(format!("{} up", p.found));
         }) as ProgressSink
     });
+    if args.snmp_port == Some(0) {
+        eprintln!("parc-agent sweep: --snmp-port: 0 is not a valid UDP port");
+        return Ok(ExitCode::from(2));
+    }
+    let stage = args.snmp_stage(config);
     let started = std::time::Instant::now();
-    let result = engine::run(req, sink, shutdown).await;
+    let result = snmp_stage::run(req, stage.as_ref(), sink, shutdown).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let (discovery, stats) = match result {
+    let outcome = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("parc-agent sweep: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    if let (Some(stage), Some(_)) = (&stage, &outcome.snmp) {
+        if let Err(e) = stage.memory.save(&config.state_dir) {
+            // Ad-hoc sweeps by an unprivileged user cannot write the service's state.
+            tracing::debug!(error = %e, "cannot save the SNMP credential memory");
+        }
+    }
+    let devices = outcome.devices();
+    let (discovery, stats) = (outcome.discovery, outcome.stats);
     let mut out = std::io::stdout().lock();
     let written = out
         .write_all(output::render(&discovery, args.format).as_bytes())
@@ -155,9 +214,14 @@ pub async fn run(
 
     if !args.quiet && (std::io::stderr().is_terminal() || args.format == Format::Table) {
         eprintln!(
-            "{} hosts up of {} addresses in {:.2} s ({} probes, {}{})",
+            "{} hosts up of {} addresses{} in {:.2} s ({} probes, {}{})",
             discovery.hosts.len(),
             discovery.addresses_probed,
+            if stage.is_some() {
+                format!(", {} answered SNMP", devices.len())
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64(),
             stats.probes_sent,
             if stats.privileged {
@@ -182,6 +246,15 @@ pub async fn run(
             Err(e) => {
                 eprintln!("parc-agent sweep: push failed: {e:#}");
                 return Ok(ExitCode::from(2));
+            }
+        }
+        if !devices.is_empty() {
+            match crate::delivery::deliver_snmp(config, devices).await {
+                Ok(line) => eprintln!("{line}"),
+                Err(e) => {
+                    eprintln!("parc-agent sweep: SNMP push failed: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
             }
         }
     }
@@ -236,6 +309,45 @@ mod tests {
         assert_eq!(d.ports, config.sweep.ports);
         assert_eq!(d.rate_pps, config.sweep.rate_pps);
         assert!(d.scopes.is_empty());
+    }
+
+    #[test]
+    fn snmp_follows_flags_then_configuration() {
+        let none = AgentConfig::default();
+        let with_creds = AgentConfig::parse(
+            "[[snmp.credentials]]\nversion = \"v2c\"\ncommunity = \"cfg\"\n",
+            "agent.toml",
+        )
+        .unwrap();
+        let creds =
+            |a: &SweepArgs, c: &AgentConfig| a.snmp_stage(c).map(|s| s.batch.credentials.to_vec());
+        assert_eq!(creds(&parse(&["10.0.0.1"]), &none), None);
+        assert_eq!(
+            creds(&parse(&["10.0.0.1"]), &with_creds),
+            Some(vec![SnmpCredential::v2c("cfg")])
+        );
+        assert_eq!(creds(&parse(&["10.0.0.1", "--no-snmp"]), &with_creds), None);
+        assert_eq!(
+            creds(&parse(&["10.0.0.1", "--snmp"]), &none),
+            Some(vec![SnmpCredential::v2c("public")])
+        );
+        assert_eq!(
+            creds(&parse(&["10.0.0.1", "--community", "adhoc"]), &with_creds),
+            Some(vec![
+                SnmpCredential::v2c("adhoc"),
+                SnmpCredential::v2c("cfg")
+            ])
+        );
+        // The last of --snmp / --no-snmp wins.
+        assert_eq!(
+            creds(&parse(&["10.0.0.1", "--snmp", "--no-snmp"]), &with_creds),
+            None
+        );
+        let stage = parse(&["10.0.0.1", "--snmp", "--snmp-port", "1161"])
+            .snmp_stage(&none)
+            .unwrap();
+        assert_eq!(stage.batch.port, 1161);
+        assert_eq!(stage.batch.concurrency, none.snmp.concurrency);
     }
 
     #[test]

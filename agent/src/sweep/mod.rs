@@ -5,9 +5,10 @@
 //! configuration does not allow, before any socket exists) -> [`engine`] (per target: [`arp`]
 //! on attached segments found by [`netif`], else [`icmp`] echo and [`tcp`] probes, all paced by
 //! the one [`rate`] limiter, waits from [`timing`], replies recognised by the cookies of
-//! [`probe`]) -> [`names`] (reverse DNS, NetBIOS) and [`oui`] (vendors) -> [`output`]
-//! (table, JSON, CSV, addresses). [`cli`] is `parc-agent sweep`. [`sys`] holds the only
-//! `unsafe` (libc calls for raw sockets and limits).
+//! [`probe`]) -> [`names`] (reverse DNS, NetBIOS) and [`oui`] (vendors) -> [`snmp_stage`]
+//! (SNMP on the live hosts: type, vendor, model) -> [`output`] (table, JSON, CSV, addresses).
+//! [`cli`] is `parc-agent sweep`. [`sys`] holds the only `unsafe` (libc calls for raw sockets
+//! and limits).
 
 pub mod arp;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod output;
 pub mod probe;
 pub mod rate;
 pub mod scope;
+pub mod snmp_stage;
 mod sys;
 pub mod targets;
 pub mod tcp;

@@ -43,6 +43,18 @@ fn ports(h: &DiscoveredHost) -> String {
         .join(",")
 }
 
+/// What SNMP said the host is: type, vendor, model (empty when it did not answer SNMP).
+fn device(h: &DiscoveredHost) -> [String; 3] {
+    match &h.device {
+        Some(d) => [
+            d.device_type.to_string(),
+            d.vendor.clone().unwrap_or_default(),
+            d.model.clone().unwrap_or_default(),
+        ],
+        None => Default::default(),
+    }
+}
+
 fn rtt(h: &DiscoveredHost) -> String {
     match h.rtt_us {
         Some(us) if us >= 10_000 => format!("{} ms", us / 1000),
@@ -60,8 +72,8 @@ pub fn render(d: &Discovery, format: Format) -> String {
     }
 }
 
-fn row(h: &DiscoveredHost) -> [String; 7] {
-    [
+fn row(h: &DiscoveredHost, snmp: bool) -> Vec<String> {
+    let mut cells = vec![
         h.ip.clone(),
         h.mac.clone().unwrap_or_default(),
         h.vendor.clone().unwrap_or_default(),
@@ -69,7 +81,11 @@ fn row(h: &DiscoveredHost) -> [String; 7] {
         methods(h),
         ports(h),
         rtt(h),
-    ]
+    ];
+    if snmp {
+        cells.extend(device(h));
+    }
+    cells
 }
 
 const HEADER: [&str; 7] = [
@@ -81,33 +97,33 @@ const HEADER: [&str; 7] = [
     "OPEN PORTS",
     "RTT",
 ];
+/// Columns added when some host answered SNMP (VENDOR above is the MAC's manufacturer).
+const SNMP_HEADER: [&str; 3] = ["TYPE", "SNMP VENDOR", "MODEL"];
 
 fn table(d: &Discovery) -> String {
     if d.hosts.is_empty() {
         return String::new();
     }
-    let rows: Vec<[String; 7]> = d.hosts.iter().map(row).collect();
-    let mut width = HEADER.map(str::len);
+    let snmp = d.hosts.iter().any(|h| h.device.is_some());
+    let mut header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
+    if snmp {
+        header.extend(SNMP_HEADER.iter().map(|s| s.to_string()));
+    }
+    let rows: Vec<Vec<String>> = d.hosts.iter().map(|h| row(h, snmp)).collect();
+    let mut width: Vec<usize> = header.iter().map(String::len).collect();
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 7]| {
+    for cells in std::iter::once(&header).chain(&rows) {
         let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let _ = write!(l, "{c:<w$}  ", w = width[i]);
+        for (c, w) in cells.iter().zip(&width) {
+            let _ = write!(l, "{c:<w$}  ");
         }
         out.push_str(l.trim_end());
         out.push('\n');
-    };
-    line(&mut out, HEADER);
-    for r in &rows {
-        line(
-            &mut out,
-            [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]].map(String::as_str),
-        );
     }
     out
 }
@@ -122,7 +138,8 @@ fn csv_field(s: &str) -> String {
 }
 
 fn csv(d: &Discovery) -> String {
-    let mut out = String::from("ip,mac,vendor,name,methods,open_ports,rtt_us\n");
+    let mut out =
+        String::from("ip,mac,vendor,name,methods,open_ports,rtt_us,type,snmp_vendor,model\n");
     for h in &d.hosts {
         let cells = [
             h.ip.clone(),
@@ -136,14 +153,10 @@ fn csv(d: &Discovery) -> String {
                 .collect::<Vec<_>>()
                 .join(" "),
             h.rtt_us.map(|r| r.to_string()).unwrap_or_default(),
-        ];
-        out.push_str(
-            &cells
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        ]
+        .into_iter()
+        .chain(device(h));
+        out.push_str(&cells.map(|c| csv_field(&c)).collect::<Vec<_>>().join(","));
         out.push('\n');
     }
     out
@@ -152,6 +165,7 @@ fn csv(d: &Discovery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parc_shared::snmp::{DeviceType, Identification};
 
     fn sample() -> Discovery {
         Discovery {
@@ -188,11 +202,11 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[1],
-            "10.0.0.5,00:1b:21:01:02:03,Intel,pc-0001.lan.test,arp+tcp-open,135 445,250"
+            "10.0.0.5,00:1b:21:01:02:03,Intel,pc-0001.lan.test,arp+tcp-open,135 445,250,,,"
         );
         assert_eq!(
             lines[2],
-            "10.0.0.7,,\"Cisco Systems, \"\"Inc\"\"\",,icmp,,12345"
+            "10.0.0.7,,\"Cisco Systems, \"\"Inc\"\"\",,icmp,,12345,,,"
         );
         let table = render(&d, Format::Table);
         let t: Vec<&str> = table.lines().collect();
@@ -206,6 +220,46 @@ mod tests {
         assert!(t[2].ends_with("12 ms"), "{table}");
         let back: Discovery = serde_json::from_str(&render(&d, Format::Json)).unwrap();
         assert_eq!(back, d);
+        assert!(
+            !t[0].contains("TYPE"),
+            "no SNMP columns without SNMP: {table}"
+        );
         assert_eq!(render(&Discovery::default(), Format::Table), "");
+    }
+
+    #[test]
+    fn snmp_identification_gets_its_columns() {
+        let mut d = sample();
+        d.hosts[1].methods.push(ProbeMethod::Snmp);
+        d.hosts[1].device = Some(Identification {
+            device_type: DeviceType::Switch,
+            vendor: Some("Cisco".into()),
+            model: Some("C9300-48P".into()),
+            ..Default::default()
+        });
+        let table = render(&d, Format::Table);
+        let t: Vec<&str> = table.lines().collect();
+        assert!(t[0].ends_with("TYPE    SNMP VENDOR  MODEL"), "{table}");
+        assert!(t[1].ends_with("0.25 ms"), "{table}");
+        assert!(
+            t[2].ends_with("12 ms    switch  Cisco        C9300-48P"),
+            "{table}"
+        );
+        assert!(t[2].contains("icmp+snmp"), "{table}");
+        let csv = render(&d, Format::Csv);
+        assert!(csv
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",type,snmp_vendor,model"));
+        assert!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .ends_with(",12345,switch,Cisco,C9300-48P"),
+            "{csv}"
+        );
+        let back: Discovery = serde_json::from_str(&render(&d, Format::Json)).unwrap();
+        assert_eq!(back, d);
     }
 }
