@@ -12,7 +12,8 @@
 //! - [`network`]: interfaces, addresses, gateways, DNS servers.
 //! - [`software`]: dpkg, rpm and the Windows registry.
 //! - [`users`]: local users and groups, open sessions.
-//! - `windows`: the minimal Windows collection (compiled on Windows only).
+//! - [`wmi_map`]: Windows facts, WMI rows to the wire model (pure, tested everywhere).
+//! - `windows`: the Windows collection, WMI queries and the registry (Windows only).
 //! - [`fit`]: trims the result to the collector's limits, so one odd fact cannot get the whole
 //!   document refused.
 //!
@@ -38,6 +39,7 @@ mod sys;
 pub mod users;
 #[cfg(windows)]
 mod windows;
+pub mod wmi_map;
 
 use parc_shared::Inventory;
 
@@ -238,7 +240,9 @@ mod tests {
                 host::domain_from_resolv_conf(t);
                 software::dpkg::parse_status(t);
                 software::rpm::parse_query(t);
-                software::windows::parse_reg_query(t, "x86_64");
+                wmi_map::cim_datetime(t);
+                wmi_map::cpuid_signature(t);
+                wmi_map::with_prefix(t, Some(t));
                 users::parse_passwd(t);
                 users::parse_group(t);
             }

@@ -16,8 +16,14 @@ pub fn parc_dir(program_data: Option<&str>) -> PathBuf {
     PathBuf::from(base).join("Parc")
 }
 
-/// This process's `%ProgramData%\Parc`.
+/// This machine's `%ProgramData%\Parc`. The known folder first: a service's environment is
+/// the SCM's, and a user's session may redirect the variable; the variable only if the shell
+/// cannot answer.
 pub fn this_parc_dir() -> PathBuf {
+    #[cfg(windows)]
+    if let Some(program_data) = super::win32::program_data() {
+        return program_data.join("Parc");
+    }
     parc_dir(std::env::var("ProgramData").ok().as_deref())
 }
 

@@ -19,7 +19,9 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::{define_windows_service, service_dispatcher};
 
-use super::paths::{log_dir, SERVICE_NAME};
+use super::acl::INSTALL_KEY_OBJECT;
+use super::paths::{log_dir, this_parc_dir, SERVICE_NAME};
+use super::win32;
 
 const KEPT_LOG_FILES: usize = 14;
 
@@ -110,6 +112,7 @@ fn run_service() -> anyhow::Result<()> {
     // The service's own arguments come from the SCM; the image path's (`service`, maybe
     // `--config`) are the process's, parsed exactly as on the command line.
     let cli = crate::cli::Cli::parse_from(std::env::args_os());
+    protect_secrets();
     let outcome = (|| {
         let config = crate::cli::load_config(&cli)?;
         report(ServiceState::Running, 0, Duration::ZERO)?;
@@ -133,4 +136,32 @@ fn run_service() -> anyhow::Result<()> {
     };
     report(ServiceState::Stopped, exit, Duration::ZERO)?;
     outcome
+}
+
+/// Restricts `%ProgramData%\Parc` (config, agent id, spool, logs) and the MSI's install key,
+/// which hold the token, to SYSTEM and Administrators (see [`super::acl`]). Done at every start
+/// so a file an admin dropped in, or a key an upgrade rewrote, is covered again. A failure is
+/// logged and the service runs on: reporting matters more than a second layer of protection.
+fn protect_secrets() {
+    let dir = this_parc_dir();
+    let restricted = std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| win32::restrict_directory(&dir).map_err(anyhow::Error::from));
+    match restricted {
+        Ok(()) => {
+            tracing::debug!(path = %dir.display(), "access restricted to SYSTEM and Administrators")
+        }
+        Err(e) => {
+            tracing::warn!(path = %dir.display(), error = %format!("{e:#}"), "cannot restrict access to the agent's directory")
+        }
+    }
+    match win32::restrict_registry_key(INSTALL_KEY_OBJECT) {
+        Ok(()) => tracing::debug!(
+            key = INSTALL_KEY_OBJECT,
+            "access restricted to SYSTEM and Administrators"
+        ),
+        Err(e) => {
+            tracing::warn!(key = INSTALL_KEY_OBJECT, error = %e, "cannot restrict access to the install key")
+        }
+    }
 }

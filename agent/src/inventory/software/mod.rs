@@ -2,7 +2,7 @@
 //!
 //! - [`dpkg`]: /var/lib/dpkg/status, parsed directly (one read, no subprocess per package).
 //! - [`rpm`]: one `rpm -qa --queryformat` run, only when /usr/bin/rpm exists.
-//! - [`windows`]: the registry Uninstall keys, through one `reg query` per hive view.
+//! - [`windows`]: the registry Uninstall keys (both views of HKLM, loaded user hives).
 
 pub mod dpkg;
 pub mod rpm;
