@@ -232,3 +232,83 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A collector started from a configuration file (`serve --config`), its stderr (the log) in
+/// `log`, listening on loopback port 0. Returns it with the certificate fingerprint it printed,
+/// if it serves HTTPS.
+pub fn start_collector_with_config(
+    config: &Path,
+    database_url: &str,
+    log: &Path,
+) -> Result<(Collector, Option<String>)> {
+    let mut child = Command::new(collector_bin())
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--database", database_url])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("start parc-collector")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut fingerprint = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(fp) = line.trim().strip_prefix("certificate fingerprint SHA256 ") {
+                fingerprint = Some(fp.to_string());
+            }
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                let _ = tx.send((url.trim_end_matches('/').to_string(), fingerprint.take()));
+            }
+        }
+    });
+    let (url, fingerprint) = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(v) => v,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "parc-collector did not report its address within 60 s: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    };
+    let collector = Collector {
+        child,
+        url,
+        database_url: database_url.to_string(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = https_any_certificate();
+    while !client
+        .get(format!("{}/healthz", collector.url))
+        .send()
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if Instant::now() > deadline {
+            bail!("collector at {} never became healthy", collector.url);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((collector, fingerprint))
+}
+
+impl Collector {
+    /// The process id, to send it signals (SIGHUP reloads the certificate).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// An HTTP client that accepts any server certificate and reports it (`tls_info`): for tests
+/// that check the certificate themselves, by fingerprint.
+pub fn https_any_certificate() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .build()
+        .expect("http client")
+}
