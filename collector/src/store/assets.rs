@@ -182,7 +182,8 @@ impl Store {
     /// One asset with everything known about it, or None.
     pub async fn asset_detail(&self, id: i64) -> Result<Option<Value>, sqlx::Error> {
         let Some(row) = sqlx::query(&format!(
-            "SELECT {SUMMARY_COLUMNS}, a.facts, a.sweep_facts, a.match_rule
+            "SELECT {SUMMARY_COLUMNS}, a.facts, a.sweep_facts, a.match_rule, a.firmware,
+                a.snmp_facts
              FROM assets a JOIN sites s ON s.id = a.site_id WHERE a.id = $1"
         ))
         .bind(id)
@@ -197,6 +198,8 @@ impl Store {
         let facts_text: Option<String> = row.get(11);
         let sweep_text: Option<String> = row.get(12);
         let match_rule: String = row.get(13);
+        let firmware: Option<String> = row.get(14);
+        let snmp_text: Option<String> = row.get(15);
 
         let inv: Option<Inventory> = facts_text.as_deref().and_then(|t| {
             serde_json::from_str(t)
@@ -308,7 +311,99 @@ impl Store {
                 .and_then(|t| serde_json::from_str(t).ok())
                 .unwrap_or(Value::Null),
         );
+        obj.insert("firmware".into(), json!(firmware));
+        obj.insert(
+            "snmp".into(),
+            snmp_text
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null),
+        );
+        self.insert_network_position(id, obj).await?;
         Ok(Some(out))
+    }
+
+    /// `plugged_into` (the switch port the asset was last seen on), `ports` (for a switch,
+    /// which assets it placed on each port) and `links` (LLDP/CDP neighbours, both ways).
+    async fn insert_network_position(
+        &self,
+        id: i64,
+        obj: &mut serde_json::Map<String, Value>,
+    ) -> Result<(), sqlx::Error> {
+        let plugged = sqlx::query(
+            "SELECT p.switch_asset_id, s.name, p.port, p.vlan, p.seen_at
+             FROM asset_ports p JOIN assets s ON s.id = p.switch_asset_id WHERE p.asset_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|r| {
+            json!({
+                "switch_id": r.get::<i64, _>(0),
+                "switch_name": r.get::<Option<String>, _>(1),
+                "port": r.get::<String, _>(2),
+                "vlan": r.get::<Option<i64>, _>(3),
+                "seen_at": r.get::<String, _>(4),
+            })
+        });
+        obj.insert("plugged_into".into(), plugged.unwrap_or(Value::Null));
+
+        let mut ports: Vec<(String, Value)> = Vec::new();
+        for r in sqlx::query(
+            "SELECT port, asset_id, vlan FROM asset_ports WHERE switch_asset_id = $1
+             ORDER BY port, asset_id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        {
+            let port: String = r.get(0);
+            let asset_id: i64 = r.get(1);
+            let vlan: Option<i64> = r.get(2);
+            match ports.last_mut() {
+                Some((p, v)) if *p == port => {
+                    if let Some(ids) = v["asset_ids"].as_array_mut() {
+                        ids.push(json!(asset_id));
+                    }
+                }
+                _ => ports.push((
+                    port.clone(),
+                    json!({"port": port, "vlan": vlan, "asset_ids": [asset_id]}),
+                )),
+            }
+        }
+        obj.insert(
+            "ports".into(),
+            Value::Array(ports.into_iter().map(|(_, v)| v).collect()),
+        );
+
+        let links: Vec<Value> = sqlx::query(
+            "SELECT l.port, l.neighbor_asset_id, n.name, l.protocol, l.remote_port, l.seen_at
+             FROM asset_links l JOIN assets n ON n.id = l.neighbor_asset_id
+             WHERE l.asset_id = $1
+             UNION ALL
+             SELECT l.remote_port, l.asset_id, n.name, l.protocol, l.port, l.seen_at
+             FROM asset_links l JOIN assets n ON n.id = l.asset_id
+             WHERE l.neighbor_asset_id = $1 AND l.asset_id <> $1
+             ORDER BY 1, 2",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "port": r.get::<Option<String>, _>(0),
+                "neighbor_id": r.get::<i64, _>(1),
+                "neighbor_name": r.get::<Option<String>, _>(2),
+                "protocol": r.get::<String, _>(3),
+                "remote_port": r.get::<Option<String>, _>(4),
+                "seen_at": r.get::<String, _>(5),
+            })
+        })
+        .collect();
+        obj.insert("links".into(), Value::Array(links));
+        Ok(())
     }
 
     /// History of an asset, newest first; None when the asset does not exist.
@@ -352,6 +447,8 @@ impl Store {
             "sources",
             "documents",
             "history",
+            "asset_ports",
+            "asset_links",
         ] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(self.pool())

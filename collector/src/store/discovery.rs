@@ -1,10 +1,12 @@
 //! Applying a sweep to the CMDB, in one write transaction: each live host is merged into the
 //! asset with its MAC, else the asset known at its address in the site, else a new asset of
-//! kind "unknown".
+//! kind "unknown". A host that answered SNMP carries its identification, which types the asset
+//! (kind, vendor, model) as an SNMP document would.
 
 use std::net::IpAddr;
 
 use chrono::Utc;
+use parc_shared::snmp::Identification;
 use parc_shared::{normalize_mac, DiscoveredHost, Discovery, Document, SourceKind};
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
@@ -13,7 +15,7 @@ use super::inventory::{record_source, touch_seen, write_history};
 use super::tokens::Site;
 use super::{ts, Store};
 use crate::facts;
-use crate::history::Change;
+use crate::history::{self, Change};
 use crate::reconcile::{self, Decision, HostCandidate, Rule, SeenHost};
 
 /// What happened to a sweep; this is also the API's response body.
@@ -125,6 +127,7 @@ async fn merge_host(
         "methods": host.methods,
         "open_ports": host.open_ports,
         "rtt_us": host.rtt_us,
+        "device": host.device,
     })
     .to_string();
 
@@ -172,6 +175,13 @@ async fn merge_host(
             asset_id
         }
     };
+
+    if let Some(device) = &host.device {
+        let typed = type_from_device(conn, asset_id, device).await?;
+        if !decision_is_new(decision) {
+            changes.extend(typed);
+        }
+    }
 
     let known = candidates
         .iter()
@@ -235,6 +245,79 @@ async fn merge_host(
     )
     .await?;
     Ok(decision)
+}
+
+/// Sets kind, manufacturer, model and (when the asset has none usable) serial from a sweep's
+/// SNMP identification; returns what changed. An agent's DMI wins over SNMP for everything
+/// but gaps, as in the SNMP path.
+async fn type_from_device(
+    conn: &mut SqliteConnection,
+    asset_id: i64,
+    device: &Identification,
+) -> Result<Vec<Change>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT kind, manufacturer, model, serial, serial_key, firmware, facts IS NOT NULL
+         FROM assets WHERE id = $1",
+    )
+    .bind(asset_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let old_kind: String = row.get(0);
+    let old: [Option<String>; 4] = [row.get(1), row.get(2), row.get(3), row.get(5)];
+    let old_serial_key: Option<String> = row.get(4);
+    let has_inventory: bool = row.get(6);
+    let given = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let reported = [
+        given(&device.vendor),
+        given(&device.model),
+        given(&device.serial),
+        given(&device.firmware),
+    ];
+    let serial_key = reported[2].as_deref().and_then(facts::serial_key);
+    let mut new = old.clone();
+    for (i, (n, r)) in new.iter_mut().zip(&reported).enumerate() {
+        let keep_serial = i == 2 && (old_serial_key.is_some() || serial_key.is_none());
+        let keep = has_inventory || keep_serial;
+        *n = if keep {
+            n.clone().or_else(|| r.clone())
+        } else {
+            r.clone().or_else(|| n.clone())
+        };
+    }
+    let kind = reconcile::device_kind(device.device_type, Some(&old_kind), has_inventory);
+    let new_serial_key = if new[2] == old[2] {
+        old_serial_key
+    } else {
+        new[2].as_deref().and_then(facts::serial_key)
+    };
+    sqlx::query(
+        "UPDATE assets SET kind = $1, manufacturer = $2, model = $3, serial = $4,
+            serial_key = $5, firmware = $6 WHERE id = $7",
+    )
+    .bind(&kind)
+    .bind(&new[0])
+    .bind(&new[1])
+    .bind(&new[2])
+    .bind(&new_serial_key)
+    .bind(&new[3])
+    .bind(asset_id)
+    .execute(&mut *conn)
+    .await?;
+    let fields = ["manufacturer", "model", "serial", "firmware"];
+    let tracked = |kind: &str, values: &[Option<String>; 4]| {
+        let mut v = vec![("kind", Some(kind.to_string()))];
+        v.extend(fields.iter().copied().zip(values.iter().cloned()));
+        v
+    };
+    Ok(history::scalar_changes(
+        &tracked(&old_kind, &old),
+        &tracked(&kind, &new),
+    ))
 }
 
 fn decision_is_new(d: Decision) -> bool {
