@@ -402,6 +402,9 @@ fn user_exists(name: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The tests of this file that run dpkg take turns: dpkg holds one lock per machine.
+static DPKG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Purges both packages when dropped, so a failed assertion leaves the machine as it was.
 struct PurgeOnDrop;
 
@@ -423,6 +426,7 @@ fn debs_install_and_purge_on_this_machine() {
         eprintln!("not root: dpkg -i / --purge check skipped (CI runs it as root)");
         return;
     }
+    let _dpkg = DPKG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if installed("parc-agent") || installed("parc-collector") || user_exists("parc") {
         eprintln!("Parc is already installed here (or a `parc` user exists): not touching it");
         return;
@@ -503,6 +507,117 @@ fn debs_install_and_purge_on_this_machine() {
     }
     assert!(!user_exists("parc"), "the parc user is removed on purge");
     assert!(!installed("parc-agent") && !installed("parc-collector"));
+}
+
+/// The same package as `deb` with a higher version: what an upgrade looks like to dpkg (old
+/// prerm/postrm with "upgrade", new files over old, conffiles compared, postinst "configure"
+/// with the old version).
+fn next_version_of(deb: &Path, dir: &Path) -> (PathBuf, String) {
+    let tree = dir.join("tree");
+    run(Command::new("dpkg-deb").arg("-R").arg(deb).arg(&tree));
+    let control_path = tree.join("DEBIAN/control");
+    let control = std::fs::read_to_string(&control_path).unwrap();
+    let version = field(deb, "Version");
+    let next = format!("{version}+upgrade1");
+    let control = control.replace(
+        &format!("Version: {version}\n"),
+        &format!("Version: {next}\n"),
+    );
+    assert!(control.contains(&next), "{control}");
+    std::fs::write(&control_path, control).unwrap();
+    let out = dir.join("next.deb");
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Zxz", "--build"])
+        .arg(&tree)
+        .arg(&out));
+    (out, next)
+}
+
+fn installed_version(name: &str) -> String {
+    run(Command::new("dpkg-query").args(["-W", "-f=${Version}", name]))
+}
+
+#[test]
+fn deb_upgrade_keeps_the_admins_config_the_spool_and_the_enabled_unit_then_purge_removes_them() {
+    if skipped() {
+        return;
+    }
+    let agent = deb("parc-agent");
+    if !is_root() {
+        eprintln!("not root: dpkg upgrade check skipped (CI runs it as root)");
+        return;
+    }
+    let _dpkg = DPKG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if installed("parc-agent") || installed("parc-collector") || user_exists("parc") {
+        eprintln!("Parc is already installed here (or a `parc` user exists): not touching it");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (next, next_version) = next_version_of(&agent, work.path());
+    let _purge = PurgeOnDrop;
+
+    run(Command::new("dpkg").arg("-i").arg(&agent));
+    let first_version = installed_version("parc-agent");
+    // What an admin does after installing: point the agent at the collector, token included.
+    let config = "/etc/parc/agent.toml";
+    let mut edited = std::fs::read_to_string(config).unwrap();
+    edited.push_str("\n# edited by the admin\n");
+    std::fs::write(config, &edited).unwrap();
+    // A document waiting for the collector, in the spool the service writes.
+    let spool = Path::new("/var/lib/parc/agent/spool");
+    std::fs::create_dir_all(spool).unwrap();
+    let queued = spool.join("00000000000000000001-inventory-upgrade.json.gz");
+    std::fs::write(&queued, b"queued before the upgrade").unwrap();
+    let wants = Path::new("/etc/systemd/system/multi-user.target.wants/parc-agent.service");
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "postinst enables the unit on first install"
+    );
+
+    // --force-confold: what an unattended upgrade answers when a conffile was edited.
+    run(Command::new("dpkg")
+        .args(["--force-confold", "-i"])
+        .arg(&next));
+    assert_eq!(installed_version("parc-agent"), next_version);
+    assert_ne!(first_version, next_version);
+    assert_eq!(
+        std::fs::read_to_string(config).unwrap(),
+        edited,
+        "the admin's config survives the upgrade"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(config).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the token stays readable by root only"
+    );
+    assert_eq!(
+        std::fs::read(&queued).unwrap(),
+        b"queued before the upgrade",
+        "the spool survives the upgrade"
+    );
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "the unit is still enabled after the upgrade"
+    );
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        run(Command::new("systemd-analyze")
+            .args(["verify", "/lib/systemd/system/parc-agent.service"]));
+    }
+
+    run(Command::new("dpkg").args(["--purge", "parc-agent"]));
+    for path in ["/etc/parc", "/var/lib/parc", "/usr/bin/parc-agent"] {
+        assert!(!Path::new(path).exists(), "{path} left after purge");
+    }
+    assert!(
+        wants.symlink_metadata().is_err(),
+        "the enablement is forgotten on purge"
+    );
+    assert!(!installed("parc-agent"));
 }
 
 // ---- The MSI on Windows (Wine) -------------------------------------------------------------
@@ -614,6 +729,123 @@ fn assets_of_site(collector: &parc_tests::Collector, site: &str) -> usize {
         .unwrap_or(0) as usize
 }
 
+const HKLM_UNINSTALL: &str = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall";
+
+/// (registry view, Uninstall key, program name): the 64-bit and 32-bit machine-wide views and
+/// the per-user key of the prefix's user (HKU\S-1-5-21-…, loaded as under a logged-on user).
+const UNINSTALL_ENTRIES: [(&str, &str, &str); 3] = [
+    ("/reg:64", HKLM_UNINSTALL, "Parc test (64-bit)"),
+    ("/reg:32", HKLM_UNINSTALL, "Parc test (32-bit)"),
+    (
+        "/reg:64",
+        r"HKCU\Software\Microsoft\Windows\CurrentVersion\Uninstall",
+        "Parc test (per-user)",
+    ),
+];
+
+/// The detail of the one asset of `site`.
+fn asset_detail_of_site(collector: &parc_tests::Collector, site: &str) -> serde_json::Value {
+    let page = collector
+        .get(&format!("/api/v1/assets?site={site}"))
+        .unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+    let id = page["items"][0]["id"].as_i64().expect("an asset id");
+    collector.get(&format!("/api/v1/assets/{id}")).unwrap()
+}
+
+/// What the Windows agent read from Wine, checked against what Wine itself says. Wine 8's WMI
+/// answers the BIOS, system, OS, processor and disk classes; it has no local accounts and its
+/// BIOS serial is "0", which must arrive flagged as junk.
+fn check_windows_facts(wine: &Wine, asset: &serde_json::Value) {
+    let context = || serde_json::to_string_pretty(asset).unwrap();
+    let os = &asset["os"];
+    // "Microsoft Windows 6.1.7601": the version of the prefix, whichever Wine sets.
+    let ver = wine.ok(&["cmd", "/c", "ver"]);
+    let version = ver
+        .split_whitespace()
+        .last()
+        .unwrap_or_else(|| panic!("no version in {ver:?}"));
+    let build = version.rsplit('.').next().unwrap();
+    assert_eq!(os["family"], "windows", "{}", context());
+    assert_eq!(os["version"], version, "{}", context());
+    assert_eq!(os["kernel"], version, "{}", context());
+    let name = os["name"].as_str().unwrap_or_default();
+    assert!(name.starts_with("Windows "), "{}", context());
+    let pretty = os["pretty_name"].as_str().unwrap_or_default();
+    assert!(
+        pretty.ends_with(&format!("(build {build})")),
+        "{}",
+        context()
+    );
+    assert_eq!(os["arch"], "x86_64", "{}", context());
+    assert!(
+        os["boot_time"].is_string() && os["install_date"].is_string(),
+        "{}",
+        context()
+    );
+
+    let hw = &asset["hardware"];
+    assert_eq!(hw["dmi_available"], true, "{}", context());
+    assert_eq!(hw["manufacturer"], "The Wine Project", "{}", context());
+    assert_eq!(
+        hw["serial"]["junk"],
+        true,
+        "Wine's serial \"0\": {}",
+        context()
+    );
+    assert_eq!(hw["bios"]["vendor"], "The Wine Project", "{}", context());
+
+    let cpus = asset["cpus"].as_array().expect("cpus");
+    assert!(!cpus.is_empty(), "{}", context());
+    let threads: u64 = cpus.iter().map(|c| c["threads"].as_u64().unwrap()).sum();
+    assert!(threads >= 1, "{}", context());
+    assert!(cpus.iter().all(|c| c["model"].is_string()), "{}", context());
+    let memory = asset["memory"]["total_bytes"].as_u64().unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let host_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    // Wine reports the host's memory: same size, give or take rounding.
+    assert!(
+        memory > host_kib * 1024 / 2 && memory <= host_kib * 1024 + (1 << 20),
+        "{memory} bytes vs MemTotal {host_kib} kB"
+    );
+
+    let c_drive = asset["filesystems"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["mount_point"] == "C:"))
+        .unwrap_or_else(|| panic!("no C: among filesystems: {}", context()));
+    assert!(c_drive["total_bytes"].as_u64() > Some(0), "{}", context());
+    assert!(
+        asset["disks"].as_array().is_some_and(|d| d
+            .iter()
+            .any(|d| d["name"] == "PHYSICALDRIVE0" && d["size_bytes"].as_u64() > Some(0))),
+        "{}",
+        context()
+    );
+
+    let software: Vec<(&str, Option<&str>)> = asset["software"]
+        .as_array()
+        .expect("software")
+        .iter()
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("Parc ")))
+        .map(|s| (s["name"].as_str().unwrap(), s["arch"].as_str()))
+        .collect();
+    for (want, arch) in [
+        ("Parc test (64-bit)", Some("x86_64")),
+        ("Parc test (32-bit)", Some("x86")),
+        ("Parc test (per-user)", None),
+    ] {
+        assert!(software.contains(&(want, arch)), "{want}: {software:?}");
+    }
+    assert!(
+        !software.iter().any(|(n, _)| *n == "Parc hidden"),
+        "system components are hidden: {software:?}"
+    );
+}
+
 #[test]
 fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninstalls() {
     if skipped() {
@@ -642,6 +874,45 @@ fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninsta
         "0",
         "/f",
     ]);
+    // Programs for the service's inventory to find, in each place Windows keeps them.
+    for (view, key, name) in UNINSTALL_ENTRIES {
+        let key = format!(r"{key}\ParcTest");
+        wine.ok(&[
+            "reg",
+            "add",
+            &key,
+            "/v",
+            "DisplayName",
+            "/d",
+            name,
+            "/f",
+            view,
+        ]);
+        wine.ok(&[
+            "reg",
+            "add",
+            &key,
+            "/v",
+            "DisplayVersion",
+            "/d",
+            "1.2.3",
+            "/f",
+            view,
+        ]);
+    }
+    let hidden = format!(r"{HKLM_UNINSTALL}\ParcHidden");
+    wine.ok(&[
+        "reg",
+        "add",
+        &hidden,
+        "/v",
+        "DisplayName",
+        "/d",
+        "Parc hidden",
+        "/f",
+    ]);
+    let component = ["/v", "SystemComponent", "/t", "REG_DWORD", "/d", "1", "/f"];
+    wine.ok(&[&["reg", "add", hidden.as_str()][..], &component[..]].concat());
     let server = format!("SERVER={}", collector.url);
     let token_arg = format!("TOKEN={token}");
     wine.ok(&[
@@ -669,6 +940,8 @@ fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninsta
         "the service sent nothing within 90 s; its log is in {}",
         wine.drive_c("users/Public/Parc/logs").display()
     );
+
+    check_windows_facts(&wine, &asset_detail_of_site(&collector, "wine-site"));
 
     // A major upgrade run without properties keeps the ones given at install. The next major
     // version is newer than this build whatever its minor and build numbers.

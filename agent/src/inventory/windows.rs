@@ -3,8 +3,8 @@
 //!
 //! Every query that fails (a class the WMI implementation lacks, a broken repository, access
 //! denied) is logged and leaves its section empty: a PC with a half-broken WMI still reports
-//! what it can. Each row is turned into JSON and read back into the class's struct, so missing
-//! properties become `None` instead of failing the row.
+//! what it can. Each row is turned into JSON and read back into the class's struct by
+//! [`wmi_map::from_row`], so missing properties become `None` instead of failing the row.
 
 use std::collections::HashMap;
 
@@ -73,7 +73,10 @@ impl Wmi<'_> {
         rows.into_iter()
             .filter_map(|row| {
                 serde_json::to_value(&row)
-                    .and_then(serde_json::from_value)
+                    .and_then(|value| match value {
+                        serde_json::Value::Object(map) => wmi_map::from_row(map),
+                        other => Err(serde::de::Error::custom(format!("not an object: {other}"))),
+                    })
                     .map_err(
                         |e| tracing::warn!(query, error = %e, "WMI row not understood: skipped"),
                     )

@@ -2,9 +2,11 @@
 //! on every platform; only the queries themselves (`windows`, Windows only) touch WMI.
 //!
 //! Each `Win32_*` struct holds the properties Parc reads from one class, named as WMI names
-//! them. The query edge turns every row into JSON and deserializes it here, so a property an
+//! them. The query edge hands every row over as JSON to [`from_row`], so a property an
 //! implementation does not provide (Wine's WMI has only part of each class) is `None` rather
-//! than a failed row, and numbers arrive as numbers or strings (WMI sends uint64 as text).
+//! than a failed row, names match whatever their case (WMI's are case-insensitive: Wine says
+//! "DeviceId" where Windows says "DeviceID"), and numbers arrive as numbers or strings (WMI
+//! sends uint64 as text).
 //!
 //! The mapping reuses the Linux rules wherever the fact is the same: SMBIOS identity goes
 //! through [`hardware::from_dmi`] (placeholders dropped, junk serials and UUIDs flagged) and
@@ -21,7 +23,9 @@ use parc_shared::inventory::{
     Session, Software, Users,
 };
 use parc_shared::Inventory;
+use serde::de::{DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 
 use super::{hardware, host};
 
@@ -559,8 +563,9 @@ pub fn memory(system: Option<&Win32ComputerSystem>, os: Option<&Win32OperatingSy
 pub fn disks(rows: &[Win32DiskDrive]) -> Vec<Disk> {
     rows.iter()
         .filter_map(|d| {
-            let name = d.device_id.as_deref()?.trim();
-            let name = name.strip_prefix(r"\\.\").unwrap_or(name);
+            // `\\.\PHYSICALDRIVE0`; Wine doubles the backslashes, so the name is what
+            // follows the last one.
+            let name = d.device_id.as_deref()?.trim().rsplit('\\').next()?;
             if name.is_empty() {
                 return None;
             }
@@ -812,6 +817,52 @@ fn meaningful(value: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// One WMI row (property name → value) as `T`. Property names are matched to `T`'s
+/// case-insensitively, as WMI itself matches them.
+pub fn from_row<T: DeserializeOwned>(row: Map<String, Value>) -> Result<T, serde_json::Error> {
+    let fields = field_names::<T>();
+    let row = row
+        .into_iter()
+        .map(|(name, value)| {
+            let name = fields
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(&name))
+                .map_or(name, |f| f.to_string());
+            (name, value)
+        })
+        .collect();
+    serde_json::from_value(Value::Object(row))
+}
+
+/// The names a struct's `Deserialize` asks for, caught by a deserializer that only records
+/// them (serde hands them to `deserialize_struct`).
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("only structs are probed"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("probed"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
 /// A number that WMI may send as a number or as text (uint64 is a string in COM); anything
 /// else is an absent value rather than a failed row.
 fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -845,8 +896,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn row<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-        serde_json::from_value(value).expect("a WMI row deserializes")
+    fn row<T: DeserializeOwned>(value: Value) -> T {
+        match value {
+            Value::Object(map) => from_row(map).expect("a WMI row deserializes"),
+            other => panic!("a row is an object: {other}"),
+        }
     }
 
     /// A Dell OptiPlex on a domain, as Windows 11's WMI returns it (property names and types
@@ -1300,6 +1354,24 @@ mod tests {
         );
     }
 
+    /// Wine 8's answers for its two drives, as its `wmic` prints them: "DeviceId", not
+    /// "DeviceID".
+    #[test]
+    fn property_names_match_whatever_their_case() {
+        let disk: Win32LogicalDisk = row(json!({
+            "DeviceId": "C:", "DRIVETYPE": 3, "filesystem": "NTFS", "Size": "82252800000",
+            "FreeSpace": "51855552512", "Unrelated": [1, 2],
+        }));
+        assert_eq!(disk.device_id.as_deref(), Some("C:"));
+        assert_eq!(
+            (disk.drive_type, disk.size, disk.file_system.as_deref()),
+            (Some(3), Some(82_252_800_000), Some("NTFS"))
+        );
+        let bios: Win32Bios = row(json!({"smbiosbiosversion": "Wine"}));
+        assert_eq!(bios.smbios_bios_version.as_deref(), Some("Wine"));
+        assert!(field_names::<Win32NetworkAdapterConfiguration>().contains(&"IPAddress"));
+    }
+
     #[test]
     fn rows_with_odd_types_degrade_to_absent_values() {
         let sys: Win32ComputerSystem = row(json!({
@@ -1309,6 +1381,8 @@ mod tests {
         let cfg: Win32NetworkAdapterConfiguration = row(json!({"IPAddress": null, "Index": 4.0}));
         assert!(cfg.ip_address.is_empty());
         assert_eq!(cfg.index, Some(4));
+        let wine = disks(&[row(json!({"DeviceId": "\\\\\\\\.\\\\PHYSICALDRIVE1"}))]);
+        assert_eq!(wine[0].name, "PHYSICALDRIVE1");
         let disk: Win32LogicalDisk = row(json!({"Size": -5, "DriveType": [3]}));
         assert_eq!((disk.size, disk.drive_type), (None, None));
     }

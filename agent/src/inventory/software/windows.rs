@@ -98,6 +98,10 @@ pub fn gather() -> Vec<Software> {
     for (view, arch) in [(KEY_WOW64_64KEY, "x86_64"), (KEY_WOW64_32KEY, "x86")] {
         match machine.open_subkey_with_flags(&machine_key, KEY_READ | view) {
             Ok(key) => all.extend(entries(&key, Some(arch))),
+            // No 32-bit view: 32-bit Windows, or Wine.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!(key = %machine_key, arch, "no Uninstall key in this view")
+            }
             Err(e) => {
                 tracing::warn!(key = %machine_key, arch, error = %e, "cannot open the Uninstall key")
             }
