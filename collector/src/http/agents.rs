@@ -252,7 +252,14 @@ mod tests {
             .unwrap()
             .replace("ed25519", "rsa");
         wrong_scheme.insert(SIGNATURE_HEADER, v.parse().unwrap());
-        let cases: Vec<(&str, HeaderMap, Uuid, &[u8], Result<(), SignatureError>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            HeaderMap,
+            Uuid,
+            &'a [u8],
+            Result<(), SignatureError>,
+        );
+        let cases: Vec<Case> = vec![
             ("good", signed(&key, id, body), id, body, Ok(())),
             (
                 "none",
