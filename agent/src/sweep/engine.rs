@@ -32,7 +32,7 @@ use super::probe::Cookies;
 use super::rate::RateLimiter;
 use super::targets::{Block, Targets};
 use super::tcp::PortState;
-use super::timing::RttStats;
+use super::timing::{AnswerStats, RttStats};
 use super::{icmp, names, oui, scope, sys, tcp, Progress, ProgressSink, SweepError, SweepRequest};
 
 /// Answers in flight between receiver threads and the aggregator. Large enough for the reply
@@ -45,6 +45,9 @@ const SOCKET_BUFFER: usize = 16 << 20;
 const RECV_POLL: Duration = Duration::from_millis(50);
 /// File descriptors kept for everything else (resolver, stdio, raw sockets, the runtime).
 const FD_RESERVE: u64 = 64;
+/// Room for the largest raw probe (an echo request or a SYN, without the IPv4 header).
+const PROBE_MAX: usize = 64;
+const _: () = assert!(icmp::REQUEST_LEN <= PROBE_MAX && tcp::SYN_LEN <= PROBE_MAX);
 /// Unprivileged `connect()` probes in flight at most (further bounded by RLIMIT_NOFILE).
 const MAX_CONNECTS: u64 = 8_192;
 /// Below this many concurrent `connect()`s a sweep would crawl; refuse with a clear error.
@@ -102,10 +105,10 @@ struct Shared {
     arp_macs: Mutex<HashMap<Ipv4Addr, (Mac, usize)>>,
     /// When the last answer arrived (µs since start), to end waits once answers stop.
     last_answer_us: AtomicU64,
-    /// Ports that answered for hosts silent to ICMP. Retry passes send ICMP and only these
-    /// ports (all ports while it is empty): on a /16 most silent addresses are dead, and
-    /// resending every port to each of them would double the sweep for nothing.
-    retry_ports: Mutex<BTreeSet<u16>>,
+    /// Which probes the live hosts answered: whether a retry pass is worth it (loss) and which
+    /// ports it sends (ICMP and the ports that found echo-silent hosts: on a /16 most silent
+    /// addresses are dead, and resending every port to each would double the sweep for nothing).
+    answers: Mutex<AnswerStats>,
 }
 
 impl Shared {
@@ -113,18 +116,21 @@ impl Shared {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn lock_retry_ports(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {
-        self.retry_ports.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_answers(&self) -> std::sync::MutexGuard<'_, AnswerStats> {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The ports to probe in pass `pass`.
+    /// The ports to probe in pass `pass` (`all`: the sweep's sorted ports).
     fn ports_for_pass(&self, all: &[u16], pass: u32) -> Vec<u16> {
-        let useful = self.lock_retry_ports();
-        if pass == 0 || useful.is_empty() {
-            all.to_vec()
-        } else {
-            all.iter().copied().filter(|p| useful.contains(p)).collect()
+        if pass == 0 {
+            return all.to_vec();
         }
+        let answers = self.lock_answers();
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| answers.retry_port(*i))
+            .map(|(_, p)| *p)
+            .collect()
     }
 
     fn is_found(&self, ip: IpAddr) -> bool {
@@ -331,7 +337,7 @@ pub async fn run(
         arp_sent: Mutex::new(HashMap::new()),
         arp_macs: Mutex::new(HashMap::new()),
         last_answer_us: AtomicU64::new(0),
-        retry_ports: Mutex::new(BTreeSet::new()),
+        answers: Mutex::new(AnswerStats::default()),
     });
 
     // Receivers.
@@ -434,7 +440,7 @@ pub async fn run(
         let shared = shared.clone();
         let targets = targets.clone();
         let dns = names::ReverseDns::new(req.methods.dns);
-        tokio::spawn(aggregate(rx, shared, targets, dns))
+        tokio::spawn(aggregate(rx, shared, targets, ports.clone(), dns))
     };
 
     // Progress reporter.
@@ -621,12 +627,15 @@ struct HostState {
     methods: BTreeSet<ProbeMethod>,
     open_ports: BTreeSet<u16>,
     rtt: Option<Duration>,
+    /// Kinds of probe answered, as [`AnswerStats`] numbers them.
+    kinds: u32,
 }
 
 async fn aggregate(
     mut rx: mpsc::Receiver<Event>,
     shared: Arc<Shared>,
     targets: Targets,
+    ports: Vec<u16>,
     mut dns: names::ReverseDns,
 ) -> (HashMap<IpAddr, HostState>, names::ReverseDns) {
     let mut hosts: HashMap<IpAddr, HostState> = HashMap::new();
@@ -673,10 +682,13 @@ async fn aggregate(
                 .unwrap_or_else(|e| e.into_inner())
                 .record(r);
         }
-        if let Event::Tcp { port, .. } = ev {
-            if !h.methods.contains(&ProbeMethod::IcmpEcho) {
-                shared.lock_retry_ports().insert(port);
-            }
+        let kind = match ev {
+            Event::Arp { .. } => None,
+            Event::Echo { .. } => Some(0),
+            Event::Tcp { port, .. } => ports.binary_search(&port).ok().map(|i| i + 1),
+        };
+        if let Some(k) = kind {
+            h.kinds = shared.lock_answers().add(h.kinds, k);
         }
         h.methods.insert(method);
         if h.rtt.is_none() {
@@ -794,6 +806,9 @@ impl Driver<'_> {
     async fn ip_stage(&self, targets: &Targets) -> u32 {
         let mut passes = 0;
         for pass in 0..=self.req.retries {
+            if pass > 0 && !self.retry_is_useful(pass) {
+                break;
+            }
             if self.ip_pass(targets, pass).await == 0 {
                 break;
             }
@@ -801,6 +816,21 @@ impl Driver<'_> {
             self.wait(pass).await;
         }
         passes
+    }
+
+    /// Whether the silent targets get pass `pass` (> 0): only while the loss measured on live
+    /// hosts says some could still be hiding.
+    fn retry_is_useful(&self, pass: u32) -> bool {
+        let answers = self.shared.lock_answers();
+        let useful = answers.retry_is_useful(pass);
+        tracing::debug!(
+            pass,
+            miss_rate = answers.miss_rate(),
+            expected_missed = answers.expected_missed(pass),
+            useful,
+            "retry?"
+        );
+        useful
     }
 
     /// Waits for late answers after a pass: up to an adaptive bound, less when answers stop.
@@ -973,6 +1003,12 @@ struct RawPassSockets<'a> {
 /// Raw-socket pass over IPv4 targets: one echo request and one SYN per port per address.
 /// Hosts that answered ARP get their probes as Ethernet frames to their MAC; others go through
 /// the kernel's routing.
+///
+/// The walk is kind-major (echo to every address, then the first port to every address...), as
+/// zmap and masscan spread theirs: a host's probes leave far apart in time, so a burst of loss
+/// (a queue overflowing on the path under our own burst) takes one probe from many hosts rather
+/// than every probe from a few. The first is survivable and shows in [`AnswerStats`], which then
+/// asks for a retry; the second would be invisible.
 fn raw_pass(
     sh: &Shared,
     targets: Targets,
@@ -981,7 +1017,14 @@ fn raw_pass(
     socks: RawPassSockets<'_>,
     ports: &[u16],
 ) -> u64 {
-    let ports = &sh.ports_for_pass(ports, pass);
+    let ports = sh.ports_for_pass(ports, pass);
+    // None: ICMP echo; Some(port): a SYN.
+    let kinds: Vec<Option<u16>> = socks
+        .icmp
+        .map(|_| None)
+        .into_iter()
+        .chain(ports.iter().map(|&p| Some(p)))
+        .collect();
     let mut sources: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
     let macs = sh
         .arp_macs
@@ -989,61 +1032,76 @@ fn raw_pass(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut sent = 0;
+    // Progress counts an address once all its kinds were sent, in steps of one address.
+    let mut progress_units = 0usize;
     let mut ip_id: u16 = rand::random();
-    for ip in targets.iter() {
-        if sh.stopped() {
-            break;
-        }
-        let IpAddr::V4(dst) = ip else { continue };
-        if retry && sh.is_found(ip) {
-            continue;
-        }
-        sent += 1;
-        if !retry {
-            sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
-        }
-        let link = macs.get(&dst).and_then(|(mac, seg_i)| {
-            socks
-                .links
-                .iter()
-                .find(|(i, _, _)| i == seg_i)
-                .map(|(_, s, seg)| (*mac, &**s, seg))
-        });
-        let to = SockAddr::from(SocketAddr::from((dst, 0)));
-        // The TCP checksum covers the source address the kernel will pick; ask the routing
-        // table once per /24 (a UDP connect sends nothing).
-        let src = match link {
-            Some((_, _, seg)) => Some(seg.my_ip),
-            None => *sources
-                .entry(u32::from(dst) >> 8)
-                .or_insert_with(|| route_source(dst)),
-        };
-        let mut send = |protocol: u8, payload: &[u8], via_kernel: &Socket| {
+    for (k, kind) in kinds.iter().enumerate() {
+        for ip in targets.iter() {
+            if sh.stopped() {
+                return sent;
+            }
+            let IpAddr::V4(dst) = ip else { continue };
+            if retry && sh.is_found(ip) {
+                continue;
+            }
+            if k == 0 {
+                sent += 1;
+            }
+            if !retry {
+                progress_units += 1;
+                if progress_units == kinds.len() {
+                    progress_units = 0;
+                    sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let link = macs.get(&dst).and_then(|(mac, seg_i)| {
+                socks
+                    .links
+                    .iter()
+                    .find(|(i, _, _)| i == seg_i)
+                    .map(|(_, s, seg)| (*mac, &**s, seg))
+            });
+            // The TCP checksum covers the source address the kernel will pick; ask the routing
+            // table once per /24 (a UDP connect sends nothing).
+            let src = match link {
+                Some((_, _, seg)) => Some(seg.my_ip),
+                None => *sources
+                    .entry(u32::from(dst) >> 8)
+                    .or_insert_with(|| route_source(dst)),
+            };
+            let mut buf = [0u8; PROBE_MAX];
+            let (protocol, len, via_kernel) = match (kind, socks.icmp) {
+                (None, Some((sock, id))) => {
+                    let p = icmp::echo_request(&sh.cookies, id, pass as u16, dst, sh.now_us());
+                    buf[..p.len()].copy_from_slice(&p);
+                    (1, p.len(), sock)
+                }
+                (None, None) => continue,
+                (Some(port), _) => {
+                    let Some(src) = src else {
+                        // once per address, not once per port
+                        if k + 1 == kinds.len() {
+                            sh.record_error(&io::Error::other("no route to target"));
+                        }
+                        continue;
+                    };
+                    let p = tcp::syn(&sh.cookies, src, socks.tcp.1, dst, *port, sh.now_us());
+                    buf[..p.len()].copy_from_slice(&p);
+                    (6, p.len(), socks.tcp.0)
+                }
+            };
+            let pkt = &buf[..len];
             sh.limiter.take_blocking(1);
+            let to = SockAddr::from(SocketAddr::from((dst, 0)));
             match (link, src) {
                 (Some((mac, sock, seg)), Some(src)) => {
                     ip_id = ip_id.wrapping_add(1);
                     let frame =
-                        super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, payload);
+                        super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, pkt);
                     sh.send_with(|| (&*sock).write(&frame));
                 }
-                _ => sh.send_with(|| via_kernel.send_to(payload, &to)),
+                _ => sh.send_with(|| via_kernel.send_to(pkt, &to)),
             }
-        };
-        if let Some((sock, id)) = socks.icmp {
-            let pkt = icmp::echo_request(&sh.cookies, id, pass as u16, dst, sh.now_us());
-            send(1, &pkt, sock);
-        }
-        if ports.is_empty() {
-            continue;
-        }
-        let Some(src) = src else {
-            sh.record_error(&io::Error::other("no route to target"));
-            continue;
-        };
-        for &port in ports {
-            let seg = tcp::syn(&sh.cookies, src, socks.tcp.1, dst, port, sh.now_us());
-            send(6, &seg, socks.tcp.0);
         }
     }
     sent

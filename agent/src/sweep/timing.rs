@@ -1,6 +1,9 @@
-//! Adaptive timeouts. How long to wait for the last answers after a pass is derived from the
-//! round-trip times measured during the sweep, bounded by the configured timeout, and grows
-//! with each retry (backoff). Pure: tests feed samples, no clock.
+//! Adaptive timing and retry decisions, pure (tests feed samples, no clock).
+//!
+//! [`RttStats`]: how long to wait for the last answers after a pass, from the round-trip times
+//! measured during the sweep, bounded by the configured timeout, growing with each retry.
+//! [`AnswerStats`]: whether a retry pass can find anything, from the loss measured on the live
+//! hosts' answers, and which ports a retry should send.
 
 use std::time::Duration;
 
@@ -92,6 +95,116 @@ impl RttStats {
     }
 }
 
+/// Kinds of probe tracked by [`AnswerStats`]: kind 0 is ICMP echo, kind `i` the `i`-th port of
+/// the sweep (sorted). Ports beyond are not tracked (and always retried).
+pub const KINDS: usize = 32;
+/// Fewest hosts answering a kind before it may serve as evidence of loss on the others.
+const MIN_EVIDENCE: u64 = 30;
+/// A retry pass runs when it is expected to find at least this many more hosts.
+const RETRY_WORTH: f64 = 0.05;
+
+/// What the live hosts' answers say about loss on the path.
+///
+/// Every live host answers several probes (echo, and an RST or SYN-ACK per TCP port unless a
+/// firewall drops it), so a live host seen through some of its probes but not others is
+/// evidence of loss. Which kinds a host answers depends on its firewall, so the loss is
+/// estimated per kind `i` as the best agreement with another kind `j`: the share of hosts
+/// answering `j` that also answered `i`. Filtering can only lower that share, so the estimate
+/// is never below the true answer rate by more than sampling noise; on a clean path it is
+/// exactly 1 and no retry pass is needed, which halves a /16 sweep (most silent addresses are
+/// empty, and a retry would probe every one of them again).
+#[derive(Debug, Clone, Default)]
+pub struct AnswerStats {
+    /// `answered[i]`: hosts that answered kind `i`.
+    answered: [u64; KINDS],
+    /// `together[i][j]`: hosts that answered both `i` and `j`.
+    together: [[u64; KINDS]; KINDS],
+    /// `by_count[n - 1]`: hosts that answered `n` kinds.
+    by_count: [u64; KINDS],
+    /// `icmp_silent[i]`: hosts that answered kind `i` but not ICMP echo.
+    icmp_silent: [u64; KINDS],
+}
+
+impl AnswerStats {
+    /// A host whose answered kinds were `before` (a bit mask) answered kind `kind`.
+    /// Returns the host's new mask. Repeated answers count once.
+    pub fn add(&mut self, before: u32, kind: usize) -> u32 {
+        if kind >= KINDS || before & (1 << kind) != 0 {
+            return before;
+        }
+        let after = before | (1 << kind);
+        self.answered[kind] += 1;
+        for j in (0..KINDS).filter(|j| before & (1 << j) != 0) {
+            self.together[kind][j] += 1;
+            self.together[j][kind] += 1;
+        }
+        let n = before.count_ones() as usize;
+        if n > 0 {
+            self.by_count[n - 1] -= 1;
+        }
+        self.by_count[n] += 1;
+        if kind == 0 {
+            // the host answers echo after all: its ports no longer argue for retrying them
+            for j in (1..KINDS).filter(|j| before & (1 << j) != 0) {
+                self.icmp_silent[j] -= 1;
+            }
+        } else if after & 1 == 0 {
+            self.icmp_silent[kind] += 1;
+        }
+        after
+    }
+
+    /// Estimated share of probes to a live host that go unanswered through loss (either way);
+    /// `None` when too few hosts answered to tell.
+    pub fn miss_rate(&self) -> Option<f64> {
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..KINDS {
+            let best = (0..KINDS)
+                .filter(|&j| j != i && self.answered[j] >= MIN_EVIDENCE)
+                .map(|j| self.together[i][j] as f64 / self.answered[j] as f64)
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+            if let Some(q) = best {
+                num += self.answered[i] as f64 * q;
+                den += self.answered[i] as f64;
+            }
+        }
+        (den > 0.0).then(|| (1.0 - num / den).max(0.0))
+    }
+
+    /// Live hosts expected to have been missed by every probe of `passes` passes: a host like one
+    /// that answered `n` kinds is missed with probability `miss^(n * passes)`, and for every host
+    /// found, `p / (1 - p)` like it are expected unseen. Taking `n` from what was observed (loss
+    /// lowers it) errs towards retrying.
+    pub fn expected_missed(&self, passes: u32) -> Option<f64> {
+        let miss = self.miss_rate()?;
+        Some(
+            self.by_count
+                .iter()
+                .enumerate()
+                .map(|(i, &hosts)| {
+                    let p = miss.powi(((i as u32 + 1) * passes) as i32);
+                    hosts as f64 * p / (1.0 - p).max(1e-9)
+                })
+                .sum(),
+        )
+    }
+
+    /// Whether another pass over the silent addresses is worth its packets after `passes`
+    /// passes. Unknown loss (too few answers) means yes: small sweeps retry, as they always did.
+    pub fn retry_is_useful(&self, passes: u32) -> bool {
+        self.expected_missed(passes)
+            .is_none_or(|missed| missed >= RETRY_WORTH)
+    }
+
+    /// Whether port number `index` (0-based, in the sweep's sorted port list) belongs in a retry
+    /// pass: it found hosts that ICMP echo did not, or it is beyond what is tracked, or nothing
+    /// was found yet (then every port does).
+    pub fn retry_port(&self, index: usize) -> bool {
+        let kind = index + 1;
+        kind >= KINDS || self.icmp_silent[kind] > 0 || self.icmp_silent[1..].iter().all(|&n| n == 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +293,114 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    /// Feeds `hosts` hosts answering `kinds`, each answer kept with probability `keep` (a
+    /// deterministic xorshift stands in for loss).
+    fn feed(stats: &mut AnswerStats, hosts: usize, kinds: &[usize], keep: f64, seed: &mut u64) {
+        for _ in 0..hosts {
+            let mut m = 0;
+            for &k in kinds {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                if (*seed % 10_000) as f64 / 10_000.0 < keep {
+                    m = stats.add(m, k);
+                }
+            }
+        }
+    }
+
+    const ICMP_HOST: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7]; // echo + 7 ports (RST or SYN-ACK)
+    const WINDOWS: &[usize] = &[3, 6, 7]; // firewalled: 135, 445, 3389 only
+
+    #[test]
+    fn loss_table() {
+        // (ICMP hosts, firewalled hosts, answer kept with, miss rate range, retry after 1 pass?)
+        type Case = (usize, usize, f64, (f64, f64), bool);
+        let cases: &[Case] = &[
+            (7_000, 3_000, 1.0, (0.0, 0.0), false), // clean /16: no retry
+            (790, 330, 1.0, (0.0, 0.0), false),     // clean /21
+            (790, 330, 0.81, (0.14, 0.24), true),   // 10 % each way: 0.9 x 0.9 answered
+            (7_000, 3_000, 0.99, (0.0, 0.02), false), // 1 %: a firewalled host is missed 1e-6
+            (790, 330, 0.95, (0.02, 0.08), true),   // 5 %: ~0.04 missed per firewalled host
+            (20, 0, 1.0, (0.0, 0.0), true),         // too few to tell: retry as always
+        ];
+        for (i, &(icmp, win, keep, (lo, hi), retry)) in cases.iter().enumerate() {
+            let mut s = AnswerStats::default();
+            let mut seed = 0x9e37_79b9_7f4a_7c15;
+            feed(&mut s, icmp, ICMP_HOST, keep, &mut seed);
+            feed(&mut s, win, WINDOWS, keep, &mut seed);
+            if icmp >= 100 {
+                let m = s.miss_rate().unwrap();
+                assert!((lo..=hi).contains(&m), "case {i}: miss rate {m}");
+            } else {
+                assert_eq!(s.miss_rate(), None, "case {i}");
+            }
+            assert_eq!(
+                s.retry_is_useful(1),
+                retry,
+                "case {i}: {:?}",
+                s.expected_missed(1)
+            );
+        }
+    }
+
+    #[test]
+    fn retries_stop_once_misses_are_unlikely() {
+        let mut s = AnswerStats::default();
+        let mut seed = 7;
+        feed(&mut s, 790, ICMP_HOST, 0.81, &mut seed);
+        feed(&mut s, 330, WINDOWS, 0.81, &mut seed);
+        let after = |passes| s.expected_missed(passes).unwrap();
+        assert!(after(1) > 1.0, "{}", after(1));
+        assert!(after(2) < after(1) && after(3) < after(2));
+        assert!(!s.retry_is_useful(6), "{}", after(6));
+    }
+
+    #[test]
+    fn filtering_is_not_mistaken_for_a_clean_path() {
+        // No loss, but hosts answering only echo and hosts answering only port 1 (a firewall
+        // per host): nothing says those single-kind hosts were seen whole, yet no kind implies
+        // another either, so the estimate must not claim a clean path.
+        let mut s = AnswerStats::default();
+        let mut seed = 1;
+        feed(&mut s, 200, &[0, 1], 1.0, &mut seed);
+        feed(&mut s, 200, &[0], 1.0, &mut seed);
+        feed(&mut s, 200, &[1], 1.0, &mut seed);
+        let m = s.miss_rate().unwrap();
+        assert!(m > 0.2, "{m}");
+        assert!(s.retry_is_useful(1));
+    }
+
+    #[test]
+    fn repeated_answers_count_once() {
+        let mut s = AnswerStats::default();
+        let m = s.add(0, 3);
+        assert_eq!(s.add(m, 3), m);
+        assert_eq!(s.add(m, KINDS), m, "untracked kinds change nothing");
+        assert_eq!(s.answered[3], 1);
+        assert_eq!(s.by_count[..2], [1, 0]);
+    }
+
+    #[test]
+    fn retry_ports_are_those_that_found_echo_silent_hosts() {
+        let mut s = AnswerStats::default();
+        // nothing found yet: every port
+        assert!((0..7).all(|i| s.retry_port(i)));
+        // a firewalled host (ports 2 and 5), whatever the order of its answers
+        let m = s.add(0, 3);
+        s.add(m, 6);
+        // a host whose RST overtook its echo reply: port 1 then echo
+        let m = s.add(0, 1);
+        s.add(m, 0);
+        let retried: Vec<usize> = (0..7).filter(|&i| s.retry_port(i)).collect();
+        assert_eq!(retried, [2, 5]);
+        assert!(s.retry_port(KINDS), "untracked ports are always retried");
     }
 }
