@@ -337,3 +337,46 @@ fn sweep_push_delivers_snmp_documents() -> Result<()> {
     );
     Ok(())
 }
+
+/// Service mode: the scheduled sweep queries SNMP with the configured credentials and delivers
+/// the device as an SNMP document next to the discovery.
+#[test]
+fn scheduled_sweeps_deliver_snmp_devices() -> Result<()> {
+    let snmpd = Snmpd::start("127.83.5.1")?;
+    let dir = tempfile::tempdir()?;
+    let c = parc_tests::Collector::start(dir.path())?;
+    let token = c.token("site")?;
+    let state = dir.path().join("agent");
+    let extra = format!(
+        "[sweep]\nscopes = [\"127.83.5.0/24\"]\ntargets = [\"127.83.5.1\"]\nports = [{}]\n\
+         [snmp]\nport = {}\n[[snmp.credentials]]\nversion = \"v2c\"\ncommunity = \"{COMMUNITY}\"\n",
+        closed_tcp_port(),
+        snmpd.port
+    );
+    let config = parc_tests::service_config(&state, &c.url, &token, &extra)?;
+    let mut child = Command::new(parc_tests::agent_bin())
+        .args(["--config", config.to_str().expect("utf-8 path"), "run"])
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    let found = parc_tests::wait_for(Duration::from_secs(90), || {
+        let list = c.get("/api/v1/assets?per_page=500").ok()?;
+        list["items"].as_array()?.iter().find_map(|a| {
+            let detail = c.get(&format!("/api/v1/assets/{}", a["id"])).ok()?;
+            (!detail["snmp"].is_null()).then_some(detail)
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let asset = found.expect("the scheduled sweep's SNMP device never reached the collector");
+    let kinds: Vec<&str> = asset["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"snmp"), "{asset}");
+    let memory: Value =
+        serde_json::from_slice(&std::fs::read(state.join("snmp-credentials.json"))?)?;
+    assert_eq!(memory["devices"]["127.83.5.1"], 0, "{memory}");
+    Ok(())
+}
