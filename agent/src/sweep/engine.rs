@@ -174,6 +174,63 @@ impl Shared {
     }
 }
 
+/// Probes for one raw socket, handed to the kernel [`sys::MAX_BATCH`] at a time.
+struct Batch<'a> {
+    sock: &'a Socket,
+    /// (packet buffer, its length, destination); at most `sys::MAX_BATCH` entries.
+    queued: Vec<([u8; PROBE_MAX], usize, SockAddr)>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(sock: &'a Socket) -> Self {
+        Batch {
+            sock,
+            queued: Vec::with_capacity(sys::MAX_BATCH),
+        }
+    }
+
+    fn push(&mut self, sh: &Shared, pkt: &[u8], to: SockAddr) {
+        let mut buf = [0u8; PROBE_MAX];
+        buf[..pkt.len()].copy_from_slice(pkt);
+        self.queued.push((buf, pkt.len(), to));
+        if self.queued.len() == sys::MAX_BATCH {
+            self.flush(sh);
+        }
+    }
+
+    /// Sends everything queued. Same rules as [`Shared::send_with`]: out of buffers means
+    /// "later"; another error skips the packet that caused it, and the rest still go.
+    fn flush(&mut self, sh: &Shared) {
+        let packets: Vec<(&[u8], &SockAddr)> = self
+            .queued
+            .iter()
+            .map(|(buf, len, to)| (&buf[..*len], to))
+            .collect();
+        let mut rest = &packets[..];
+        let mut backoff = Duration::from_micros(100);
+        while !rest.is_empty() && !sh.stopped() {
+            match sys::send_batch(self.sock, rest) {
+                Ok(n) if n > 0 => {
+                    sh.probes.fetch_add(n as u64, Ordering::Relaxed);
+                    rest = &rest[n..];
+                    backoff = Duration::from_micros(100);
+                }
+                Err(e) if is_later(&e) => {
+                    sh.deferred.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(20));
+                }
+                Ok(_) => rest = &rest[1..],
+                Err(e) => {
+                    sh.record_error(&e);
+                    rest = &rest[1..];
+                }
+            }
+        }
+        self.queued.clear();
+    }
+}
+
 fn is_later(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -1036,6 +1093,10 @@ fn raw_pass(
     let mut progress_units = 0usize;
     let mut ip_id: u16 = rand::random();
     for (k, kind) in kinds.iter().enumerate() {
+        let mut batch = match (kind, socks.icmp) {
+            (None, Some((sock, _))) => Batch::new(sock),
+            _ => Batch::new(socks.tcp.0),
+        };
         for ip in targets.iter() {
             if sh.stopped() {
                 return sent;
@@ -1070,11 +1131,11 @@ fn raw_pass(
                     .or_insert_with(|| route_source(dst)),
             };
             let mut buf = [0u8; PROBE_MAX];
-            let (protocol, len, via_kernel) = match (kind, socks.icmp) {
-                (None, Some((sock, id))) => {
+            let (protocol, len) = match (kind, socks.icmp) {
+                (None, Some((_, id))) => {
                     let p = icmp::echo_request(&sh.cookies, id, pass as u16, dst, sh.now_us());
                     buf[..p.len()].copy_from_slice(&p);
-                    (1, p.len(), sock)
+                    (1, p.len())
                 }
                 (None, None) => continue,
                 (Some(port), _) => {
@@ -1087,12 +1148,11 @@ fn raw_pass(
                     };
                     let p = tcp::syn(&sh.cookies, src, socks.tcp.1, dst, *port, sh.now_us());
                     buf[..p.len()].copy_from_slice(&p);
-                    (6, p.len(), socks.tcp.0)
+                    (6, p.len())
                 }
             };
             let pkt = &buf[..len];
             sh.limiter.take_blocking(1);
-            let to = SockAddr::from(SocketAddr::from((dst, 0)));
             match (link, src) {
                 (Some((mac, sock, seg)), Some(src)) => {
                     ip_id = ip_id.wrapping_add(1);
@@ -1100,9 +1160,10 @@ fn raw_pass(
                         super::probe::ipv4_frame(mac, seg.mac, src, dst, protocol, ip_id, pkt);
                     sh.send_with(|| (&*sock).write(&frame));
                 }
-                _ => sh.send_with(|| via_kernel.send_to(pkt, &to)),
+                _ => batch.push(sh, pkt, SockAddr::from(SocketAddr::from((dst, 0)))),
             }
         }
+        batch.flush(sh);
     }
     sent
 }

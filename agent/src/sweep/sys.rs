@@ -164,3 +164,86 @@ pub fn open_fds() -> u64 {
         .map(|d| d.count() as u64)
         .unwrap_or(64)
 }
+
+/// Most packets handed to the kernel by one [`send_batch`].
+pub const MAX_BATCH: usize = 32;
+
+/// Sends `packets` (payload, destination) on `sock` with one sendmmsg(2), at most
+/// [`MAX_BATCH`] of them. Returns how many were sent: the first `n`, possibly fewer than asked
+/// (the caller sends the rest again); an error only when the first could not be sent.
+/// One system call per batch instead of one per packet: at 100 kpps the per-call cost shows.
+pub fn send_batch(
+    sock: &socket2::Socket,
+    packets: &[(&[u8], &socket2::SockAddr)],
+) -> io::Result<usize> {
+    let n = packets.len().min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: iovec and mmsghdr are plain data; all-zero is valid (null pointers, zero lengths).
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    for (i, (payload, to)) in packets[..n].iter().enumerate() {
+        // The kernel only reads through these pointers (send path), so casting away const is
+        // sound; `payload` and `to` are borrowed for the whole call.
+        iov[i] = libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: payload.len(),
+        };
+        msgs[i].msg_hdr.msg_name = to.as_ptr() as *mut libc::c_void;
+        msgs[i].msg_hdr.msg_namelen = to.len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: `msgs[..n]` are initialised headers whose name and iovec pointers stay valid (see
+    // above) until the call returns; `n` <= MAX_BATCH fits the array; the fd is owned by `sock`.
+    let rc = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{SocketAddr, UdpSocket};
+
+    #[test]
+    fn send_batch_delivers_every_packet_in_order() {
+        // UDP on loopback stands in for the raw sockets (same system call, no privileges).
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to = socket2::SockAddr::from(rx.local_addr().unwrap());
+        let tx = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let payloads: Vec<Vec<u8>> = (0..MAX_BATCH as u8 + 5)
+            .map(|i| vec![i; 1 + i as usize])
+            .collect();
+        let packets: Vec<(&[u8], &socket2::SockAddr)> =
+            payloads.iter().map(|p| (p.as_slice(), &to)).collect();
+        assert_eq!(
+            send_batch(&tx, &packets).unwrap(),
+            MAX_BATCH,
+            "one batch at most"
+        );
+        assert_eq!(send_batch(&tx, &packets[MAX_BATCH..]).unwrap(), 5);
+        assert_eq!(send_batch(&tx, &[]).unwrap(), 0);
+        let mut buf = [0u8; 256];
+        for want in &payloads {
+            let (n, from) = rx.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_slice());
+            assert!(matches!(from, SocketAddr::V4(_)));
+        }
+    }
+
+    #[test]
+    fn send_batch_reports_a_failed_first_packet() {
+        let tx = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        // an IPv6 destination on an IPv4 socket: refused by the kernel, nothing leaves
+        let to = socket2::SockAddr::from("[::1]:9".parse::<SocketAddr>().unwrap());
+        assert!(send_batch(&tx, &[(b"x".as_slice(), &to)]).is_err());
+    }
+}
