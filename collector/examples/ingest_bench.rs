@@ -1,5 +1,7 @@
 //! Ingest throughput on a real SQLite file: a hospital's worth of inventories, then the same
-//! machines again unchanged and with a few upgrades, then a sweep of the whole site.
+//! machines again unchanged and with a few upgrades, then a sweep of the whole site, then SNMP
+//! reports of the access switches (every machine on a port, every MAC also on each uplink) and
+//! of the router (an ARP entry per machine), twice.
 //!
 //! `cargo run -p parc-collector --example ingest_bench [--release] -- [MACHINES] [PACKAGES]`
 //! (defaults: 1100 machines, 1500 packages each). Documents go through the real router
@@ -14,11 +16,112 @@ use chrono::Utc;
 use parc_collector::http::{router, AppState};
 use parc_collector::store::Store;
 use parc_shared::inventory::{NetworkInterface, Software};
+use parc_shared::snmp::{
+    ArpEntry, BridgeInfo, DeviceType, FdbEntry, Identification, LldpNeighbor, SnmpDevice,
+    SnmpInterface, SnmpSystem,
+};
 use parc_shared::{
     DiscoveredHost, Discovery, Document, DocumentHeader, HardwareId, Inventory, SourceKind,
 };
 use tower::ServiceExt;
 use uuid::Uuid;
+
+fn mac(i: u32) -> String {
+    format!(
+        "00:1a:2b:{:02x}:{:02x}:{:02x}",
+        i >> 16,
+        (i >> 8) & 0xff,
+        i & 0xff
+    )
+}
+
+fn ip(i: u32) -> String {
+    format!("198.18.{}.{}", i / 250, i % 250 + 1)
+}
+
+/// Access switches of 48 ports; port 48 is the uplink, where every machine's MAC is learnt.
+const PORTS_PER_SWITCH: u32 = 47;
+
+fn switch(s: u32, machines: u32, moved: bool) -> Document<SnmpDevice> {
+    let first = s * PORTS_PER_SWITCH;
+    let mut forwarding: Vec<FdbEntry> = (first..(first + PORTS_PER_SWITCH).min(machines))
+        .map(|i| {
+            // The second round moves every machine one port along.
+            let port = (i - first + u32::from(moved)) % PORTS_PER_SWITCH + 1;
+            FdbEntry {
+                mac: mac(i),
+                bridge_port: port,
+                if_index: Some(port),
+                vlan: Some(10),
+            }
+        })
+        .collect();
+    forwarding.extend((0..machines).map(|i| FdbEntry {
+        mac: mac(i),
+        bridge_port: 48,
+        if_index: Some(48),
+        vlan: Some(10),
+    }));
+    let device = SnmpDevice {
+        ip: format!("198.18.250.{}", s + 1),
+        version: "v2c".into(),
+        system: SnmpSystem {
+            name: Some(format!("sw-{s:03}")),
+            ..Default::default()
+        },
+        interfaces: (1..=48)
+            .map(|p| SnmpInterface {
+                index: p,
+                name: Some(format!("Gi1/0/{p}")),
+                mac: Some(format!("00:1b:{s:02x}:00:00:{p:02x}")),
+                ..Default::default()
+            })
+            .collect(),
+        bridge: Some(BridgeInfo {
+            num_ports: Some(48),
+            forwarding,
+        }),
+        lldp_neighbors: vec![LldpNeighbor {
+            local_port: 48,
+            system_name: Some("core-1".into()),
+            ..Default::default()
+        }],
+        identification: Identification {
+            device_type: DeviceType::Switch,
+            serial: Some(format!("FOC{s:08}")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Document {
+        header: DocumentHeader::new(Uuid::from_u128(7), SourceKind::Snmp, Utc::now()),
+        body: device,
+    }
+}
+
+fn router_doc(machines: u32) -> Document<SnmpDevice> {
+    let device = SnmpDevice {
+        ip: "198.18.255.1".into(),
+        version: "v2c".into(),
+        arp: (0..machines + 1000)
+            .map(|i| ArpEntry {
+                ip: ip(i),
+                // Machines answer with their own MAC; the sweep-only hosts get theirs here.
+                mac: mac(if i < machines { i } else { i + 100_000 }),
+                if_index: 1,
+            })
+            .collect(),
+        identification: Identification {
+            device_type: DeviceType::Router,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Document {
+        header: DocumentHeader::new(Uuid::from_u128(7), SourceKind::Snmp, Utc::now()),
+        body: device,
+    }
+}
 
 fn machine(i: u32, packages: u32, upgraded: bool) -> Document<Inventory> {
     let mut inv = Inventory::default();
@@ -28,13 +131,8 @@ fn machine(i: u32, packages: u32, upgraded: bool) -> Document<Inventory> {
     inv.hardware.uuid = HardwareId::uuid(&format!("4c4c4544-0000-0000-0000-{i:012x}"));
     inv.network.interfaces = vec![NetworkInterface {
         name: "eth0".into(),
-        mac: Some(format!(
-            "00:1a:2b:{:02x}:{:02x}:{:02x}",
-            i >> 16,
-            (i >> 8) & 0xff,
-            i & 0xff
-        )),
-        addresses: vec![format!("198.18.{}.{}/16", i / 250, i % 250 + 1)],
+        mac: Some(mac(i)),
+        addresses: vec![format!("{}/16", ip(i))],
         state: "up".into(),
         ..Default::default()
     }];
@@ -62,14 +160,19 @@ fn machine(i: u32, packages: u32, upgraded: bool) -> Document<Inventory> {
     }
 }
 
-async fn post(app: &axum::Router, token: &str, path: &str, body: Vec<u8>) {
+async fn post(app: &axum::Router, token: &str, path: &str, body: Vec<u8>) -> serde_json::Value {
     let req = Request::post(path)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap();
-    let status = app.clone().oneshot(req).await.unwrap().status();
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
     assert!(status.is_success(), "{status}");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 #[tokio::main]
@@ -144,6 +247,7 @@ async fn main() {
         "sweep",
         n as f64 / secs
     );
+    snmp_rounds(&app, &token, machines).await;
     let start = Instant::now();
     let req = Request::get("/api/v1/assets?q=sn0000&per_page=500")
         .body(Body::empty())
@@ -161,4 +265,39 @@ async fn main() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     println!("{:>16}: {:.1} MB", "database", size as f64 / 1e6);
+}
+
+async fn snmp_rounds(app: &axum::Router, token: &str, machines: u32) {
+    let switches = machines.div_ceil(PORTS_PER_SWITCH);
+    for (name, moved) in [("switches", false), ("switches again", true)] {
+        let docs: Vec<Vec<u8>> = (0..switches)
+            .map(|s| serde_json::to_vec(&switch(s, machines, moved)).unwrap())
+            .collect();
+        let bytes: usize = docs.iter().map(Vec::len).sum();
+        let start = Instant::now();
+        let mut placed = 0;
+        for doc in docs {
+            placed += post(app, token, "/api/v1/snmp", doc).await["placements"]
+                .as_u64()
+                .unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{name:>16}: {switches} switches ({} FDB entries each, {:.1} MB JSON) in {secs:.2} s = {:.1} ms/switch, {placed} placed",
+            machines + PORTS_PER_SWITCH,
+            bytes as f64 / 1e6,
+            secs * 1000.0 / f64::from(switches)
+        );
+    }
+    // Rebuilt each time: a new document id, so the second one is not a replay.
+    for name in ["router ARP", "router again"] {
+        let doc = serde_json::to_vec(&router_doc(machines)).unwrap();
+        let start = Instant::now();
+        let given = post(app, token, "/api/v1/snmp", doc).await["arp_macs"].clone();
+        println!(
+            "{name:>16}: {} ARP entries in {:.2} s, {given} MACs given",
+            machines + 1000,
+            start.elapsed().as_secs_f64()
+        );
+    }
 }
