@@ -25,7 +25,7 @@ use reqwest::StatusCode;
 
 use crate::enroll::{Enrollment, Signer, AGENT_HEADER, SIGNATURE_HEADER};
 use crate::spool::{Entry, Kind, Spool};
-use crate::tls::Fingerprint;
+use crate::tls::ServerTrust;
 
 /// What the collector did with one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,15 +51,25 @@ pub struct Client {
     signer: Option<Signer>,
 }
 
-/// The HTTP client for `server`: trusting only the certificate `pin` when given, the system
-/// roots otherwise.
-pub fn http_client(server: &ServerConfig, pin: Option<Fingerprint>) -> Result<reqwest::Client> {
+/// The HTTP client for `server`, trusting its certificate as `trust` says.
+pub fn http_client(server: &ServerConfig, trust: &ServerTrust) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .timeout(server.timeout)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("parc-agent/", env!("CARGO_PKG_VERSION")));
-    if let Some(pin) = pin {
-        builder = builder.use_preconfigured_tls(crate::tls::pinned_config(pin));
+    match trust {
+        ServerTrust::System => {}
+        ServerTrust::Pinned(pin) => {
+            builder = builder.use_preconfigured_tls(crate::tls::pinned_config(*pin));
+        }
+        ServerTrust::Ca(path) => {
+            // Only the given CA: an internal PKI's collector has no business presenting a
+            // certificate from a public CA.
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in crate::tls::read_ca(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
     }
     builder.build().context("cannot build the HTTP client")
 }
@@ -68,23 +78,20 @@ impl Client {
     /// A client that neither pins nor signs: for agents that never enrolled.
     pub fn new(server: &ServerConfig) -> Result<Self> {
         Ok(Client {
-            http: http_client(server, None)?,
+            http: http_client(server, &ServerTrust::System)?,
             server: server.clone(),
             signer: None,
         })
     }
 
-    /// The client of this agent: pins the certificate fingerprint stored at enrolment (when
-    /// `server` is the collector it enrolled with) and signs documents with its key.
+    /// The client of this agent: trusts the collector's certificate as decided at enrolment
+    /// (pinned fingerprint or CA file, when `server` is the collector it enrolled with) and
+    /// signs documents with its key.
     pub fn for_agent(config: &AgentConfig, server: &ServerConfig) -> Result<Self> {
         let Some(enrollment) = Enrollment::load(&config.state_dir)? else {
             return Client::new(server);
         };
-        let pin = if enrollment.is_for(&server.url) {
-            enrollment.pin()?
-        } else {
-            None
-        };
+        let trust = enrollment.trust_for(&server.url)?;
         let signer = Signer::load(&config.state_dir, enrollment.agent_id)?.with_context(|| {
             format!(
                 "this agent is enrolled but its key ({}) is missing; it must be revoked and \
@@ -93,7 +100,7 @@ impl Client {
             )
         })?;
         Ok(Client {
-            http: http_client(server, pin)?,
+            http: http_client(server, &trust)?,
             server: server.clone(),
             signer: Some(signer),
         })

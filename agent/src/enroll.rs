@@ -25,10 +25,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::tls;
+use crate::tls::{self, ServerTrust};
 
 pub const ENROLLMENT_FILE: &str = "enrollment.json";
 pub const KEY_FILE: &str = "agent-key";
+/// Copy of the CA given with `enroll --ca`.
+pub const CA_FILE: &str = "collector-ca.pem";
 /// Request header naming the agent a signature speaks for.
 pub const AGENT_HEADER: &str = "X-Parc-Agent";
 /// Request header carrying `ed25519=<base64 signature>`.
@@ -44,6 +46,10 @@ pub struct EnrollArgs {
     /// Trust the certificate the collector shows now (trust on first use) and pin it.
     #[arg(long)]
     pub accept: bool,
+    /// PEM file of the CA that issued the collector's certificate (an internal PKI): trusted
+    /// instead of the system roots, no pin needed. A copy is kept in the state directory.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["accept", "fingerprint"])]
+    pub ca: Option<PathBuf>,
 }
 
 /// What `enroll` stored. The token is a secret: it never appears in `Debug` output.
@@ -57,6 +63,9 @@ pub struct Enrollment {
     pub agent_id: Uuid,
     pub site: String,
     pub enrolled_at: String,
+    /// The CA file (a copy in the state directory) trusted for this collector, if given.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for Enrollment {
@@ -84,13 +93,20 @@ impl Enrollment {
         }
     }
 
-    /// The pinned fingerprint, if any.
-    pub fn pin(&self) -> Result<Option<tls::Fingerprint>> {
-        self.fingerprint
-            .as_deref()
-            .map(tls::parse)
-            .transpose()
-            .map_err(|m| anyhow::anyhow!("{ENROLLMENT_FILE}: {m}"))
+    /// How to trust the certificate of the collector at `url`: as enrolled when it is this
+    /// enrolment's collector, by the system roots otherwise.
+    pub fn trust_for(&self, url: &reqwest::Url) -> Result<ServerTrust> {
+        if !self.is_for(url) {
+            return Ok(ServerTrust::System);
+        }
+        if let Some(fp) = &self.fingerprint {
+            let pin = tls::parse(fp).map_err(|m| anyhow::anyhow!("{ENROLLMENT_FILE}: {m}"))?;
+            return Ok(ServerTrust::Pinned(pin));
+        }
+        Ok(match &self.ca {
+            Some(ca) => ServerTrust::Ca(ca.clone()),
+            None => ServerTrust::System,
+        })
     }
 
     /// Whether `url` is the collector this enrolment (and its pin) is for: same scheme, host
@@ -194,25 +210,20 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// How the collector's certificate is trusted for this enrolment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Trust {
-    Pinned(tls::Fingerprint),
-    /// System roots (a CA-issued certificate), or plain HTTP.
-    Default,
-}
-
 /// Decides the trust from what the collector showed and what the admin said (pure).
-fn decide_trust(seen: Option<tls::Fingerprint>, args: &EnrollArgs) -> Result<Trust> {
+fn decide_trust(seen: Option<tls::Fingerprint>, args: &EnrollArgs) -> Result<ServerTrust> {
     let expected = args
         .fingerprint
         .as_deref()
         .map(tls::parse)
         .transpose()
         .map_err(|m| anyhow::anyhow!("--fingerprint: {m}"))?;
+    if let Some(ca) = &args.ca {
+        return Ok(ServerTrust::Ca(ca.clone()));
+    }
     match (seen, expected) {
         (None, Some(_)) => bail!("--fingerprint needs an https:// collector URL"),
-        (None, None) => Ok(Trust::Default),
+        (None, None) => Ok(ServerTrust::System),
         (Some(seen), Some(expected)) if seen != expected => bail!(
             "the collector's certificate has SHA-256 fingerprint {}, not {} as given with \
              --fingerprint: not enrolled, nothing stored (someone may be intercepting the \
@@ -220,9 +231,9 @@ fn decide_trust(seen: Option<tls::Fingerprint>, args: &EnrollArgs) -> Result<Tru
             tls::display(&seen),
             tls::display(&expected)
         ),
-        (Some(seen), Some(_)) => Ok(Trust::Pinned(seen)),
-        (Some(seen), None) if args.accept => Ok(Trust::Pinned(seen)),
-        (Some(_), None) => Ok(Trust::Default),
+        (Some(seen), Some(_)) => Ok(ServerTrust::Pinned(seen)),
+        (Some(seen), None) if args.accept => Ok(ServerTrust::Pinned(seen)),
+        (Some(_), None) => Ok(ServerTrust::System),
     }
 }
 
@@ -250,7 +261,7 @@ pub async fn run(args: EnrollArgs, config: &AgentConfig) -> Result<ExitCode> {
         None
     };
     let trust = decide_trust(seen, &args)?;
-    if let (Trust::Pinned(_), true) = (&trust, args.accept) {
+    if let (ServerTrust::Pinned(_), true) = (&trust, args.accept) {
         println!(
             "trusting this certificate from now on (--accept); compare it with the collector's"
         );
@@ -279,16 +290,29 @@ pub async fn run(args: EnrollArgs, config: &AgentConfig) -> Result<ExitCode> {
             return Err(e);
         }
     };
+    let ca = match &trust {
+        ServerTrust::Ca(given) => {
+            let copy = state_dir.join(CA_FILE);
+            if fs::canonicalize(given).ok() != fs::canonicalize(&copy).ok() {
+                let pem =
+                    fs::read(given).with_context(|| format!("cannot read {}", given.display()))?;
+                write_private(&copy, &pem)?;
+            }
+            Some(copy)
+        }
+        _ => None,
+    };
     let enrollment = Enrollment {
         server: server.url.to_string(),
         token: server.token.clone(),
         fingerprint: match &trust {
-            Trust::Pinned(fp) => Some(tls::display(fp)),
-            Trust::Default => None,
+            ServerTrust::Pinned(fp) => Some(tls::display(fp)),
+            _ => None,
         },
         agent_id,
         site: site.clone(),
         enrolled_at: chrono::Utc::now().to_rfc3339(),
+        ca,
     };
     write_private(
         &state_dir.join(ENROLLMENT_FILE),
@@ -310,10 +334,10 @@ pub async fn run(args: EnrollArgs, config: &AgentConfig) -> Result<ExitCode> {
 /// `POST /api/v1/agents/enroll`, signed by the new key. Returns the site's name.
 async fn register(
     server: &parc_config::agent::ServerConfig,
-    trust: &Trust,
+    trust: &ServerTrust,
     signer: &Signer,
 ) -> Result<String> {
-    let http = crate::delivery::http_client(server, trust_pin(trust))?;
+    let http = crate::delivery::http_client(server, trust)?;
     let url = server
         .url
         .join(ENROLL_ENDPOINT)
@@ -338,7 +362,7 @@ async fn register(
                 why.push_str(&format!(": {s}"));
                 source = s.source();
             }
-            if matches!(trust, Trust::Default) && why.contains("certificate") {
+            if matches!(trust, ServerTrust::System) && why.contains("certificate") {
                 why.push_str(
                     "; if the collector uses a self-signed certificate, check the fingerprint \
                      shown above with its admin and run enroll again with --fingerprint \
@@ -363,13 +387,6 @@ async fn register(
         .to_string())
 }
 
-fn trust_pin(trust: &Trust) -> Option<tls::Fingerprint> {
-    match trust {
-        Trust::Pinned(fp) => Some(*fp),
-        Trust::Default => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +395,7 @@ mod tests {
         EnrollArgs {
             fingerprint: fingerprint.map(String::from),
             accept,
+            ca: None,
         }
     }
 
@@ -388,7 +406,7 @@ mod tests {
         let shown = tls::display(&seen);
         assert_eq!(
             decide_trust(Some(seen), &args(Some(&shown), false)).unwrap(),
-            Trust::Pinned(seen)
+            ServerTrust::Pinned(seen)
         );
         let err = decide_trust(Some(seen), &args(Some(&tls::display(&other)), false))
             .unwrap_err()
@@ -399,18 +417,26 @@ mod tests {
         );
         assert_eq!(
             decide_trust(Some(seen), &args(None, true)).unwrap(),
-            Trust::Pinned(seen)
+            ServerTrust::Pinned(seen)
         );
         assert_eq!(
             decide_trust(Some(seen), &args(None, false)).unwrap(),
-            Trust::Default
+            ServerTrust::System
         );
         assert_eq!(
             decide_trust(None, &args(None, true)).unwrap(),
-            Trust::Default
+            ServerTrust::System
         );
         assert!(decide_trust(None, &args(Some(&shown), false)).is_err());
         assert!(decide_trust(Some(seen), &args(Some("nope"), false)).is_err());
+        let with_ca = EnrollArgs {
+            ca: Some("ca.pem".into()),
+            ..args(None, false)
+        };
+        assert_eq!(
+            decide_trust(Some(seen), &with_ca).unwrap(),
+            ServerTrust::Ca("ca.pem".into())
+        );
     }
 
     #[test]
@@ -461,6 +487,7 @@ mod tests {
             agent_id: Uuid::new_v4(),
             site: "main".into(),
             enrolled_at: "2026-11-22T23:00:00Z".into(),
+            ca: None,
         };
         let path = dir.path().join(ENROLLMENT_FILE);
         write_private(&path, &serde_json::to_vec(&e).unwrap()).unwrap();
@@ -469,6 +496,15 @@ mod tests {
         assert_eq!(Enrollment::load(dir.path()).unwrap(), Some(e.clone()));
         assert!(!format!("{e:?}").contains("parc_secret"));
         assert!(e.is_for(&"https://collector.example:8443/api/v1/x".parse().unwrap()));
+        assert!(matches!(
+            e.trust_for(&"https://collector.example:8443/".parse().unwrap()),
+            Ok(ServerTrust::Pinned(_))
+        ));
+        assert_eq!(
+            e.trust_for(&"https://other.example/".parse().unwrap())
+                .unwrap(),
+            ServerTrust::System
+        );
         assert!(!e.is_for(&"https://collector.example/".parse().unwrap()));
         assert!(!e.is_for(&"http://collector.example:8443/".parse().unwrap()));
     }

@@ -7,6 +7,7 @@
 //! key passes. Collectors with a certificate from a CA need no pin: the system roots apply.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,29 @@ use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
+
+/// How the agent decides the collector's certificate is genuine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerTrust {
+    /// The system's CA roots (a publicly or domain-issued certificate), or plain HTTP.
+    System,
+    /// Exactly the certificate with this fingerprint (self-signed collectors).
+    Pinned(Fingerprint),
+    /// Certificates issued by the CA(s) in this PEM file, and only those.
+    Ca(PathBuf),
+}
+
+/// The CA certificates of a PEM file, with an error naming the file.
+pub fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read CA file {}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("{} is not a PEM certificate file", path.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
 
 /// SHA-256 of a DER certificate.
 pub type Fingerprint = [u8; 32];

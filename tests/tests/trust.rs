@@ -394,3 +394,127 @@ fn plain_http_on_a_non_loopback_address_is_refused_at_config_load() {
         assert!(!dir.path().join("parc.db").exists(), "nothing is created");
     }
 }
+
+/// A CA, and a certificate it issued for 127.0.0.1, written as PEM files in `dir`:
+/// (ca.pem, cert.pem with the chain, key.pem).
+fn internal_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Parc test hospital CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca-key.pem"), ca_key.serialize_pem()).unwrap();
+    (paths.0, paths.1, paths.2)
+}
+
+#[test]
+fn a_collector_with_a_ca_issued_certificate_needs_no_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = internal_pki(dir.path());
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let (collector, _) =
+        start_collector_with_config(&config, &db, &dir.path().join("collector.log")).unwrap();
+    let token = collector.token("main").unwrap();
+    let state = dir.path().join("agent");
+    let enroll = |extra: &[&str]| {
+        let mut args = vec!["--server", &collector.url, "--token", &token, "enroll"];
+        args.extend_from_slice(extra);
+        run_agent(&state, &args)
+    };
+
+    // Unknown CA, no pin asked for: refused with the way out, nothing stored.
+    let out = enroll(&[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("--fingerprint"), "{err}");
+    assert!(!state.join("enrollment.json").exists() && !state.join("agent-key").exists());
+
+    let out = enroll(&["--ca", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("pinned"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run_agent(&state, &["push"]);
+    assert!(out.status.success(), "push: {}", text(&out.stderr));
+    let listed = text(
+        &Command::new(collector_bin())
+            .args(["agent", "list", "--database", &db])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    collector.stop().unwrap();
+}
+
+#[test]
+fn bad_certificate_files_stop_the_collector_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = internal_pki(dir.path());
+    let ca_key = dir.path().join("ca-key.pem");
+    let missing = dir.path().join("missing.pem");
+    let db = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let cases = [
+        (&missing, &key, "does not exist"),
+        (&cert, &missing, "does not exist"),
+        (&cert, &cert, "not a usable PEM private key"),
+        (&cert, &ca_key, "does not belong to the certificate"),
+    ];
+    for (cert, key, expected) in cases {
+        let config = dir.path().join("collector.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[tls]\ncert = {:?}\nkey = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(collector_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &db,
+                "--config",
+            ])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{expected}: {err}");
+        assert!(!text(&out.stdout).contains("listening"));
+    }
+}
