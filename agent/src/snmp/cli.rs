@@ -192,27 +192,31 @@ pub fn expand(
     _allow_large: bool,
     scopes: &[String],
 ) -> Result<Box<dyn Iterator<Item = IpAddr> + Send>, String> {
+    expand_addresses(targets, scopes).map(|a| Box::new(a.into_iter()) as Box<_>)
+}
+
+/// Single addresses only, deduplicated and sorted, each inside a scope when scopes are given.
+/// Compiled everywhere so that it is tested on the platforms that build the Windows agent.
+#[cfg_attr(unix, allow(dead_code))]
+fn expand_addresses(targets: &[String], scopes: &[String]) -> Result<Vec<IpAddr>, String> {
     let scopes = scopes
         .iter()
         .map(|s| parc_config::agent::parse_net(s).map_err(|e| format!("--scope: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut addrs: Vec<IpAddr> = targets
-        .iter()
-        .map(|t| {
-            t.trim()
-                .parse()
-                .map_err(|_| format!("{t:?}: only single addresses are accepted on this platform"))
-        })
-        .collect::<Result<_, _>>()?;
-    if let Some(a) = addrs
-        .iter()
-        .find(|a| !scopes.is_empty() && !scopes.iter().any(|s| s.contains(*a)))
-    {
-        return Err(format!("{a} is outside every --scope"));
+    let mut addrs = Vec::with_capacity(targets.len());
+    for t in targets {
+        let addr: IpAddr = t
+            .trim()
+            .parse()
+            .map_err(|_| format!("{t:?}: only single addresses are accepted on this platform"))?;
+        if !scopes.is_empty() && !scopes.iter().any(|s| s.contains(&addr)) {
+            return Err(format!("{addr} is outside every --scope"));
+        }
+        addrs.push(addr);
     }
     addrs.sort();
     addrs.dedup();
-    Ok(Box::new(addrs.into_iter()))
+    Ok(addrs)
 }
 
 /// Queries the devices and prints them.
@@ -492,6 +496,23 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("10.0.0.1"), "{e}");
+    }
+
+    #[test]
+    fn address_only_expansion_checks_scopes() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            expand_addresses(&t(&["10.0.0.2", "10.0.0.1", "10.0.0.2"]), &[]).unwrap(),
+            [
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "10.0.0.2".parse().unwrap()
+            ]
+        );
+        let e = expand_addresses(&t(&["10.0.0.0/24"]), &[]).unwrap_err();
+        assert!(e.contains("10.0.0.0/24"), "{e}");
+        let e = expand_addresses(&t(&["10.0.0.1"]), &t(&["192.0.2.0/24"])).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        assert!(expand_addresses(&t(&["10.0.0.1"]), &t(&["10.0.0.0/8"])).is_ok());
     }
 
     #[test]
