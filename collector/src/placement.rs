@@ -311,4 +311,46 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn placements_respect_every_uplink_rule_and_ignore_order(
+            raw in proptest::collection::vec((0u8..24, 1u32..6, proptest::option::of(1u32..4)), 0..60),
+            lldp in proptest::collection::btree_set(1u32..6, 0..2),
+            infra in proptest::collection::btree_set(0u8..24, 0..3),
+            rotate in 0usize..60,
+        ) {
+            let mac = |b: u8| format!("00:1a:2b:00:00:{b:02x}");
+            let entries: Vec<FdbEntry> = raw
+                .iter()
+                .map(|(m, port, vlan)| fdb(&mac(*m), *port, Some(*port), *vlan))
+                .collect();
+            let neighbours = Neighbours { lldp_ports: lldp.clone(), ..Default::default() };
+            let infra: BTreeSet<String> = infra.iter().map(|b| mac(*b)).collect();
+            let own = BTreeSet::new();
+            let out = place_macs(&entries, &[], &neighbours, &infra, &own);
+
+            let mut shuffled = entries.clone();
+            shuffled.reverse();
+            if !shuffled.is_empty() {
+                let n = rotate % shuffled.len();
+                shuffled.rotate_left(n);
+            }
+            proptest::prop_assert_eq!(&place_macs(&shuffled, &[], &neighbours, &infra, &own), &out);
+
+            for p in &out {
+                let port = p.if_index.unwrap();
+                proptest::prop_assert!(!lldp.contains(&port));
+                let on_port: BTreeSet<&str> = entries
+                    .iter()
+                    .filter(|e| e.if_index == Some(port))
+                    .map(|e| e.mac.as_str())
+                    .collect();
+                proptest::prop_assert!(on_port.len() <= MAX_ACCESS_PORT_MACS);
+                proptest::prop_assert!(on_port.iter().all(|m| !infra.contains(*m)));
+                proptest::prop_assert!(on_port.contains(p.mac.as_str()));
+                proptest::prop_assert_eq!(out.iter().filter(|q| q.mac == p.mac).count(), 1);
+            }
+        }
+    }
 }

@@ -717,6 +717,7 @@ mod tests {
 #[cfg(test)]
 mod device_tests {
     use super::*;
+    use proptest::prelude::*;
 
     const SITE: i64 = 1;
     const M1: &str = "00:1a:2b:3c:4d:01";
@@ -912,6 +913,51 @@ mod device_tests {
         ];
         for (name, at_ip, holders, want) in cases {
             assert_eq!(arp_assignment(ROUTER, M1, &at_ip, &holders), want, "{name}");
+        }
+    }
+
+    fn arb_candidate() -> impl Strategy<Value = DeviceCandidate> {
+        let serial = prop::option::of(prop::sample::select(vec!["FDO1", "FDO2"]));
+        let macs = prop::collection::vec(prop::sample::select(vec![M1, M2]), 0..3);
+        let ips = prop::collection::vec(prop::sample::select(vec![IP, "198.18.0.21"]), 0..2);
+        (serial, macs, ips, 1i64..3).prop_map(|(s, m, a, site)| DeviceCandidate {
+            asset_id: 0,
+            site_id: site,
+            serial: s.map(str::to_string),
+            macs: m.into_iter().map(str::to_string).collect(),
+            addresses: a.into_iter().map(str::to_string).collect(),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn device_merge_is_deterministic_and_respects_the_veto(
+            serial in prop::option::of(prop::sample::select(vec!["FDO1", "FDO2"])),
+            macs in prop::collection::vec(prop::sample::select(vec![M1, M2]), 0..3),
+            cands in prop::collection::vec(arb_candidate(), 0..6),
+        ) {
+            let d = DeviceKeys {
+                serial: serial.map(str::to_string),
+                macs: macs.into_iter().map(str::to_string).collect(),
+                ip: IP.into(),
+                site_id: SITE,
+            };
+            let cands: Vec<DeviceCandidate> = cands
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| DeviceCandidate { asset_id: i as i64 + 1, ..c })
+                .collect();
+            let decision = reconcile_device(&d, &cands);
+            let mut reversed = cands.clone();
+            reversed.reverse();
+            prop_assert_eq!(reconcile_device(&d, &reversed), decision);
+            if let Decision::Match { asset_id, rule } = decision {
+                let c = cands.iter().find(|c| c.asset_id == asset_id).unwrap();
+                prop_assert!(!differ(&d.serial, &c.serial));
+                if rule == Rule::Ip {
+                    prop_assert_eq!(c.site_id, SITE);
+                }
+            }
         }
     }
 }
