@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use parc_config::snmp::Secret;
 use parc_config::AgentConfig;
 use parc_shared::snmp::SnmpDevice;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,7 @@ pub struct SnmpArgs {
     /// Community (repeat to try several, in order). Without --community and --v3-user, the
     /// credentials of the configuration are used, else "public".
     #[arg(long = "community")]
-    pub communities: Vec<String>,
+    pub communities: Vec<Secret>,
     /// Protocol for communities.
     #[arg(long = "snmp-version", value_enum, default_value_t = CommunityVersionArg::V2c)]
     pub snmp_version: CommunityVersionArg,
@@ -48,7 +49,7 @@ pub struct SnmpArgs {
         hide_env_values = true,
         requires = "v3_user"
     )]
-    pub v3_auth_password: Option<String>,
+    pub v3_auth_password: Option<Secret>,
     #[arg(long, value_enum, default_value_t = PrivProtocol::Aes, requires = "v3_priv_password")]
     pub v3_priv_protocol: PrivProtocol,
     #[arg(
@@ -57,7 +58,7 @@ pub struct SnmpArgs {
         hide_env_values = true,
         requires = "v3_auth_password"
     )]
-    pub v3_priv_password: Option<String>,
+    pub v3_priv_password: Option<Secret>,
     /// Wait for one reply, in milliseconds (default: snmp.timeout).
     #[arg(long)]
     pub timeout_ms: Option<u64>,
@@ -111,16 +112,16 @@ impl SnmpArgs {
                 user: user.clone(),
                 auth: self.v3_auth_password.as_ref().map(|p| V3Auth {
                     protocol: self.v3_auth_protocol,
-                    password: p.clone(),
+                    password: p.expose().to_string(),
                 }),
                 privacy: self.v3_priv_password.as_ref().map(|p| V3Privacy {
                     protocol: self.v3_priv_protocol,
-                    password: p.clone(),
+                    password: p.expose().to_string(),
                 }),
             });
         }
         for community in &self.communities {
-            let community = community.clone();
+            let community = community.expose().to_string();
             creds.push(match self.snmp_version {
                 CommunityVersionArg::V1 => SnmpCredential::V1 { community },
                 CommunityVersionArg::V2c => SnmpCredential::V2c { community },
@@ -474,6 +475,24 @@ mod tests {
         assert_eq!(b.concurrency, 9);
         assert_eq!(b.port, 161);
         assert_eq!(b.rate_pps, config.sweep.rate_pps);
+    }
+
+    #[test]
+    fn secrets_on_the_command_line_stay_out_of_debug_output() {
+        let args = parse(&[
+            "10.0.0.1",
+            "--community",
+            "community-secret",
+            "--v3-user",
+            "parc",
+            "--v3-auth-password",
+            "auth-secret-1",
+            "--v3-priv-password",
+            "priv-secret-1",
+        ]);
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(args.credentials(&AgentConfig::default()).len(), 2);
     }
 
     #[test]

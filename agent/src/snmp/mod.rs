@@ -53,8 +53,8 @@ pub async fn query_device(
     creds: &[SnmpCredential],
     limits: &SnmpLimits,
 ) -> Result<SnmpDevice, SnmpError> {
-    // The contract has no place for the memory, and a sweep queries each device through this
-    // same function, so the process keeps one.
+    // Callers without a memory of their own share the process's; batches (sweeps,
+    // `parc-agent snmp`) pass the one persisted in the state directory instead.
     static MEMORY: OnceLock<CredentialMemory> = OnceLock::new();
     query_device_with(
         addr,

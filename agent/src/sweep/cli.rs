@@ -78,7 +78,7 @@ pub struct SweepArgs {
     pub no_snmp: bool,
     /// SNMP v2c community for this run (repeatable), tried before the configured credentials.
     #[arg(long = "community", value_name = "COMMUNITY")]
-    pub communities: Vec<String>,
+    pub communities: Vec<parc_config::snmp::Secret>,
     /// UDP port of the SNMP agents (default: snmp.port, 161).
     #[arg(long, value_name = "PORT")]
     pub snmp_port: Option<u16>,
@@ -132,7 +132,7 @@ impl SweepArgs {
         let mut creds: Vec<SnmpCredential> = self
             .communities
             .iter()
-            .map(|c| SnmpCredential::v2c(c))
+            .map(|c| SnmpCredential::v2c(c.expose()))
             .collect();
         creds.extend(credentials_from_config(&config.snmp));
         if creds.is_empty() {
@@ -343,6 +343,8 @@ mod tests {
             creds(&parse(&["10.0.0.1", "--snmp", "--no-snmp"]), &with_creds),
             None
         );
+        let args = parse(&["10.0.0.1", "--community", "sweep-secret"]);
+        assert!(!format!("{args:?}").contains("sweep-secret"));
         let stage = parse(&["10.0.0.1", "--snmp", "--snmp-port", "1161"])
             .snmp_stage(&none)
             .unwrap();
