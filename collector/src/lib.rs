@@ -15,7 +15,8 @@
 //! - [`intake`]: from request bytes to a checked document.
 //! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
 //! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures).
-//! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reload on SIGHUP.
+//! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reloaded on SIGHUP or
+//!   when the files change.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -114,9 +115,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = stop.clone().cancelled_owned();
     match cert {
         Some(cert) => {
-            #[cfg(unix)]
-            tokio::spawn(tls::reload_on_sighup(
+            tokio::spawn(tls::reload_on_change(
                 cert.clone(),
+                tls::WATCH_INTERVAL,
                 stop.clone().cancelled_owned(),
             ));
             serve_tls(listener, cert, state, shutdown).await?

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use parc_config::collector::Tls as TlsConfig;
 use rustls::crypto::ring::default_provider;
@@ -267,34 +267,87 @@ impl ResolvesServerCert for Reloadable {
     }
 }
 
-/// Reloads the certificate on each SIGHUP until `shutdown` completes.
-#[cfg(unix)]
-pub async fn reload_on_sighup(
-    cert: Arc<Reloadable>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP: certificate reload disabled");
-            return;
-        }
+/// How often the certificate files are checked for replacement (renewal tools that do not
+/// send SIGHUP).
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Size and modification time of both files: what "the files changed" means here.
+type Stamp = Option<[(SystemTime, u64); 2]>;
+
+fn stamp(files: &CertFiles) -> Stamp {
+    let one = |p: &Path| {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.modified().ok()?, m.len()))
     };
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            got = hup.recv() => if got.is_none() { return },
+    Some([one(&files.cert)?, one(&files.key)?])
+}
+
+/// Reloads the certificate on SIGHUP, and when its files change (checked every `every`),
+/// until `shutdown` completes. A failed reload is logged once per change of the files (a
+/// renewal that writes the certificate, then the key, succeeds at the next check).
+pub fn reload_on_change(
+    cert: Arc<Reloadable>,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> impl std::future::Future<Output = ()> {
+    // Taken now, not on the task's first poll: a change made right after start is seen.
+    let mut last = stamp(cert.files());
+    async move {
+        let mut hangup = Hangup::new();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let forced = tokio::select! {
+                _ = &mut shutdown => return,
+                _ = hangup.recv() => true,
+                _ = tick.tick() => false,
+            };
+            let now = stamp(cert.files());
+            if !forced && now == last {
+                continue;
+            }
+            last = now;
+            match cert.reload() {
+                Ok(fp) => tracing::info!(fingerprint = %fp, "TLS certificate reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    fingerprint = %cert.fingerprint(),
+                    "TLS certificate not reloaded; still serving the previous one"
+                ),
+            }
         }
-        match cert.reload() {
-            Ok(fp) => tracing::info!(fingerprint = %fp, "TLS certificate reloaded"),
-            Err(e) => tracing::error!(
-                error = %e,
-                fingerprint = %cert.fingerprint(),
-                "TLS certificate not reloaded; still serving the previous one"
-            ),
+    }
+}
+
+/// SIGHUP where there is one; elsewhere a signal that never comes.
+struct Hangup {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangup {
+    fn new() -> Hangup {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signal = signal(SignalKind::hangup())
+                .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGHUP"))
+                .ok();
+            Hangup { signal }
         }
+        #[cfg(not(unix))]
+        Hangup {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.signal {
+            if s.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
     }
 }
 
@@ -466,6 +519,34 @@ mod tests {
             let err = files.load().unwrap_err().to_string();
             assert!(err.contains(expected), "{files:?}: {err}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replaced_files_are_picked_up_without_a_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = self_signed(dir.path());
+        let cert = Reloadable::load(files.clone()).unwrap();
+        let first = cert.fingerprint();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let every = Duration::from_secs(30);
+        let watcher = tokio::spawn(reload_on_change(cert.clone(), every, async {
+            let _ = stopped.await;
+        }));
+
+        // A renewal tool writes the certificate first: the pair does not match yet.
+        let next = self_signed(&dir.path().join("next"));
+        std::fs::copy(&next.cert, &files.cert).unwrap();
+        tokio::time::sleep(every + Duration::from_secs(1)).await;
+        assert_eq!(cert.fingerprint(), first, "a mismatched pair is not served");
+
+        std::fs::copy(&next.key, &files.key).unwrap();
+        tokio::time::sleep(every).await;
+        let second = cert.fingerprint();
+        assert_ne!(second, first);
+        assert_eq!(second, Reloadable::load(next).unwrap().fingerprint());
+
+        stop.send(()).unwrap();
+        watcher.await.unwrap();
     }
 
     #[test]
