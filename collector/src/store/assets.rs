@@ -324,7 +324,7 @@ impl Store {
     }
 
     /// `plugged_into` (the switch port the asset was last seen on), `ports` (for a switch,
-    /// which assets it placed on each port) and `links` (LLDP/CDP neighbours, both ways).
+    /// port name → ids of the assets it placed there) and `links` (LLDP/CDP neighbours, both ways).
     async fn insert_network_position(
         &self,
         id: i64,
@@ -348,9 +348,11 @@ impl Store {
         });
         obj.insert("plugged_into".into(), plugged.unwrap_or(Value::Null));
 
-        let mut ports: Vec<(String, Value)> = Vec::new();
+        // port → asset ids, the shape the API promises; each asset's VLAN is in its own
+        // plugged_into.
+        let mut ports = serde_json::Map::new();
         for r in sqlx::query(
-            "SELECT port, asset_id, vlan FROM asset_ports WHERE switch_asset_id = $1
+            "SELECT port, asset_id FROM asset_ports WHERE switch_asset_id = $1
              ORDER BY port, asset_id",
         )
         .bind(id)
@@ -359,23 +361,15 @@ impl Store {
         {
             let port: String = r.get(0);
             let asset_id: i64 = r.get(1);
-            let vlan: Option<i64> = r.get(2);
-            match ports.last_mut() {
-                Some((p, v)) if *p == port => {
-                    if let Some(ids) = v["asset_ids"].as_array_mut() {
-                        ids.push(json!(asset_id));
-                    }
-                }
-                _ => ports.push((
-                    port.clone(),
-                    json!({"port": port, "vlan": vlan, "asset_ids": [asset_id]}),
-                )),
+            if let Some(ids) = ports
+                .entry(port)
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+            {
+                ids.push(json!(asset_id));
             }
         }
-        obj.insert(
-            "ports".into(),
-            Value::Array(ports.into_iter().map(|(_, v)| v).collect()),
-        );
+        obj.insert("ports".into(), Value::Object(ports));
 
         let links: Vec<Value> = sqlx::query(
             "SELECT l.port, l.neighbor_asset_id, n.name, l.protocol, l.remote_port, l.seen_at
