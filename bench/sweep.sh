@@ -5,6 +5,7 @@
 #   bench/sweep.sh            routed /21, direct /21, routed /21 with 10 % loss, routed /21 with 5 ms delay
 #   BIG=1 bench/sweep.sh      also the routed /16 (10,000 hosts)
 #   RUNS=5 ROWS="routed21 direct21" bench/sweep.sh
+#   RATE16=150000 BIG=1 bench/sweep.sh   the /16 at another rate than the /21s (default: RATE)
 #
 # Each row brings the test net up with its own settings, runs every case RUNS times through
 # bench-sweep.py (wall, CPU, peak RSS, recall per class, false positives) and the net is always
@@ -16,6 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TN=${TN_DIR:-$ROOT/../shared/testnet}
 RUNS=${RUNS:-3}
 RATE=${RATE:-100000}
+RATE16=${RATE16:-$RATE}
 OUT=${OUT:-${TMPDIR:-/tmp}/parc-bench-sweep-$(date -u +%Y%m%dT%H%M%SZ)}
 ROWS=${ROWS:-routed21 direct21 loss21 delay21}
 [[ ${BIG:-0} == 1 ]] && ROWS="$ROWS routed16"
@@ -52,7 +54,7 @@ row() {  # label cases [VAR=value...]
   (
     env "$@" "$TN/testnet.sh" up >&2
     eval "$(env "$@" "$TN/testnet.sh" env)"
-    python3 "$TN/bench-sweep.py" --label "$label" --runs "$RUNS" --rate "$RATE" --timeout 300 --out "$OUT" \
+    python3 "$TN/bench-sweep.py" --label "$label" --runs "$RUNS" --rate "${ROW_RATE:-$RATE}" --timeout 300 --out "$OUT" \
       --custom "$PARC" --custom "$PARC_N" --custom "$PARC_U" --cases "$cases"
   )
 }
@@ -63,14 +65,14 @@ for r in $ROWS; do
     direct21) row direct-21 parc,parc-no-names,parc-unpriv,arp-scan-fast,nmap-PR-T4 TN_MODE=direct ;;
     loss21) row routed-21-loss10 parc,nmap-fast-win TN_MODE=routed TN_LOSS_PCT=10 ;;
     delay21) row routed-21-delay5ms parc,nmap-fast-win TN_MODE=routed TN_DELAY_MS=5 ;;
-    routed16) RUNS=${RUNS16:-1} row routed-16 parc,parc-no-names,parc-unpriv,nmap-fast-win \
+    routed16) RUNS=${RUNS16:-1} ROW_RATE=$RATE16 row routed-16 parc,parc-no-names,parc-unpriv,nmap-fast-win \
                 TN_MODE=routed TN_SUBNET=198.18.0.0/16 TN_PCS=9980 TN_SERVERS=20 ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
 done
 
 echo
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), RUNS=$RUNS RATE=$RATE, $(nproc) CPUs; raw results in $OUT/results.jsonl"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), RUNS=$RUNS RATE=$RATE RATE16=$RATE16, $(nproc) CPUs; raw results in $OUT/results.jsonl"
 python3 "$TN/bench-sweep.py" --out "$OUT" --summary
 # Peak RSS and the ratio of each case's median wall time to the reference peer of its row.
 python3 - "$OUT/results.jsonl" <<'PY'
