@@ -318,13 +318,14 @@ async fn apply(
     Ok(outcome)
 }
 
-/// The address it answered on and the routable addresses it reports.
+/// The address it answered on (kept whatever it is, as a sweep keeps what it probed: it is how
+/// the device is reached) and the routable addresses it reports.
 fn device_addresses(d: &SnmpDevice, ip: &str) -> Vec<String> {
     let mut out: Vec<String> = d
         .ip_addresses
         .iter()
         .filter_map(|a| facts::routable_address(&a.ip))
-        .chain(facts::routable_address(ip))
+        .chain(std::iter::once(ip.to_string()))
         .collect();
     out.sort();
     out.dedup();
