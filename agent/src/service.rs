@@ -26,7 +26,12 @@ const RETRY_CAP: Duration = Duration::from_secs(3600);
 
 pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken) -> Result<()> {
     let spool = open_spool(config)?;
-    let client = config.server.as_ref().map(Client::new).transpose()?;
+    // for_agent: an enrolled agent pins its collector's certificate and signs what it sends.
+    let client = config
+        .server
+        .as_ref()
+        .map(|server| Client::for_agent(config, server))
+        .transpose()?;
     if client.is_none() {
         tracing::warn!("no collector configured: documents will wait in the spool");
     }
