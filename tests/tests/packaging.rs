@@ -640,6 +640,45 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length) {
 }
 "#;
 
+/// Prints the DACL of a file (`file PATH`) or registry key (`key MACHINE\...`) as SDDL: how
+/// the test sees the ACL the service sets (Wine has no icacls).
+const PRINT_DACL: &str = r#"
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
+#include <stdio.h>
+int wmain(int argc, wchar_t **argv) {
+    if (argc != 3) return 2;
+    SE_OBJECT_TYPE kind = wcscmp(argv[1], L"key") == 0 ? SE_REGISTRY_KEY : SE_FILE_OBJECT;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    DWORD err = GetNamedSecurityInfoW(argv[2], kind, DACL_SECURITY_INFORMATION,
+                                      NULL, NULL, NULL, NULL, &sd);
+    if (err != ERROR_SUCCESS) { fprintf(stderr, "GetNamedSecurityInfoW: %lu\n", err); return 1; }
+    LPWSTR text = NULL;
+    if (!ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, NULL)) return 1;
+    wprintf(L"%ls\n", text);
+    LocalFree(text);
+    LocalFree(sd);
+    return 0;
+}
+"#;
+
+/// The trustees of the allow entries of an SDDL DACL ("D:P(A;CI;KA;;;SY)(A;CI;KA;;;BA)" →
+/// ["SY", "BA"]).
+fn dacl_trustees(sddl: &str) -> Vec<String> {
+    sddl.split('(')
+        .skip(1)
+        .map(|ace| {
+            ace.trim_end_matches(')')
+                .rsplit(';')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 /// A Wine prefix of its own; its wineserver (and the service in it) is killed when dropped.
 struct Wine {
     prefix: tempfile::TempDir,
@@ -943,6 +982,21 @@ fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninsta
     );
 
     check_windows_facts(&wine, &asset_detail_of_site(&collector, "wine-site"));
+
+    // The service has started: the install key holding the token is now for SYSTEM and
+    // Administrators only. (Wine derives file ACLs from Unix modes and ignores the one set on
+    // %ProgramData%\Parc, so only the key can be checked here.)
+    let tools = tempfile::tempdir().unwrap();
+    let c = tools.path().join("dacl.c");
+    std::fs::write(&c, PRINT_DACL).unwrap();
+    let exe_path = tools.path().join("dacl.exe");
+    run(Command::new("x86_64-w64-mingw32-gcc")
+        .args(["-municode", "-O2", "-o"])
+        .arg(&exe_path)
+        .arg(&c)
+        .arg("-ladvapi32"));
+    let dacl = wine.ok(&[&wine_path(&exe_path), "key", r"MACHINE\SOFTWARE\Parc"]);
+    assert_eq!(dacl_trustees(dacl.trim()), ["SY", "BA"], "{dacl}");
 
     // A major upgrade run without properties keeps the ones given at install. The next major
     // version is newer than this build whatever its minor and build numbers.
