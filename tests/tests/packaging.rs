@@ -978,7 +978,7 @@ fn msi_installs_a_service_that_reports_keeps_its_settings_on_upgrade_and_uninsta
     assert!(
         reported.is_some(),
         "the service sent nothing within 90 s; its log is in {}",
-        wine.drive_c("users/Public/Parc/logs").display()
+        wine.drive_c("ProgramData/Parc/logs").display()
     );
 
     check_windows_facts(&wine, &asset_detail_of_site(&collector, "wine-site"));
