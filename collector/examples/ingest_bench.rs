@@ -289,6 +289,27 @@ async fn snmp_rounds(app: &axum::Router, token: &str, machines: u32) {
             secs * 1000.0 / f64::from(switches)
         );
     }
+    // A core switch near the document size limit: 150,000 forwarding entries, mostly MACs no
+    // asset has, every port an uplink.
+    let mut core = switch(200, 0, false);
+    core.body.ip = "198.18.251.1".into();
+    core.body.bridge.as_mut().unwrap().forwarding = (0..150_000u32)
+        .map(|i| FdbEntry {
+            mac: mac(i + 200_000),
+            bridge_port: i % 48 + 1,
+            if_index: Some(i % 48 + 1),
+            vlan: Some(i % 4 + 1),
+        })
+        .collect();
+    let doc = serde_json::to_vec(&core).unwrap();
+    let start = Instant::now();
+    post(app, token, "/api/v1/snmp", doc.clone()).await;
+    println!(
+        "{:>16}: 150000 FDB entries ({:.1} MB JSON) in {:.2} s",
+        "core switch",
+        doc.len() as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
     // Rebuilt each time: a new document id, so the second one is not a replay.
     for name in ["router ARP", "router again"] {
         let doc = serde_json::to_vec(&router_doc(machines)).unwrap();
