@@ -33,11 +33,17 @@ pub fn echo_request(
     p
 }
 
+/// Sequence numbers from this one up mark repeat probes: a second echo request to a host that
+/// already answered, whose reply (or its absence) measures loss. Passes use 0, 1, 2...
+pub const REPEAT_SEQ: u16 = 0x8000;
+
 /// An echo reply that answers one of our requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply {
     pub from: Ipv4Addr,
     pub rtt: Duration,
+    /// The request's sequence number (the pass, or [`REPEAT_SEQ`]).
+    pub seq: u16,
 }
 
 /// Reads a raw-socket packet (IPv4 header included). `id` is the echo id this sweep used;
@@ -76,6 +82,7 @@ fn parse_echo(cookies: &Cookies, from: Ipv4Addr, icmp: &[u8], now_us: u64) -> Op
     Some(EchoReply {
         from,
         rtt: Duration::from_micros(now_us.saturating_sub(sent_us)),
+        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
     })
 }
 
@@ -120,7 +127,8 @@ mod tests {
             parse_raw(&c, 0x1234, &pkt, 1_250),
             Some(EchoReply {
                 from: host,
-                rtt: Duration::from_micros(250)
+                rtt: Duration::from_micros(250),
+                seq: 1,
             })
         );
         // another sweep's id, another sweep's key, a reply from an address we did not probe,
@@ -145,5 +153,11 @@ mod tests {
             Some(Duration::from_micros(100))
         );
         assert_eq!(parse_dgram(&c, host, &pkt[20..30], 1_100), None);
+        // a repeat probe's reply says so
+        let repeat = reply_to(&echo_request(&c, 0x1234, REPEAT_SEQ, host, 0), host, me);
+        assert_eq!(
+            parse_raw(&c, 0x1234, &repeat, 5).map(|r| r.seq),
+            Some(REPEAT_SEQ)
+        );
     }
 }

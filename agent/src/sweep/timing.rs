@@ -102,6 +102,8 @@ pub const KINDS: usize = 32;
 const MIN_EVIDENCE: u64 = 30;
 /// A retry pass runs when it is expected to find at least this many more hosts.
 const RETRY_WORTH: f64 = 0.05;
+/// Fewest repeat probes (see [`AnswerStats::repeat_sent`]) for their loss to be trusted.
+const MIN_REPEATS: u64 = 100;
 
 /// What the live hosts' answers say about loss on the path.
 ///
@@ -123,6 +125,9 @@ pub struct AnswerStats {
     by_count: [u64; KINDS],
     /// `icmp_silent[i]`: hosts that answered kind `i` but not ICMP echo.
     icmp_silent: [u64; KINDS],
+    /// Repeat probes sent to hosts that had already answered them, and their answers.
+    repeats_sent: u64,
+    repeats_answered: u64,
 }
 
 impl AnswerStats {
@@ -154,9 +159,30 @@ impl AnswerStats {
         after
     }
 
+    /// A repeat probe went out: the same probe again to a host that already answered it.
+    /// Firewalls answer the same probe the same way, so only loss can leave it unanswered.
+    pub fn repeat_sent(&mut self) {
+        self.repeats_sent += 1;
+    }
+
+    pub fn repeat_answered(&mut self) {
+        self.repeats_answered += 1;
+    }
+
     /// Estimated share of probes to a live host that go unanswered through loss (either way);
-    /// `None` when too few hosts answered to tell.
+    /// `None` when too few hosts answered to tell. Repeat probes measure it directly when there
+    /// were enough of them (answers still on their way count as lost, erring towards a retry);
+    /// otherwise the agreement between kinds below estimates it, which reads a network of
+    /// differently firewalled hosts as lossy.
     pub fn miss_rate(&self) -> Option<f64> {
+        if self.repeats_sent >= MIN_REPEATS {
+            let answered = self.repeats_answered.min(self.repeats_sent);
+            return Some(1.0 - answered as f64 / self.repeats_sent as f64);
+        }
+        self.agreement_miss_rate()
+    }
+
+    fn agreement_miss_rate(&self) -> Option<f64> {
         let (mut num, mut den) = (0.0, 0.0);
         for i in 0..KINDS {
             let best = (0..KINDS)
@@ -376,6 +402,36 @@ mod answer_tests {
         let m = s.miss_rate().unwrap();
         assert!(m > 0.2, "{m}");
         assert!(s.retry_is_useful(1));
+    }
+
+    #[test]
+    fn repeat_probes_measure_loss_despite_filtering() {
+        // the differently firewalled hosts above, on a clean path, now with repeats
+        let mut s = AnswerStats::default();
+        let mut seed = 1;
+        feed(&mut s, 200, &[0, 1], 1.0, &mut seed);
+        feed(&mut s, 200, &[0], 1.0, &mut seed);
+        feed(&mut s, 200, &[1], 1.0, &mut seed);
+        // (repeats sent, answered, miss rate, retry?)
+        let cases: &[(u64, u64, f64, bool)] = &[
+            (99, 99, 0.0, true), // too few repeats: agreement between kinds says "lossy"
+            (400, 400, 0.0, false),
+            (400, 396, 0.01, true), // 1 %: ~4 more like the 400 single-kind hosts missed
+            (400, 324, 0.19, true),
+            (400, 500, 0.0, false), // more answers than requests (duplicates): no loss
+        ];
+        for &(sent, answered, miss, retry) in cases {
+            let mut s = s.clone();
+            (0..sent).for_each(|_| s.repeat_sent());
+            (0..answered).for_each(|_| s.repeat_answered());
+            if sent >= MIN_REPEATS {
+                assert!(
+                    (s.miss_rate().unwrap() - miss).abs() < 1e-9,
+                    "{sent}/{answered}"
+                );
+            }
+            assert_eq!(s.retry_is_useful(1), retry, "{sent}/{answered}");
+        }
     }
 
     #[test]
