@@ -6,6 +6,7 @@
 #   BIG=1 bench/sweep.sh      also the routed /16 (10,000 hosts)
 #   RUNS=5 ROWS="routed21 direct21" bench/sweep.sh
 #   RATE16=150000 BIG=1 bench/sweep.sh   the /16 at another rate than the /21s (default: RATE)
+#   PARC_BIN=/path/parc-agent bench/sweep.sh   skip the build, benchmark that binary
 #
 # Each row brings the test net up with its own settings, runs every case RUNS times through
 # bench-sweep.py (wall, CPU, peak RSS, recall per class, false positives) and the net is always
@@ -40,8 +41,13 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-(cd "$ROOT" && cargo build --release -q -p parc-agent)
-BIN=$ROOT/target/release/parc-agent
+# PARC_BIN=path: an already built binary (the shared target/ may be busy or hold others' edits).
+if [[ -n ${PARC_BIN:-} ]]; then
+  BIN=$PARC_BIN
+else
+  (cd "$ROOT" && cargo build --release -q -p parc-agent)
+  BIN=$ROOT/target/release/parc-agent
+fi
 "$BIN" sweep --help >/dev/null
 
 PARC="parc=$BIN sweep {subnet} --format ips --rate {rate} --quiet"
