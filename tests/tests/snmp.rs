@@ -95,7 +95,19 @@ impl Drop for Snmpd {
 }
 
 fn snmp(args: &[&str]) -> Result<Output> {
+    // Its own state dir and an empty config: the command remembers which credential answered,
+    // and must neither write into nor read from the machine's /var/lib/parc and /etc/parc.
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| tempfile::tempdir().expect("temp state dir"));
+    let config = state.path().join("agent.toml");
+    if !config.exists() {
+        std::fs::write(&config, "")?;
+    }
     let output = Command::new(parc_tests::agent_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(state.path())
         .arg("snmp")
         .args(args)
         .env("RUST_LOG", "warn")
