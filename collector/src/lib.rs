@@ -10,6 +10,7 @@
 //! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
 //! - [`reconcile`]: the pure merge rules: which asset a document describes.
 //! - [`history`]: the pure diff of tracked fields between two inventories.
+//! - [`export`]: asset lists as CSV or JSON, computers as GLPI native inventory documents.
 //! - [`placement`]: the pure "where is this PC plugged in" rules over a switch's forwarding
 //!   table.
 //! - [`intake`]: from request bytes to a checked document.
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod export;
 pub mod facts;
 pub mod history;
 pub mod http;

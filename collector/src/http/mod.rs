@@ -5,6 +5,9 @@
 //! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`.
 //!   Reads are not authenticated yet: users and roles come with a later issue, and until then
 //!   the collector should listen on an address only trusted networks reach.
+//! - [`export`]: `GET /api/v1/assets/export?format=csv|json&<list filters>` (every matching
+//!   asset, streamed) and `GET /api/v1/assets/{id}/glpi` (GLPI native inventory). Same
+//!   authentication as the other reads.
 //! - [`agents`]: `POST /api/v1/agents/enroll` (an agent registers its key) and the signature
 //!   check every document endpoint runs.
 //!
@@ -12,6 +15,7 @@
 
 pub mod agents;
 pub mod assets;
+pub mod export;
 pub mod ingest;
 
 use std::sync::Arc;
@@ -68,7 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/discoveries", post(ingest::post_discovery))
         .route("/api/v1/snmp", post(ingest::post_snmp))
         .route("/api/v1/assets", get(assets::list))
+        .route("/api/v1/assets/export", get(export::export))
         .route("/api/v1/assets/{id}", get(assets::detail))
+        .route("/api/v1/assets/{id}/glpi", get(export::glpi))
         .route("/api/v1/assets/{id}/history", get(assets::history))
         .route("/api/v1/agents/enroll", post(agents::enroll))
         .fallback(not_found)

@@ -150,6 +150,27 @@ impl Store {
         })
     }
 
+    /// Up to `limit` assets matching `f` with ids above `after`, in id order: the export reads
+    /// a whole filtered list in batches this way (keyset, so each batch costs the same however
+    /// far in it is). `f.page` and `f.per_page` are ignored; the filter is the list's own.
+    pub async fn list_assets_after(
+        &self,
+        f: &AssetFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AssetSummary>, sqlx::Error> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
+        push_filter(&mut q, f);
+        q.push(" AND a.id > ")
+            .push_bind(after)
+            .push(" ORDER BY a.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.pool()).await?;
+        let mut items: Vec<AssetSummary> = rows.iter().map(summary).collect();
+        self.fill_keys(&mut items).await?;
+        Ok(items)
+    }
+
     /// Adds addresses and MACs to a page of assets in two queries rather than two per asset.
     async fn fill_keys(&self, items: &mut [AssetSummary]) -> Result<(), sqlx::Error> {
         if items.is_empty() {
