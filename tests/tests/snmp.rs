@@ -170,6 +170,37 @@ fn v2c_query_identifies_a_net_snmp_host() -> Result<()> {
 }
 
 #[test]
+fn identify_only_reads_no_tables_and_identifies_the_same() -> Result<()> {
+    let snmpd = Snmpd::start()?;
+    let port = snmpd.port.to_string();
+    let base = ["127.0.0.1", "--port", &port, "--community", COMMUNITY];
+    let full = query_json(&base)?;
+    let quick = query_json(&[&base[..], &["--identify-only"]].concat())?;
+    assert_eq!(quick.identification, full.identification);
+    assert!(quick.ip_addresses.is_empty() && quick.arp.is_empty());
+    let host = quick.host.as_ref().expect("HOST-RESOURCES answered");
+    assert!(host.storage.is_empty() && host.memory_kib == full.host.as_ref().unwrap().memory_kib);
+    // MACs are still read, so the CMDB could merge the device.
+    let macs = |d: &SnmpDevice| {
+        d.interfaces
+            .iter()
+            .map(|i| i.mac.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(macs(&quick), macs(&full));
+
+    // A partial record never reaches the collector (it would erase forwarding tables).
+    let refused = snmp(&[&base[..], &["--identify-only", "--push"]].concat())?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--push") && stderr.contains("--identify-only"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
 fn v1_query_walks_with_getnext() -> Result<()> {
     let snmpd = Snmpd::start()?;
     let port = snmpd.port.to_string();

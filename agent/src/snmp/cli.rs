@@ -84,8 +84,12 @@ pub struct SnmpArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Also send each device to the collector (spooled if it is away).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "identify_only")]
     pub push: bool,
+    /// Read only what identification needs (no interface, forwarding, ARP or storage
+    /// tables): a quick survey of many devices. Its partial records are not pushed.
+    #[arg(long)]
+    pub identify_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +150,9 @@ impl SnmpArgs {
         }
         if let Some(s) = self.device_timeout_s {
             limits.device_time = Duration::from_secs(s.max(1));
+        }
+        if self.identify_only {
+            limits.depth = super::Depth::Identify;
         }
         limits
     }

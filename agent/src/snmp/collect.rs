@@ -16,6 +16,7 @@ use parc_shared::snmp::{
 
 use super::client::Session;
 use super::codec::{format_mac, Value, VarBind};
+use super::credential::Depth;
 use super::oid::Oid;
 
 /// OIDs of the objects collected, grouped by MIB.
@@ -482,7 +483,8 @@ pub fn arp_from(t: &Table) -> Vec<ArpEntry> {
 }
 
 /// Runs every section against an open session whose system group already answered.
-pub async fn collect(session: &mut Session, device: &mut SnmpDevice) {
+pub async fn collect(session: &mut Session, device: &mut SnmpDevice, depth: Depth) {
+    let full = depth == Depth::Full;
     let mut run = Run {
         session,
         errors: Vec::new(),
@@ -515,8 +517,8 @@ pub async fn collect(session: &mut Session, device: &mut SnmpDevice) {
         device.chassis = chassis_from(&s, index);
     }
 
-    let ifs = run
-        .columns(
+    let ifs = if full {
+        run.columns(
             "interfaces",
             &[
                 IF_DESCR,
@@ -530,8 +532,15 @@ pub async fn collect(session: &mut Session, device: &mut SnmpDevice) {
                 IF_ALIAS,
             ],
         )
-        .await;
+        .await
+    } else {
+        // Types tell radios and routers apart; MACs let the CMDB merge the device.
+        run.columns("interfaces", &[IF_TYPE, IF_PHYS_ADDRESS]).await
+    };
     device.interfaces = interfaces_from(&ifs);
+    if !full {
+        return identify_only_rest(&mut run, device, &scalars).await;
+    }
 
     let mut ips = run
         .columns("ip_addresses", &[IP_AD_ENT_IF_INDEX, IP_AD_ENT_NET_MASK])
@@ -640,6 +649,36 @@ pub async fn collect(session: &mut Session, device: &mut SnmpDevice) {
     device.arp = arp_from(&arp);
 
     device.errors.extend(run.errors);
+}
+
+/// The rest of a [`Depth::Identify`] query: which MIBs answer (one short walk or none each), not
+/// their tables.
+async fn identify_only_rest(run: &mut Run<'_>, device: &mut SnmpDevice, scalars: &Scalars) {
+    let mut printer = run
+        .columns("printer", &[PRT_MARKER_LIFE_COUNT, PRT_SERIAL])
+        .await;
+    if !printer.all_indexes().is_empty() {
+        let devices = run
+            .columns("printer", &[HR_DEVICE_TYPE, HR_DEVICE_DESCR])
+            .await;
+        printer.columns.extend(devices.columns);
+    }
+    device.printer = printer_from(&printer);
+    if scalars.get(HR_SYSTEM_UPTIME).is_some() || scalars.get(HR_MEMORY_SIZE).is_some() {
+        device.host = Some(HostResources {
+            memory_kib: scalars.get(HR_MEMORY_SIZE).and_then(Value::as_u64),
+            storage: Vec::new(),
+        });
+    }
+    if let Some(ports) = scalars.u32(DOT1D_BASE_NUM_PORTS) {
+        device.bridge = Some(BridgeInfo {
+            num_ports: Some(ports),
+            forwarding: Vec::new(),
+        });
+    }
+    let lldp = run.columns("lldp", &[LLDP_REM_SYS_NAME]).await;
+    device.lldp_neighbors = lldp_from(&lldp);
+    device.errors.append(&mut run.errors);
 }
 
 struct Run<'a> {

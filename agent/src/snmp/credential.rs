@@ -202,6 +202,22 @@ pub struct SnmpLimits {
     pub device_time: Duration,
     /// Malformed, stale or foreign datagrams tolerated while waiting for one reply.
     pub max_bad_replies: u32,
+    /// How much of each device is read.
+    pub depth: Depth,
+}
+
+/// How much of a device a query reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything Parc records: tables of interfaces, addresses, storage, forwarding entries,
+    /// neighbours and ARP included.
+    #[default]
+    Full,
+    /// What identification needs (system group, chassis, interface types and MACs, which MIBs
+    /// answer) and no large table: a quick survey of many devices, as
+    /// fusioninventory-netdiscovery does before its netinventory pass. Its result is partial and
+    /// is never sent to the collector, where an empty forwarding table would erase placements.
+    Identify,
 }
 
 impl Default for SnmpLimits {
@@ -214,6 +230,7 @@ impl Default for SnmpLimits {
             walk_time: Duration::from_secs(15),
             device_time: Duration::from_secs(60),
             max_bad_replies: 16,
+            depth: Depth::Full,
         }
     }
 }

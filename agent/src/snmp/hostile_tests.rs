@@ -40,6 +40,7 @@ fn limits() -> SnmpLimits {
         walk_time: Duration::from_secs(2),
         device_time: Duration::from_secs(8),
         max_bad_replies: 8,
+        depth: Default::default(),
     }
 }
 

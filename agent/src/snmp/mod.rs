@@ -39,7 +39,7 @@ use parc_shared::snmp::SnmpDevice;
 use tokio::time::Instant;
 
 pub use client::SnmpError;
-pub use credential::{CredentialMemory, SnmpCredential, SnmpLimits};
+pub use credential::{CredentialMemory, Depth, SnmpCredential, SnmpLimits};
 pub use identify::identify;
 
 /// Queries one device: finds a credential that answers (the remembered one first), collects
@@ -105,7 +105,7 @@ pub async fn query_device_paced(
                     system,
                     ..Default::default()
                 };
-                collect::collect(&mut session, &mut device).await;
+                collect::collect(&mut session, &mut device, limits.depth).await;
                 device.identification = identify(&device);
                 return Ok(device);
             }
