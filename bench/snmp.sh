@@ -9,6 +9,8 @@
 #    held by a namespace of its own (tn-snmp) that the test net's router routes to. From the
 #    scanner namespace, in the same run:
 #      parc-agent snmp 198.18.200.1-198.18.201.0        (every section, as the sweep does)
+#      parc-agent snmp ... --identify-only               (what identification needs, as FI's
+#                                                          netdiscovery reads before netinventory)
 #      fusioninventory-netdiscovery --first .. --last .. --threads 32
 #    Each agent answers as a small Linux host (net-snmp's own MIBs, IF-MIB, IP-MIB, HOST-RESOURCES).
 # B. One agent, the interface + forwarding-table walk, against snmpbulkwalk of the same columns:
@@ -197,7 +199,7 @@ measure() {
 
 count() {  # what each tool identified, from its own output
   case $1 in
-    parc-256) python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d if isinstance(d,list) else [d]; print(sum(1 for x in d if x.get("identification",{}).get("device_type") not in (None,"other") and x["identification"].get("vendor")))' "$2" ;;
+    parc-256*) python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d if isinstance(d,list) else [d]; print(sum(1 for x in d if x.get("identification",{}).get("device_type") not in (None,"other") and x["identification"].get("vendor")))' "$2" ;;
     fi-256) python3 -c 'import re,sys; t=open(sys.argv[1],errors="replace").read(); print(sum("<TYPE>" in b and "<MANUFACTURER>" in b for b in re.findall(r"<DEVICE>(.*?)</DEVICE>", t, re.S)))' "$2" ;;
     parc-walk-*) python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%d ifs, %d fdb" % (len(d["interfaces"]), len((d.get("bridge") or {}).get("forwarding") or [])))' "$2" ;;
     bulkwalk-*) echo "$(grep -c . "$2") varbinds" ;;
@@ -225,6 +227,8 @@ for RUN in $(seq 1 "$RUNS"); do
   echo "== run $RUN" >&2
   warm "$FIRST"
   measure parc-256 $NS_S "${PARC[@]}" snmp "$FIRST-$LAST" --community public --format json
+  warm "$FIRST"
+  measure parc-256-identify $NS_S "${PARC[@]}" snmp "$FIRST-$LAST" --community public --format json --identify-only
   warm "$FIRST"
   measure fi-256 $NS_S fusioninventory-netdiscovery --first "$FIRST" --last "$LAST" --community public --threads 32
   warm $WALK_IP
@@ -255,7 +259,7 @@ for line in open(sys.argv[1]):
     rows.setdefault(case, []).append((float(wall), float(cpu), int(rss), found, float(server)))
 def med(case, i):
     return statistics.median(r[i] for r in rows[case]) if case in rows else None
-refs = {"parc-256": "fi-256", "parc-walk-ifs": "bulkwalk-ifs-all", "parc-walk-fdb": "bulkwalk-fdb-all"}
+refs = {"parc-256": "fi-256", "parc-256-identify": "fi-256", "parc-walk-ifs": "bulkwalk-ifs-all", "parc-walk-fdb": "bulkwalk-fdb-all"}
 print("| case | wall median s (min-max) | CPU median s | peak RSS MB | found (last run) | agents' CPU s | peer / parc wall |")
 print("|---|---|---|---|---|---|---|")
 for case, rs in rows.items():
