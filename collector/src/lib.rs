@@ -15,7 +15,9 @@
 //!   table.
 //! - [`intake`]: from request bytes to a checked document.
 //! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
-//! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures).
+//! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures,
+//!   the OpenAPI document).
+//! - [`metrics`]: Prometheus metrics of intake, merges and the CMDB, served at `/metrics`.
 //! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reloaded on SIGHUP or
 //!   when the files change.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod facts;
 pub mod history;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod placement;
 pub mod reconcile;
 pub mod store;

@@ -310,7 +310,7 @@ impl Metrics {
         &self,
         endpoint: Endpoint,
         elapsed: Duration,
-        result: &Result<O, ApiError>,
+        result: Result<&O, &ApiError>,
     ) {
         let (outcome, reason) = match result {
             Ok(o) if o.duplicate() => (Outcome::Duplicate, Reason::None),
@@ -407,32 +407,40 @@ mod tests {
         }
     }
 
-    fn inventory(rule: Rule, duplicate: bool) -> Result<InventoryOutcome, ApiError> {
-        Ok(InventoryOutcome {
+    fn inventory(rule: Rule, duplicate: bool) -> InventoryOutcome {
+        InventoryOutcome {
             asset_id: 1,
             created: rule == Rule::New,
             rule,
             duplicate,
             changes: 0,
-        })
+        }
     }
 
     #[test]
     fn records_outcomes_merges_and_throttling() {
         let m = Metrics::new();
         let ms = Duration::from_millis(3);
-        m.record(Endpoint::Inventories, ms, &inventory(Rule::New, false));
-        m.record(Endpoint::Inventories, ms, &inventory(Rule::Serial, false));
+        m.record(Endpoint::Inventories, ms, Ok(&inventory(Rule::New, false)));
+        m.record(
+            Endpoint::Inventories,
+            ms,
+            Ok(&inventory(Rule::Serial, false)),
+        );
         // A replay is not a merge.
-        m.record(Endpoint::Inventories, ms, &inventory(Rule::Serial, true));
-        m.record::<InventoryOutcome>(Endpoint::Inventories, ms, &Err(ApiError::Busy(10)));
+        m.record(
+            Endpoint::Inventories,
+            ms,
+            Ok(&inventory(Rule::Serial, true)),
+        );
+        m.record::<InventoryOutcome>(Endpoint::Inventories, ms, Err(&ApiError::Busy(10)));
         let sweep = DiscoveryOutcome {
             hosts: 5,
             created: 0,
             matched: 5,
             duplicate: false,
         };
-        m.record(Endpoint::Discoveries, ms, &Ok(sweep));
+        m.record(Endpoint::Discoveries, ms, Ok(&sweep));
         let text = m.encode(2, &[("computer".into(), 7)]);
         for line in [
             r#"parc_ingest_documents_total{endpoint="inventories",outcome="accepted",reason=""} 2"#,

@@ -1,5 +1,6 @@
 //! Document intake endpoints. Order matters: the token is checked before the body is read, and
 //! the body is fully checked before the store is called, so a refused request writes nothing.
+//! Each endpoint's result, whatever it is, goes through [`recorded`] to the metrics.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -9,11 +10,17 @@ use axum::Json;
 use http_body_util::BodyExt;
 use parc_shared::snmp::SnmpDevice;
 use parc_shared::{Discovery, Document, Inventory};
-use std::time::Duration;
+use serde::Serialize;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use super::AppState;
 use crate::error::ApiError;
 use crate::intake::{self, Encoding, IntakeError};
+use crate::metrics::{Endpoint, Recorded};
+use crate::store::discovery::DiscoveryOutcome;
+use crate::store::inventory::InventoryOutcome;
+use crate::store::snmp::SnmpOutcome;
 use crate::store::tokens::Site;
 
 #[tracing::instrument(skip_all, fields(site))]
@@ -22,10 +29,23 @@ pub async fn post_inventory(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let site = authenticate(&state, &headers).await?;
+    recorded(
+        &state,
+        Endpoint::Inventories,
+        inventory(&state, headers, body),
+    )
+    .await
+}
+
+async fn inventory(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, InventoryOutcome), ApiError> {
+    let site = authenticate(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(&state)?;
-    let doc: Document<Inventory> = read_document(&state, &headers, body).await?;
+    let _slot = intake_slot(state)?;
+    let doc: Document<Inventory> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_inventory(&site, &doc).await?;
     tracing::info!(
         document_id = %doc.header.document_id,
@@ -42,7 +62,7 @@ pub async fn post_inventory(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(outcome)).into_response())
+    Ok((status, outcome))
 }
 
 #[tracing::instrument(skip_all, fields(site))]
@@ -51,10 +71,23 @@ pub async fn post_discovery(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let site = authenticate(&state, &headers).await?;
+    recorded(
+        &state,
+        Endpoint::Discoveries,
+        discovery(&state, headers, body),
+    )
+    .await
+}
+
+async fn discovery(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, DiscoveryOutcome), ApiError> {
+    let site = authenticate(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(&state)?;
-    let doc: Document<Discovery> = read_document(&state, &headers, body).await?;
+    let _slot = intake_slot(state)?;
+    let doc: Document<Discovery> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_discovery(&site, &doc).await?;
     tracing::info!(
         document_id = %doc.header.document_id,
@@ -64,7 +97,7 @@ pub async fn post_discovery(
         duplicate = outcome.duplicate,
         "sweep accepted"
     );
-    Ok((StatusCode::OK, Json(outcome)).into_response())
+    Ok((StatusCode::OK, outcome))
 }
 
 #[tracing::instrument(skip_all, fields(site))]
@@ -73,10 +106,18 @@ pub async fn post_snmp(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let site = authenticate(&state, &headers).await?;
+    recorded(&state, Endpoint::Snmp, snmp(&state, headers, body)).await
+}
+
+async fn snmp(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, SnmpOutcome), ApiError> {
+    let site = authenticate(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(&state)?;
-    let doc: Document<SnmpDevice> = read_document(&state, &headers, body).await?;
+    let _slot = intake_slot(state)?;
+    let doc: Document<SnmpDevice> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_snmp(&site, &doc).await?;
     tracing::info!(
         document_id = %doc.header.document_id,
@@ -96,6 +137,21 @@ pub async fn post_snmp(
     } else {
         StatusCode::OK
     };
+    Ok((status, outcome))
+}
+
+/// Runs one intake, records its result in the metrics (the only place intake is counted) and
+/// turns it into the response.
+async fn recorded<O: Recorded + Serialize>(
+    state: &AppState,
+    endpoint: Endpoint,
+    intake: impl Future<Output = Result<(StatusCode, O), ApiError>>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = intake.await;
+    let recorded = result.as_ref().map(|(_, outcome)| outcome);
+    state.metrics.record(endpoint, started.elapsed(), recorded);
+    let (status, outcome) = result?;
     Ok((status, Json(outcome)).into_response())
 }
 

@@ -11,23 +11,34 @@
 //! - [`agents`]: `POST /api/v1/agents/enroll` (an agent registers its key) and the signature
 //!   check every document endpoint runs.
 //!
-//! `GET /healthz` checks the database with a trivial query.
+//! - [`openapi`]: `GET /api/v1/openapi.json`, the OpenAPI description of every route in
+//!   [`endpoints`].
+//!
+//! `GET /healthz` checks the database with a trivial query; `GET /metrics` is
+//! [`crate::metrics::scrape`] (not authenticated: counts only).
+//!
+//! [`endpoints`] is the one list of routes: the router is built from it and the OpenAPI
+//! document is tested against it.
 
 pub mod agents;
 pub mod assets;
 pub mod export;
 pub mod ingest;
+pub mod openapi;
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
 use crate::store::Store;
 
 /// Documents being received, decompressed and parsed at once. Each may hold up to
@@ -47,6 +58,7 @@ pub struct AppState {
     pub intake: Arc<Semaphore>,
     /// Refuse documents of agents that never enrolled (config `agents.require_enrolment`).
     pub require_enrolment: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -56,6 +68,7 @@ impl AppState {
             max_document_bytes,
             intake: Arc::new(Semaphore::new(INTAKE_SLOTS as usize)),
             require_enrolment: false,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -65,18 +78,51 @@ impl AppState {
     }
 }
 
+/// One route: its method and path, and the handler bound to exactly that method.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint<H, T>(method: Method, path: &'static str, handler: H) -> Endpoint
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+    Endpoint {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route the API serves. Add new ones here (and to `openapi/openapi.json`, which a test
+/// holds to this list).
+pub fn endpoints() -> Vec<Endpoint> {
+    use Method as M;
+    vec![
+        endpoint(M::GET, "/healthz", healthz),
+        endpoint(M::GET, "/metrics", metrics::scrape),
+        endpoint(M::GET, "/api/v1/openapi.json", openapi::document),
+        endpoint(M::POST, "/api/v1/inventories", ingest::post_inventory),
+        endpoint(M::POST, "/api/v1/discoveries", ingest::post_discovery),
+        endpoint(M::POST, "/api/v1/snmp", ingest::post_snmp),
+        endpoint(M::GET, "/api/v1/assets", assets::list),
+        endpoint(M::GET, "/api/v1/assets/export", export::export),
+        endpoint(M::GET, "/api/v1/assets/{id}", assets::detail),
+        endpoint(M::GET, "/api/v1/assets/{id}/glpi", export::glpi),
+        endpoint(M::GET, "/api/v1/assets/{id}/history", assets::history),
+        endpoint(M::POST, "/api/v1/agents/enroll", agents::enroll),
+    ]
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/inventories", post(ingest::post_inventory))
-        .route("/api/v1/discoveries", post(ingest::post_discovery))
-        .route("/api/v1/snmp", post(ingest::post_snmp))
-        .route("/api/v1/assets", get(assets::list))
-        .route("/api/v1/assets/export", get(export::export))
-        .route("/api/v1/assets/{id}", get(assets::detail))
-        .route("/api/v1/assets/{id}/glpi", get(export::glpi))
-        .route("/api/v1/assets/{id}/history", get(assets::history))
-        .route("/api/v1/agents/enroll", post(agents::enroll))
+    endpoints()
+        .into_iter()
+        // Two methods on one path merge into one method router.
+        .fold(Router::new(), |r, e| r.route(e.path, e.handler))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
