@@ -24,6 +24,8 @@ pub struct ReverseDns {
     resolver: Option<Arc<TokioAsyncResolver>>,
     permits: Arc<Semaphore>,
     tasks: JoinSet<(IpAddr, Option<String>)>,
+    /// Names of the lookups already reaped.
+    names: HashMap<IpAddr, String>,
 }
 
 impl ReverseDns {
@@ -51,6 +53,7 @@ impl ReverseDns {
             resolver,
             permits: Arc::new(Semaphore::new(DNS_CONCURRENCY)),
             tasks: JoinSet::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -58,6 +61,11 @@ impl ReverseDns {
         let Some(resolver) = self.resolver.clone() else {
             return;
         };
+        // A finished task keeps its whole allocation until joined: on a /16 with thousands of
+        // hosts, reaping as we go keeps the peak down.
+        while let Some(r) = self.tasks.try_join_next() {
+            self.keep(r);
+        }
         let permits = self.permits.clone();
         self.tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
@@ -76,13 +84,16 @@ impl ReverseDns {
 
     /// Waits for the lookups still in flight (each is bounded by its own timeout).
     pub async fn finish(mut self) -> HashMap<IpAddr, String> {
-        let mut names = HashMap::new();
         while let Some(r) = self.tasks.join_next().await {
-            if let Ok((ip, Some(name))) = r {
-                names.insert(ip, name);
-            }
+            self.keep(r);
         }
-        names
+        self.names
+    }
+
+    fn keep(&mut self, r: Result<(IpAddr, Option<String>), tokio::task::JoinError>) {
+        if let Ok((ip, Some(name))) = r {
+            self.names.insert(ip, name);
+        }
     }
 }
 
