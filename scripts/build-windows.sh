@@ -5,8 +5,16 @@
 #
 # Output: target/windows/x86_64-pc-windows-gnu/release/parc-agent.exe
 # A separate target dir keeps this build from invalidating the Linux one (different rustc).
+#
+# --fast (what the test script uses): the same release build without LTO and with parallel
+# codegen units. The tests check the exe's behaviour, not its size, and full LTO with one
+# codegen unit makes this from-scratch build (std included) several minutes longer in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile_args=()
+if [ "${1:-}" = "--fast" ]; then
+  profile_args=(--config 'profile.release.lto="off"' --config 'profile.release.codegen-units=16')
+fi
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -35,7 +43,7 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 # A static CRT (libgcc, winpthread) so the exe needs no mingw DLL beside it on the PC.
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C target-feature=+crt-static"
-cargo build --release --locked -p parc-agent \
+cargo build --release --locked -p parc-agent "${profile_args[@]}" \
   --target x86_64-pc-windows-gnu \
   --target-dir target/windows \
   -Zbuild-std=std,panic_abort

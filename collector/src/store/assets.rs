@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use parc_shared::Inventory;
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+
+use sqlx::{QueryBuilder, Row};
+
+use super::{Db, DbRow};
 
 use super::Store;
 use crate::facts;
@@ -77,7 +79,7 @@ fn like_pattern(q: &str) -> String {
     out
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &AssetFilter) {
+fn push_filter(q: &mut QueryBuilder<'_, Db>, f: &AssetFilter) {
     q.push(" FROM assets a JOIN sites s ON s.id = a.site_id WHERE 1 = 1");
     if let Some(site) = &f.site {
         q.push(" AND s.name = ").push_bind(site.clone());
@@ -109,7 +111,7 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &AssetFilter) {
     }
 }
 
-fn summary(row: &SqliteRow) -> AssetSummary {
+fn summary(row: &DbRow) -> AssetSummary {
     AssetSummary {
         id: row.get(0),
         name: row.get(1),
@@ -129,11 +131,11 @@ fn summary(row: &SqliteRow) -> AssetSummary {
 
 impl Store {
     pub async fn list_assets(&self, f: &AssetFilter) -> Result<AssetPage, sqlx::Error> {
-        let mut count: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COUNT(*)");
+        let mut count: QueryBuilder<Db> = QueryBuilder::new("SELECT COUNT(*)");
         push_filter(&mut count, f);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
         push_filter(&mut q, f);
         q.push(" ORDER BY a.id LIMIT ")
             .push_bind(i64::from(f.per_page))
@@ -159,7 +161,7 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<AssetSummary>, sqlx::Error> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
         push_filter(&mut q, f);
         q.push(" AND a.id > ")
             .push_bind(after)
@@ -178,7 +180,7 @@ impl Store {
         }
         let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
         for (table, column) in [("asset_addresses", "address"), ("asset_macs", "mac")] {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
                 "SELECT asset_id, {column} FROM {table} WHERE asset_id IN ("
             ));
             let mut sep = q.separated(", ");

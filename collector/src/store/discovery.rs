@@ -9,7 +9,9 @@ use chrono::Utc;
 use parc_shared::snmp::Identification;
 use parc_shared::{normalize_mac, DiscoveredHost, Discovery, Document, SourceKind};
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
+
+use super::DbConn;
 
 use super::inventory::{record_source, touch_seen, write_history};
 use super::tokens::Site;
@@ -34,7 +36,7 @@ impl Store {
         doc: &Document<Discovery>,
     ) -> Result<DiscoveryOutcome, sqlx::Error> {
         let mut w = self.write().await?;
-        let conn: &mut SqliteConnection = &mut w.tx;
+        let conn: &mut DbConn = &mut w.tx;
         let document_id = doc.header.document_id.to_string();
         let agent_id = doc.header.agent_id.to_string();
         let received_at = Utc::now();
@@ -99,7 +101,7 @@ struct Ctx<'a> {
 }
 
 async fn merge_host(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     ctx: &Ctx<'_>,
     host: &DiscoveredHost,
 ) -> Result<Decision, sqlx::Error> {
@@ -251,7 +253,7 @@ async fn merge_host(
 /// SNMP identification; returns what changed. An agent's DMI wins over SNMP for everything
 /// but gaps, as in the SNMP path.
 async fn type_from_device(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     device: &Identification,
 ) -> Result<Vec<Change>, sqlx::Error> {
@@ -325,7 +327,7 @@ fn decision_is_new(d: Decision) -> bool {
 }
 
 async fn host_candidates(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     host: &SeenHost,
 ) -> Result<Vec<HostCandidate>, sqlx::Error> {
     let ids: Vec<i64> = sqlx::query_scalar(

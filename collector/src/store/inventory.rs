@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row};
+
+use super::{Db, DbConn};
 
 use super::tokens::Site;
 use super::{ts, Store};
@@ -85,7 +87,7 @@ impl Store {
 }
 
 async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     site: &Site,
     doc: &Document<Inventory>,
     received_at: DateTime<Utc>,
@@ -342,13 +344,13 @@ fn rule_from_str(s: Option<&str>) -> Rule {
 
 /// Every asset sharing at least one key with the document, with its own keys.
 async fn candidates(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     keys: &Keys,
 ) -> Result<Vec<Candidate>, sqlx::Error> {
     // One indexed lookup per key, united: an OR across columns would scan the assets table,
     // whose rows carry the facts JSON, on every document.
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("");
-    let union = |q: &mut QueryBuilder<Sqlite>, select: &str| {
+    let mut q: QueryBuilder<Db> = QueryBuilder::new("");
+    let union = |q: &mut QueryBuilder<Db>, select: &str| {
         if !q.sql().is_empty() {
             q.push(" UNION ");
         }
@@ -427,7 +429,7 @@ async fn candidates(
 
 /// The stored software of an asset with row ids, sorted by row.
 async fn load_software(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
 ) -> Result<Vec<(i64, SoftwareRow)>, sqlx::Error> {
     let rows = sqlx::query(
@@ -495,9 +497,9 @@ pub(crate) fn software_delta<'a>(
     (gone, added)
 }
 
-async fn delete_software(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+async fn delete_software(conn: &mut DbConn, ids: &[i64]) -> Result<(), sqlx::Error> {
     for chunk in ids.chunks(SOFTWARE_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM software WHERE id IN (");
+        let mut q: QueryBuilder<Db> = QueryBuilder::new("DELETE FROM software WHERE id IN (");
         let mut sep = q.separated(", ");
         for id in chunk {
             sep.push_bind(*id);
@@ -512,12 +514,12 @@ async fn delete_software(conn: &mut SqliteConnection, ids: &[i64]) -> Result<(),
 const SOFTWARE_CHUNK: usize = 1_000;
 
 async fn insert_software(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     rows: &[&SoftwareRow],
 ) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(SOFTWARE_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO software (asset_id, name, version, arch, publisher, size_bytes,
                 install_date, source) ",
         );
@@ -539,7 +541,7 @@ async fn insert_software(
 /// The MACs and addresses an inventory reports replace the previous inventory's; those a sweep
 /// added are kept.
 async fn replace_inventory_keys(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     macs: &[String],
     addresses: &[String],
@@ -577,7 +579,7 @@ async fn replace_inventory_keys(
 
 /// Moves first/last seen outwards to include `observed`, never inwards.
 pub(super) async fn touch_seen(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     observed: &str,
 ) -> Result<(), sqlx::Error> {
@@ -595,7 +597,7 @@ pub(super) async fn touch_seen(
 }
 
 pub(super) async fn record_source(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     kind: SourceKind,
     agent_id: &str,
@@ -626,7 +628,7 @@ pub(super) async fn record_source(
 }
 
 pub(super) async fn write_history(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     changes: &[Change],
     changed_at: &str,

@@ -32,9 +32,18 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// The database driver every store module is written against. Store code names these aliases,
+/// never a driver's own types, binds only types every driver has (integers, floats, bools,
+/// strings, bytes; timestamps as [`ts`] text) and writes `$1`-style placeholders, so that
+/// one body of SQL serves SQLite and PostgreSQL.
+pub type Db = Sqlite;
+pub type DbPool = sqlx::Pool<Db>;
+pub type DbConn = <Db as sqlx::Database>::Connection;
+pub type DbRow = <Db as sqlx::Database>::Row;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a writer waits for another process holding SQLite's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

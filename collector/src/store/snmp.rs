@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use parc_shared::snmp::{SnmpDevice, SnmpInterface};
 use parc_shared::{Document, SourceKind};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row};
+
+use super::{Db, DbConn};
 
 use super::inventory::{record_source, touch_seen, write_history};
 use super::tokens::Site;
@@ -99,7 +101,7 @@ fn canonical_ip(text: &str) -> Option<String> {
 }
 
 async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     site: &Site,
     doc: &Document<SnmpDevice>,
     received_at: DateTime<Utc>,
@@ -335,7 +337,7 @@ fn device_addresses(d: &SnmpDevice, ip: &str) -> Vec<String> {
 /// The MACs and addresses an SNMP report gives replace the previous report's; rows from other
 /// sources are left alone.
 async fn replace_device_keys(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     asset_id: i64,
     macs: &[String],
     addresses: &[String],
@@ -385,13 +387,13 @@ struct Holder {
 
 /// Every asset holding one of `macs`, in chunked indexed lookups.
 async fn mac_holders<'a>(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     macs: impl IntoIterator<Item = &'a String>,
 ) -> Result<Vec<Holder>, sqlx::Error> {
     let macs: Vec<&String> = macs.into_iter().collect();
     let mut out = Vec::new();
     for chunk in macs.chunks(IN_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT m.mac, m.asset_id, m.source, a.kind, a.serial_key
              FROM asset_macs m JOIN assets a ON a.id = m.asset_id WHERE m.mac IN (",
         );
@@ -415,7 +417,7 @@ async fn mac_holders<'a>(
 
 /// Every asset sharing the device's serial or one of its MACs, or at its address in the site.
 async fn device_candidates(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     keys: &DeviceKeys,
 ) -> Result<Vec<DeviceCandidate>, sqlx::Error> {
     let mut ids: BTreeSet<i64> = mac_holders(conn, &keys.macs)
@@ -462,7 +464,7 @@ async fn device_candidates(
 }
 
 /// How an asset is named in history and API answers: its name, else its id.
-async fn asset_label(conn: &mut SqliteConnection, id: i64) -> Result<String, sqlx::Error> {
+async fn asset_label(conn: &mut DbConn, id: i64) -> Result<String, sqlx::Error> {
     let name: Option<Option<String>> = sqlx::query_scalar("SELECT name FROM assets WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -481,7 +483,7 @@ fn port_name(interfaces: &[SnmpInterface], index: u32, fallback: &str) -> String
 /// Replaces the placements this switch gave before with those of its forwarding table;
 /// returns how many assets it placed. A device without a bridge section leaves them alone.
 async fn place(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     ctx: &Ctx<'_>,
     switch_id: i64,
     d: &SnmpDevice,
@@ -525,7 +527,7 @@ async fn place(
     let ids: Vec<i64> = rows.keys().copied().collect();
     let mut before: HashMap<i64, (i64, String, String)> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT asset_id, switch_asset_id, port, seen_at FROM asset_ports WHERE asset_id IN (",
         );
         let mut sep = q.separated(", ");
@@ -601,7 +603,7 @@ async fn place(
 
 /// Asset ids whose name key is `name` in the site.
 async fn assets_named(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     site_id: i64,
     name: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
@@ -617,7 +619,7 @@ async fn assets_named(
 
 /// Asset ids at `address` in the site.
 async fn assets_at(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     site_id: i64,
     address: &str,
 ) -> Result<Vec<i64>, sqlx::Error> {
@@ -645,7 +647,7 @@ fn single(ids: Vec<i64>, device: i64) -> Option<i64> {
 /// Replaces the device's links with the LLDP/CDP neighbours that resolve to one asset: LLDP
 /// by chassis MAC, else system name; CDP by device id as a name, else its address.
 async fn link(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     ctx: &Ctx<'_>,
     device_id: i64,
     d: &SnmpDevice,
@@ -713,7 +715,7 @@ async fn link(
 /// Gives the MACs of a router's ARP table to the assets known at those addresses (see
 /// [`reconcile::arp_assignment`]); returns how many it gave.
 async fn learn_arp(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     ctx: &Ctx<'_>,
     router_id: i64,
     d: &SnmpDevice,
@@ -821,7 +823,7 @@ async fn learn_arp(
     Ok(given)
 }
 
-async fn arp_asset(conn: &mut SqliteConnection, id: i64) -> Result<ArpAsset, sqlx::Error> {
+async fn arp_asset(conn: &mut DbConn, id: i64) -> Result<ArpAsset, sqlx::Error> {
     let serial: Option<String> = sqlx::query_scalar("SELECT serial_key FROM assets WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *conn)
