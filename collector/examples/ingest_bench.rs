@@ -231,6 +231,7 @@ async fn main() {
             started_at: now,
             finished_at: now,
             hosts,
+            job_id: None,
         },
     };
     let start = Instant::now();

@@ -118,6 +118,7 @@ fn sweep(hosts: Vec<DiscoveredHost>) -> Document<Discovery> {
             started_at: now,
             finished_at: now,
             hosts,
+            job_id: None,
         },
     }
 }

@@ -12,6 +12,10 @@ pub struct Discovery {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: chrono::DateTime<chrono::Utc>,
     pub hosts: Vec<DiscoveredHost>,
+    /// The collector's sweep job this sweep answers (a sweep started from the web UI); absent
+    /// for scheduled and manual sweeps. The collector marks the job done when it stores this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<i64>,
 }
 
 /// One live host.

@@ -668,6 +668,7 @@ pub async fn run(
         started_at,
         finished_at: chrono::Utc::now(),
         hosts: list,
+        job_id: None,
     };
     Ok((discovery, stats))
 }
