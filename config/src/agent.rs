@@ -70,6 +70,8 @@ pub struct RawSweep {
     pub ports: Option<Vec<u16>>,
     pub rate_pps: Option<u32>,
     pub timeout: Option<String>,
+    /// Seconds between two asks for sweep jobs started from the web UI; 0 never asks.
+    pub job_poll_seconds: Option<u64>,
 }
 
 /// The checked agent configuration.
@@ -114,7 +116,14 @@ pub struct SweepConfig {
     pub ports: Vec<u16>,
     pub rate_pps: u32,
     pub timeout: Duration,
+    /// How often `parc-agent run` asks the collector for a sweep job of its site (also right
+    /// after each delivery). None: never (`job_poll_seconds = 0`). Only agents with `scopes`
+    /// ask: a job is run only inside them, so an agent without scopes could only refuse it.
+    pub job_poll: Option<Duration>,
 }
+
+/// Default of `sweep.job_poll_seconds`.
+pub const DEFAULT_JOB_POLL: Duration = Duration::from_secs(30);
 
 /// Ports that find a Windows PC behind its default firewall (135, 139, 445, 3389) as well as
 /// the usual servers and appliances (22, 80, 443).
@@ -140,6 +149,7 @@ impl Default for AgentConfig {
                 ports: DEFAULT_SWEEP_PORTS.to_vec(),
                 rate_pps: 20_000,
                 timeout: Duration::from_millis(1000),
+                job_poll: Some(DEFAULT_JOB_POLL),
             },
             snmp: SnmpConfig::default(),
             tags: Vec::new(),
@@ -249,6 +259,11 @@ impl AgentConfig {
             rate_pps,
             timeout: duration(&mut p, "sweep.timeout", raw.sweep.timeout.as_deref())
                 .unwrap_or(d.sweep.timeout),
+            job_poll: match raw.sweep.job_poll_seconds {
+                None => d.sweep.job_poll,
+                Some(0) => None,
+                Some(n) => Some(Duration::from_secs(n)),
+            },
         };
 
         let snmp = crate::snmp::check(&mut p, raw.snmp);
@@ -397,6 +412,24 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("agent.toml"));
+    }
+
+    #[test]
+    fn job_poll_seconds() {
+        let cases = [
+            ("", Some(DEFAULT_JOB_POLL)),
+            (
+                "[sweep]\njob_poll_seconds = 1\n",
+                Some(Duration::from_secs(1)),
+            ),
+            ("[sweep]\njob_poll_seconds = 0\n", None),
+        ];
+        for (text, want) in cases {
+            let c = AgentConfig::parse(text, "agent.toml").unwrap();
+            assert_eq!(c.sweep.job_poll, want, "{text}");
+        }
+        let err = AgentConfig::parse("[sweep]\njob_poll_seconds = -1\n", "agent.toml").unwrap_err();
+        assert!(err.to_string().contains("job_poll_seconds"), "{err}");
     }
 
     #[test]
