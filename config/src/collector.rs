@@ -27,6 +27,15 @@ pub struct RawCollectorConfig {
     pub tls: RawTls,
     #[serde(default)]
     pub agents: RawAgents,
+    #[serde(default)]
+    pub lifecycle: RawLifecycle,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLifecycle {
+    pub stale_after_days: Option<u32>,
+    pub silent_after_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +89,25 @@ pub struct CollectorConfig {
     /// Refuse documents from agents that have not enrolled a key (otherwise the site token
     /// alone is enough for them, as before enrolment existed).
     pub require_enrolment: bool,
+    pub lifecycle: Lifecycle,
+}
+
+/// When assets count as stale and agents as silent (`[lifecycle]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// An asset no source has seen for this many days is flagged stale.
+    pub stale_after_days: u32,
+    /// An agent whose last inventory is older than this many days is listed as silent.
+    pub silent_after_days: u32,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            stale_after_days: 30,
+            silent_after_days: 7,
+        }
+    }
 }
 
 /// Where the server certificate comes from.
@@ -102,6 +130,7 @@ impl Default for CollectorConfig {
             tls: None,
             allow_plain_http: false,
             require_enrolment: false,
+            lifecycle: Lifecycle::default(),
         }
     }
 }
@@ -188,6 +217,25 @@ impl CollectorConfig {
         if let Err(m) = plain_http_allowed(listen, tls.is_some(), allow_plain_http) {
             p.push("server.listen", m);
         }
+        let lifecycle = Lifecycle {
+            stale_after_days: raw
+                .lifecycle
+                .stale_after_days
+                .unwrap_or(d.lifecycle.stale_after_days),
+            silent_after_days: raw
+                .lifecycle
+                .silent_after_days
+                .unwrap_or(d.lifecycle.silent_after_days),
+        };
+        // Zero would flag everything at once; beyond ten years is a typo.
+        for (key, days) in [
+            ("lifecycle.stale_after_days", lifecycle.stale_after_days),
+            ("lifecycle.silent_after_days", lifecycle.silent_after_days),
+        ] {
+            if !(1..=3650).contains(&days) {
+                p.push(key, format!("must be between 1 and 3650 days, not {days}"));
+            }
+        }
         p.finish(
             origin,
             CollectorConfig {
@@ -199,6 +247,7 @@ impl CollectorConfig {
                 tls,
                 allow_plain_http,
                 require_enrolment: raw.agents.require_enrolment.unwrap_or(false),
+                lifecycle,
             },
         )
     }
@@ -340,6 +389,33 @@ mod tests {
         }
         let c = CollectorConfig::parse("[agents]\nrequire_enrolment = true\n", "t").unwrap();
         assert!(c.require_enrolment);
+    }
+
+    #[test]
+    fn lifecycle_settings() {
+        let c = CollectorConfig::parse(
+            "[lifecycle]\nstale_after_days = 60\nsilent_after_days = 3\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.lifecycle,
+            Lifecycle {
+                stale_after_days: 60,
+                silent_after_days: 3
+            }
+        );
+        let err = CollectorConfig::parse(
+            "[lifecycle]\nstale_after_days = 0\nsilent_after_days = 4000\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("lifecycle.stale_after_days")
+                && err.contains("lifecycle.silent_after_days"),
+            "{err}"
+        );
     }
 
     #[test]
