@@ -10,6 +10,8 @@
 //! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
 //! - [`reconcile`]: the pure merge rules: which asset a document describes.
 //! - [`history`]: the pure diff of tracked fields between two inventories.
+//! - [`lifecycle`]: the pure rules of asset lifecycle, manual fields and their conflicts,
+//!   merge explanations, splits, never-merge pairs and undo.
 //! - [`export`]: asset lists as CSV or JSON, computers as GLPI native inventory documents.
 //! - [`placement`]: the pure "where is this PC plugged in" rules over a switch's forwarding
 //!   table.
@@ -29,6 +31,7 @@ pub mod facts;
 pub mod history;
 pub mod http;
 pub mod intake;
+pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
 pub mod reconcile;

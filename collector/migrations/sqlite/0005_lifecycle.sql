@@ -17,6 +17,9 @@ ALTER TABLE assets ADD COLUMN location_id INTEGER;
 ALTER TABLE assets ADD COLUMN notes TEXT;
 CREATE INDEX assets_last_seen ON assets(last_seen);
 
+-- Who made a change by hand (login, copied: history outlives users); NULL for documents.
+ALTER TABLE history ADD COLUMN actor TEXT;
+
 -- Why a source is on its asset: the keys that matched, with their values, as a JSON array of
 -- {"key": "serial", "value": "..."} (empty for a source that created the asset), and the
 -- identity keys the source last reported (JSON object: name, serial, uuid, macs, addresses),
