@@ -148,6 +148,34 @@ impl Client {
         let text = response.text().await.unwrap_or_default();
         classify(status, &text, retry_after)
     }
+
+    /// POSTs a small JSON body to `path` (relative to the collector URL) with the site token
+    /// and, once enrolled, the agent's signature of it, as documents are sent: the agent side
+    /// of sweep jobs ([`crate::jobs`]). Returns the status and the body's text.
+    pub async fn post_json(&self, path: &str, body: Vec<u8>) -> Result<(StatusCode, String)> {
+        let url = self
+            .server
+            .url
+            .join(path)
+            .with_context(|| format!("bad collector URL for {path}"))?;
+        let mut request = self
+            .http
+            .post(url)
+            .bearer_auth(&self.server.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(signer) = &self.signer {
+            request = request
+                .header(AGENT_HEADER, signer.agent_id.to_string())
+                .header(SIGNATURE_HEADER, signer.signature(&body));
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("collector unreachable: {}", error_chain(&e)))?;
+        let status = response.status();
+        Ok((status, response.text().await.unwrap_or_default()))
+    }
 }
 
 /// Decides what an HTTP answer means for the document (pure, so it is table-tested).

@@ -11,6 +11,8 @@
 //! - [`enroll`]: `parc-agent enroll`: the agent's key, its registration, the pinned collector.
 //! - [`tls`]: trusting the collector's certificate by its pinned SHA-256 fingerprint.
 //! - [`service`]: `parc-agent run`, the periodic service mode.
+//! - [`jobs`]: sweep jobs started from the web UI: claimed from the collector, run within the
+//!   agent's scopes, answered by a discovery or a failure.
 //! - [`summary`]: the readable inventory summary printed for people.
 //! - [`windows`]: the Windows service, its paths, and the registry values (MSI properties,
 //!   group policy) that override the config file.
@@ -21,6 +23,9 @@ pub mod cli;
 pub mod delivery;
 pub mod enroll;
 pub mod inventory;
+// Jobs are sweeps: Linux only, like the sweep engine.
+#[cfg(unix)]
+pub mod jobs;
 pub mod service;
 pub mod snmp;
 pub mod spool;

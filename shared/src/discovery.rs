@@ -54,3 +54,30 @@ pub enum ProbeMethod {
     /// An SNMP agent answered (UDP 161).
     Snmp,
 }
+
+/// A sweep started from the web UI, as the collector hands it to an agent of the job's site
+/// (`POST /api/v1/agents/jobs/claim`). The agent answers with a [`Discovery`] whose `job_id`
+/// is `id`, or with a [`JobFailure`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepJob {
+    pub id: i64,
+    /// As the user typed them: CIDRs, ranges, addresses. Already checked by the collector
+    /// against the site's subnets; the agent checks them again against its own scopes.
+    pub targets: Vec<String>,
+}
+
+/// The body of the agent-side job requests: who asks (the signature covers these bytes, and
+/// the collector checks it against this agent's enrolled key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobClaim {
+    pub agent_id: uuid::Uuid,
+}
+
+/// `POST /api/v1/agents/jobs/{id}/fail`: why the agent could not run the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFailure {
+    pub agent_id: uuid::Uuid,
+    pub error: String,
+}
