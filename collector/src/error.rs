@@ -14,8 +14,20 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Authenticated but not allowed (role too low, CSRF header missing).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts the current state (a name already taken, a referenced record).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed but unacceptable values (an invalid CIDR, an overlapping subnet).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Too many failed sign-ins; retry after this many seconds.
+    #[error("too many failed sign-ins; retry in {0} s")]
+    Throttled(u64),
     /// Too many documents in intake; the client should retry after this many seconds.
     #[error("the collector is busy; retry in {0} s")]
     Busy(u64),
@@ -36,7 +48,11 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Intake(e) => match e {
                 IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -78,7 +94,7 @@ impl IntoResponse for ApiError {
                 "Bearer".parse().expect("valid header"),
             );
         }
-        if let ApiError::Busy(secs) = self {
+        if let ApiError::Busy(secs) | ApiError::Throttled(secs) = self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 secs.to_string().parse().expect("valid header"),

@@ -5,6 +5,8 @@
 //! parse, schema version, limits) → [`store`] (one transaction: replay check, candidate lookup,
 //! [`reconcile`] decides the asset, writes, [`history`] of what changed).
 //!
+//! - [`auth`]: users' principals (sessions, API tokens), roles per entity, access scopes.
+//! - [`audit`]: the log of admin actions, written in each action's transaction.
 //! - [`cli`]: command line (`serve`, `token create|list|revoke`, `agent list|revoke`).
 //! - [`error`]: the API error type and its mapping to statuses and JSON.
 //! - [`facts`]: identity keys and other values derived from documents (junk re-checked).
@@ -24,6 +26,8 @@
 //!   when the files change.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod export;

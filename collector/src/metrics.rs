@@ -123,7 +123,11 @@ impl Reason {
             ApiError::Busy(_) => Reason::Overloaded,
             ApiError::BadRequest(_) => Reason::BadRequest,
             // Not produced by intake; counted rather than dropped should that change.
-            ApiError::NotFound(_) => Reason::BadRequest,
+            ApiError::NotFound(_)
+            | ApiError::Forbidden(_)
+            | ApiError::Conflict(_)
+            | ApiError::Unprocessable(_)
+            | ApiError::Throttled(_) => Reason::BadRequest,
             ApiError::Internal(_) => Reason::Internal,
             ApiError::Intake(e) => match e {
                 IntakeError::TooLarge { .. } => Reason::TooLarge,

@@ -37,6 +37,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthSettings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::store::Store;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Refuse documents of agents that never enrolled (config `agents.require_enrolment`).
     pub require_enrolment: bool,
     pub metrics: Arc<Metrics>,
+    /// Session settings and the failed-login throttle.
+    pub auth: Arc<AuthSettings>,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             intake: Arc::new(Semaphore::new(INTAKE_SLOTS as usize)),
             require_enrolment: false,
             metrics: Arc::new(Metrics::new()),
+            auth: Arc::new(AuthSettings::default()),
         }
     }
 

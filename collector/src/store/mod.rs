@@ -6,6 +6,8 @@
 //! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
 //! - [`snmp`]: applying an SNMP device: merge, identification, switch port placements,
 //!   LLDP/CDP links, MACs from routers' ARP tables.
+//! - [`org`]: entities, sites, subnets, departments, locations.
+//! - [`users`]: users, roles, sessions, API tokens.
 //! - [`assets`]: the read side (lists, details, history) the API serves.
 //!
 //! Writes go through [`Store::write`]: one `BEGIN IMMEDIATE` transaction per document, so the
@@ -21,8 +23,10 @@ pub mod agents;
 pub mod assets;
 pub mod discovery;
 pub mod inventory;
+pub mod org;
 pub mod snmp;
 pub mod tokens;
+pub mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
