@@ -3,15 +3,20 @@
 //! A document is written to the spool first and removed only once the collector has
 //! acknowledged it, so a crash, a reboot or a collector outage never loses one. Entries are
 //! gzip-compressed request bodies, ready to send. Writes are atomic (temporary file, fsync,
-//! rename), so a power cut leaves either the whole entry or none; leftovers of an interrupted
-//! write are removed at start, and entries that cannot be read are moved to `quarantine/`.
+//! rename), so a process kill or a power cut leaves either the whole entry or none; leftovers of
+//! an interrupted write are removed at start. Every entry is checked on start (it must
+//! decompress to the end): one that does not (a file system that lost data in a power cut, a
+//! disk error, a hand edit) is moved to `quarantine/` with a warning, never sent, and the
+//! agent carries on with the others.
 //!
 //! The spool is bounded by bytes and by count: past either bound the oldest entries are
-//! dropped with a warning, since the newest inventory of a machine supersedes older ones.
+//! dropped with a warning and counted ([`Spool::dropped`]), since the newest inventory of a
+//! machine supersedes older ones.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
@@ -81,10 +86,13 @@ pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     max_documents: usize,
+    /// Documents dropped to stay within the bounds since the spool was opened.
+    dropped: AtomicU64,
 }
 
 impl Spool {
-    /// Opens (creating if needed) the spool in `dir`, removing leftovers of interrupted writes.
+    /// Opens (creating if needed) the spool in `dir`: removes leftovers of interrupted writes
+    /// and quarantines entries that do not decompress, so that what remains can be sent.
     pub fn open(dir: &Path, max_bytes: u64, max_documents: usize) -> Result<Self> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create spool directory {}", dir.display()))?;
@@ -95,11 +103,23 @@ impl Spool {
                 let _ = fs::remove_file(&path);
             }
         }
-        Ok(Spool {
+        let spool = Spool {
             dir: dir.to_path_buf(),
             max_bytes,
             max_documents,
-        })
+            dropped: AtomicU64::new(0),
+        };
+        for entry in spool.entries()? {
+            if let Err(e) = entry.read_body() {
+                spool.quarantine(&entry.path, &format!("{e:#}"));
+            }
+        }
+        Ok(spool)
+    }
+
+    /// Documents dropped (oldest first) to stay within the bounds since the spool was opened.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Serialises, compresses and durably stores a document. Returns its entry.
@@ -189,10 +209,12 @@ impl Spool {
             if count == 1 {
                 break;
             }
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
                 document_id = %e.document_id,
                 spool_bytes = total,
                 spool_documents = count,
+                dropped_since_start = dropped,
                 "spool full: dropping the oldest document"
             );
             self.remove(e)?;
@@ -265,6 +287,45 @@ mod tests {
         }
         let kept: Vec<Uuid> = s.entries().unwrap().iter().map(|e| e.document_id).collect();
         assert_eq!(kept, ids[2..]);
+        assert_eq!(s.dropped(), 2);
+    }
+
+    #[test]
+    fn oldest_dropped_past_the_byte_bound_but_never_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path(), 1, 100).unwrap();
+        let first = s.push(Kind::Inventory, Uuid::new_v4(), &"a").unwrap();
+        let second = s.push(Kind::Inventory, Uuid::new_v4(), &"b").unwrap();
+        let kept: Vec<Uuid> = s.entries().unwrap().iter().map(|e| e.document_id).collect();
+        assert_eq!(kept, vec![second.document_id]);
+        assert_ne!(first.document_id, second.document_id);
+        assert_eq!(s.dropped(), 1);
+    }
+
+    #[test]
+    fn corrupt_entries_quarantined_on_open_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (good, torn, garbage) = {
+            let s = spool(dir.path());
+            let good = s.push(Kind::Inventory, Uuid::new_v4(), &"good").unwrap();
+            let torn = s
+                .push(Kind::Inventory, Uuid::new_v4(), &vec![7u8; 8192])
+                .unwrap();
+            let garbage = s.push(Kind::Snmp, Uuid::new_v4(), &"x").unwrap();
+            (good, torn, garbage)
+        };
+        // What a power cut on a file system without ordered data can leave: a valid name over
+        // a short or zeroed file.
+        let body = fs::read(&torn.path).unwrap();
+        fs::write(&torn.path, &body[..body.len() / 3]).unwrap();
+        fs::write(&garbage.path, [0u8; 64]).unwrap();
+        let s = spool(dir.path());
+        let kept: Vec<Uuid> = s.entries().unwrap().iter().map(|e| e.document_id).collect();
+        assert_eq!(kept, vec![good.document_id]);
+        for e in [&torn, &garbage] {
+            let name = e.path.file_name().unwrap();
+            assert!(dir.path().join("quarantine").join(name).exists());
+        }
     }
 
     #[test]
