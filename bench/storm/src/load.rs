@@ -1,0 +1,191 @@
+//! Sending a storm: every agent posts its one document, at most `concurrency` at a time, and
+//! answers the collector as `parc-agent` does (agent/src/delivery.rs): 2xx is delivered; 429
+//! (and 5xx) means wait `Retry-After` seconds, or the agent's backoff when there is none, then
+//! send the same document again; anything else is a failure, counted and not retried.
+//!
+//! An agent waiting out a Retry-After does not hold a sending slot: in a real storm it is a PC
+//! that went quiet, and other PCs keep arriving.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::stats::{Answer, Recorder, Summary};
+
+/// The agent's backoff when a 429/5xx carries no Retry-After (agent/src/service.rs).
+const RETRY_BASE: Duration = Duration::from_secs(30);
+const RETRY_CAP: Duration = Duration::from_secs(3600);
+/// The agent's default `server.timeout`.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A document still refused after this many tries is counted as undelivered (an agent would
+/// keep it in its spool).
+const MAX_ATTEMPTS: u32 = 20;
+
+/// One agent's ready-to-send document.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The collector this agent talks to (index into the URLs: a load balancer's choice).
+    pub collector: usize,
+    /// Its site token.
+    pub token: Arc<str>,
+    /// The gzip-compressed JSON document, as the agent's spool holds it.
+    pub body: Vec<u8>,
+}
+
+/// Where documents go.
+pub struct Target {
+    /// `.../api/v1/inventories` of each collector.
+    pub endpoints: Vec<String>,
+    pub concurrency: usize,
+    /// Open a new connection per request (each agent is another PC) rather than reuse pooled
+    /// ones.
+    pub fresh_connections: bool,
+}
+
+/// Classifies an answer the way the agent's `delivery::classify` does.
+pub fn answer_of(status: StatusCode) -> Answer {
+    if status.is_success() {
+        Answer::Accepted
+    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        Answer::Busy
+    } else {
+        Answer::Failed
+    }
+}
+
+/// The agent's reading of Retry-After: whole seconds.
+pub fn retry_after(value: Option<&str>) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// The agent's exponential backoff with full jitter (agent/src/delivery.rs `backoff`).
+fn backoff(attempt: u32) -> Duration {
+    let exp = RETRY_BASE
+        .saturating_mul(1u32 << attempt.min(20))
+        .min(RETRY_CAP);
+    let millis = exp.as_millis() as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis.max(1)))
+}
+
+/// Sends every prepared document and measures the whole storm.
+pub async fn storm(target: &Target, documents: Vec<Prepared>) -> Result<Summary> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent("parc-storm");
+    if target.fresh_connections {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    let client = builder.build().context("cannot build the HTTP client")?;
+    let slots = Arc::new(Semaphore::new(target.concurrency.max(1)));
+    let endpoints: Arc<[String]> = target.endpoints.clone().into();
+    let started = Instant::now();
+    let mut agents = JoinSet::new();
+    for doc in documents {
+        let (client, slots, endpoints) = (client.clone(), slots.clone(), endpoints.clone());
+        agents.spawn(async move { agent(&client, &slots, &endpoints[doc.collector], doc).await });
+    }
+    let mut total = Recorder::default();
+    while let Some(done) = agents.join_next().await {
+        total.merge(done.context("an agent task panicked")?);
+    }
+    Ok(total.summary(started.elapsed()))
+}
+
+async fn agent(
+    client: &reqwest::Client,
+    slots: &Semaphore,
+    endpoint: &str,
+    doc: Prepared,
+) -> Recorder {
+    let mut rec = Recorder::default();
+    for attempt in 0..MAX_ATTEMPTS {
+        let permit = slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let sent = Instant::now();
+        let result = client
+            .post(endpoint)
+            .bearer_auth(&*doc.token)
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(doc.body.clone())
+            .send()
+            .await;
+        let (answer, wait) = match result {
+            Ok(response) => {
+                let status = response.status();
+                let wait = retry_after(
+                    response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                // The whole answer is part of the latency, as the agent reads it.
+                let _ = response.bytes().await;
+                if answer_of(status) == Answer::Failed {
+                    eprintln!("agent refused: {status}");
+                }
+                (answer_of(status), wait)
+            }
+            Err(e) => {
+                eprintln!("no answer: {e}");
+                (Answer::Failed, None)
+            }
+        };
+        rec.record(answer, sent.elapsed());
+        drop(permit);
+        match answer {
+            Answer::Accepted => return rec,
+            Answer::Failed => break,
+            Answer::Busy => {
+                tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
+            }
+        }
+    }
+    rec.undelivered();
+    rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_as_the_agent_reads_them() {
+        let cases = [
+            (StatusCode::OK, Answer::Accepted),
+            (StatusCode::CREATED, Answer::Accepted),
+            (StatusCode::TOO_MANY_REQUESTS, Answer::Busy),
+            (StatusCode::SERVICE_UNAVAILABLE, Answer::Busy),
+            (StatusCode::UNAUTHORIZED, Answer::Failed),
+            (StatusCode::BAD_REQUEST, Answer::Failed),
+        ];
+        for (status, want) in cases {
+            assert_eq!(answer_of(status), want, "{status}");
+        }
+        assert_eq!(retry_after(Some(" 10 ")), Some(Duration::from_secs(10)));
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn backoff_stays_within_the_agents_bounds() {
+        for attempt in 0..30 {
+            let d = backoff(attempt);
+            let exp = RETRY_BASE
+                .saturating_mul(1 << attempt.min(20))
+                .min(RETRY_CAP);
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?}");
+        }
+    }
+}
