@@ -6,14 +6,14 @@
 # Output: target/windows/x86_64-pc-windows-gnu/release/parc-agent.exe
 # A separate target dir keeps this build from invalidating the Linux one (different rustc).
 #
-# --fast (what the test script uses): the same release build without LTO and with parallel
+# --fast (what the test script uses): the release build at opt-level 1, without LTO and with parallel
 # codegen units. The tests check the exe's behaviour, not its size, and full LTO with one
 # codegen unit makes this from-scratch build (std included) several minutes longer in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile_args=()
 if [ "${1:-}" = "--fast" ]; then
-  profile_args=(--config 'profile.release.lto="off"' --config 'profile.release.codegen-units=16')
+  profile_args=(--config 'profile.release.lto="off"' --config 'profile.release.codegen-units=16' --config 'profile.release.opt-level=1')
 fi
 
 SUDO=""
