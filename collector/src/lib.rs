@@ -115,7 +115,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     stdout.flush()?;
     tracing::info!(%addr, %scheme, database = %config.database_url, "listening");
     let state = AppState::new(store.clone(), config.max_document_bytes)
-        .require_enrolment(config.require_enrolment);
+        .require_enrolment(config.require_enrolment)
+        .lifecycle(config.lifecycle);
     let stop = CancellationToken::new();
     tokio::spawn({
         let stop = stop.clone();

@@ -74,7 +74,10 @@ pub async fn detail(
         .store
         .asset_detail(id)
         .await?
-        .map(Json)
+        .map(|mut v| {
+            super::manage::insert_stale(&mut v, state.lifecycle.stale_after_days);
+            Json(v)
+        })
         .ok_or_else(|| ApiError::NotFound(format!("no asset with id {id}")))
 }
 

@@ -10,6 +10,9 @@
 //!   authentication as the other reads.
 //! - [`agents`]: `POST /api/v1/agents/enroll` (an agent registers its key) and the signature
 //!   check every document endpoint runs.
+//! - [`manage`]: `PATCH /api/v1/assets/{id}` (manual fields, state), `POST
+//!   /api/v1/assets/{id}/merge` and `/split`, `POST /api/v1/operations/{id}/undo`.
+//! - [`reports`]: `GET /api/v1/reports/unmanaged`, `/silent-agents`, `/stale`.
 //!
 //! - [`openapi`]: `GET /api/v1/openapi.json`, the OpenAPI description of every route in
 //!   [`endpoints`].
@@ -24,7 +27,9 @@ pub mod agents;
 pub mod assets;
 pub mod export;
 pub mod ingest;
+pub mod manage;
 pub mod openapi;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -33,6 +38,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
+use parc_config::collector::Lifecycle;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
@@ -60,6 +66,8 @@ pub struct AppState {
     /// Refuse documents of agents that never enrolled (config `agents.require_enrolment`).
     pub require_enrolment: bool,
     pub metrics: Arc<Metrics>,
+    /// Stale and silent thresholds (config `[lifecycle]`).
+    pub lifecycle: Lifecycle,
     /// Session settings and the failed-login throttle.
     pub auth: Arc<AuthSettings>,
 }
@@ -72,12 +80,18 @@ impl AppState {
             intake: Arc::new(Semaphore::new(INTAKE_SLOTS as usize)),
             require_enrolment: false,
             metrics: Arc::new(Metrics::new()),
+            lifecycle: Lifecycle::default(),
             auth: Arc::new(AuthSettings::default()),
         }
     }
 
     pub fn require_enrolment(mut self, required: bool) -> AppState {
         self.require_enrolment = required;
+        self
+    }
+
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> AppState {
+        self.lifecycle = lifecycle;
         self
     }
 }
@@ -116,6 +130,13 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/assets", assets::list),
         endpoint(M::GET, "/api/v1/assets/export", export::export),
         endpoint(M::GET, "/api/v1/assets/{id}", assets::detail),
+        endpoint(M::PATCH, "/api/v1/assets/{id}", manage::patch),
+        endpoint(M::POST, "/api/v1/assets/{id}/merge", manage::merge),
+        endpoint(M::POST, "/api/v1/assets/{id}/split", manage::split),
+        endpoint(M::POST, "/api/v1/operations/{id}/undo", manage::undo),
+        endpoint(M::GET, "/api/v1/reports/unmanaged", reports::unmanaged),
+        endpoint(M::GET, "/api/v1/reports/silent-agents", reports::silent_agents),
+        endpoint(M::GET, "/api/v1/reports/stale", reports::stale),
         endpoint(M::GET, "/api/v1/assets/{id}/glpi", export::glpi),
         endpoint(M::GET, "/api/v1/assets/{id}/history", assets::history),
         endpoint(M::POST, "/api/v1/agents/enroll", agents::enroll),

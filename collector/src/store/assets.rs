@@ -60,6 +60,8 @@ pub struct HistoryItem {
     pub changed_at: String,
     pub source: String,
     pub document_id: Option<String>,
+    /// Who made the change, for manual edits, merges, splits and undos.
+    pub actor: Option<String>,
 }
 
 const SUMMARY_COLUMNS: &str = "a.id, a.name, a.kind, s.name, a.serial, a.uuid, a.manufacturer,
@@ -249,26 +251,6 @@ impl Store {
             })
         })
         .collect();
-        let sources: Vec<Value> = sqlx::query(
-            "SELECT kind, agent_id, first_seen, last_seen, last_document_id, rule
-             FROM sources WHERE asset_id = $1 ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            json!({
-                "kind": r.get::<String, _>(0),
-                "agent_id": r.get::<String, _>(1),
-                "first_seen": r.get::<String, _>(2),
-                "last_seen": r.get::<String, _>(3),
-                "last_document_id": r.get::<String, _>(4),
-                "rule": r.get::<String, _>(5),
-            })
-        })
-        .collect();
-
         let mut out = serde_json::to_value(&asset).expect("summary serialises");
         let obj = out.as_object_mut().expect("summary is an object");
         let (hardware, os, rest) = match &inv {
@@ -325,7 +307,6 @@ impl Store {
         }
         obj.insert("software_count".into(), json!(software.len()));
         obj.insert("software".into(), Value::Array(software));
-        obj.insert("sources".into(), Value::Array(sources));
         obj.insert("match_rule".into(), json!(match_rule));
         obj.insert(
             "discovery".into(),
@@ -343,6 +324,7 @@ impl Store {
                 .unwrap_or(Value::Null),
         );
         self.insert_network_position(id, obj).await?;
+        self.insert_lifecycle(id, inv.as_ref(), obj).await?;
         Ok(Some(out))
     }
 
@@ -433,7 +415,7 @@ impl Store {
             return Ok(None);
         }
         let rows = sqlx::query(
-            "SELECT field, old_value, new_value, changed_at, source, document_id
+            "SELECT field, old_value, new_value, changed_at, source, document_id, actor
              FROM history WHERE asset_id = $1 ORDER BY id DESC",
         )
         .bind(id)
@@ -448,6 +430,7 @@ impl Store {
                     changed_at: r.get(3),
                     source: r.get(4),
                     document_id: r.get(5),
+                    actor: r.get(6),
                 })
                 .collect(),
         ))

@@ -9,6 +9,9 @@
 //! - [`org`]: entities, sites, subnets, departments, locations.
 //! - [`users`]: users, roles, sessions, API tokens.
 //! - [`assets`]: the read side (lists, details, history) the API serves.
+//! - [`lifecycle`]: manual fields and state of an asset, and the detail that explains it.
+//! - [`operations`]: merge, split and undo (snapshots of every row they touch).
+//! - [`reports`]: unmanaged devices, silent agents, stale assets.
 //!
 //! Writes go through [`Store::write`]: one `BEGIN IMMEDIATE` transaction per document, so the
 //! replay check, the merge lookup and every write commit together or not at all, and two
@@ -23,7 +26,10 @@ pub mod agents;
 pub mod assets;
 pub mod discovery;
 pub mod inventory;
+pub mod lifecycle;
+pub mod operations;
 pub mod org;
+pub mod reports;
 pub mod snmp;
 pub mod tokens;
 pub mod users;
