@@ -17,7 +17,7 @@ use super::codec::{self, CommunityVersion, DecodeError, Request, VarBind};
 use super::credential::{SnmpCredential, SnmpLimits};
 use super::many::Pacer;
 use super::oid::Oid;
-use super::walk::{Walk, WalkEnd};
+use super::walk::{Columns, WalkEnd};
 
 /// Why a device (or one request to it) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -248,51 +248,77 @@ impl Session {
 
     /// Walks a subtree within the walk limits (rows, time) and the device deadline.
     pub async fn walk(&mut self, root: &Oid) -> (Vec<VarBind>, WalkEnd) {
-        let mut walk = Walk::new(root.clone(), self.limits.max_rows_per_walk);
+        self.walk_columns(std::slice::from_ref(root), false)
+            .await
+            .pop()
+            .expect("one column asked, one returned")
+    }
+
+    /// Walks several columns together (see [`Columns`]) within the walk limits: rows per
+    /// column, the walk time for all of them, replies sized to `limits.bulk_budget` varbinds.
+    /// Returns each column's rows and end, in the order given. With `first_decides`, an empty
+    /// first column means the table is absent and the others are not read further.
+    pub async fn walk_columns(
+        &mut self,
+        roots: &[Oid],
+        first_decides: bool,
+    ) -> Vec<(Vec<VarBind>, WalkEnd)> {
+        let mut walk = Columns::new(
+            roots.to_vec(),
+            self.limits.max_rows_per_walk,
+            self.limits.max_repetitions,
+            self.limits.bulk_budget,
+            first_decides,
+        );
+        let v1 = self.is_v1();
+        if v1 {
+            walk = walk.one_at_a_time();
+        }
         let walk_deadline = (Instant::now() + self.limits.walk_time).min(self.deadline);
-        let mut repetitions = self.limits.max_repetitions.max(1);
-        let end = loop {
-            let request = if self.is_v1() {
-                Request::GetNext(walk.cursor().clone())
+        while let Some((oids, max_repetitions)) = walk.next_request() {
+            let request = if v1 {
+                Request::GetNext(oids.into_iter().next().expect("one column asked"))
             } else {
                 Request::GetBulk {
-                    oid: walk.cursor().clone(),
-                    max_repetitions: repetitions,
+                    oids,
+                    max_repetitions,
                 }
             };
             let answer = tokio::select! {
                 answer = self.request(&request) => answer,
                 _ = tokio::time::sleep_until(walk_deadline) => {
-                    break WalkEnd::OutOfTime { rows: walk.rows() };
+                    walk.stop(|rows| WalkEnd::OutOfTime { rows });
+                    break;
                 }
             };
             let answer = match answer {
                 Ok(answer) => answer,
                 Err(SnmpError::DeviceDeadline(_)) => {
-                    break WalkEnd::OutOfTime { rows: walk.rows() }
+                    walk.stop(|rows| WalkEnd::OutOfTime { rows });
+                    break;
                 }
-                Err(e) => break WalkEnd::Failed(e.to_string()),
+                Err(e) => {
+                    let e = e.to_string();
+                    walk.stop(|_| WalkEnd::Failed(e.clone()));
+                    break;
+                }
             };
             match answer.error_status {
-                0 => {}
+                0 => walk.absorb(answer.varbinds),
                 // v1's end of MIB.
-                2 => break WalkEnd::Complete,
-                1 if repetitions > 1 => {
-                    repetitions = (repetitions / 2).max(1);
-                    continue;
-                }
+                2 if v1 => walk.end_of_mib(),
+                1 if walk.too_big() => {}
                 status => {
-                    break WalkEnd::Failed(format!(
+                    let e = format!(
                         "agent answered with error {status} ({})",
                         error_status_name(status)
-                    ))
+                    );
+                    walk.stop(|_| WalkEnd::Failed(e.clone()));
+                    break;
                 }
             }
-            if let Some(end) = walk.absorb(answer.varbinds) {
-                break end;
-            }
-        };
-        (walk.into_rows(), end)
+        }
+        walk.finish()
     }
 }
 
@@ -315,8 +341,9 @@ impl CommunityTransport {
             Request::Get(oids) => oids.len(),
             Request::GetNext(_) => 1,
             Request::GetBulk {
-                max_repetitions, ..
-            } => *max_repetitions as usize,
+                oids,
+                max_repetitions,
+            } => oids.len().saturating_mul(*max_repetitions as usize),
         };
         let attempts = limits.retries + 1;
         // Ids of every attempt of this request: a reply to an earlier attempt that arrives
@@ -443,11 +470,15 @@ async fn v3_request(
                     session.getnext(&oid).await
                 }
                 Request::GetBulk {
-                    oid,
+                    oids,
                     max_repetitions,
                 } => {
-                    let oid = to_ber(oid).ok_or(snmp2::Error::ValueOutOfRange)?;
-                    session.getbulk(&[&oid], 0, *max_repetitions).await
+                    let oids = oids
+                        .iter()
+                        .map(|o| to_ber(o).ok_or(snmp2::Error::ValueOutOfRange))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
+                    session.getbulk(&refs, 0, *max_repetitions).await
                 }
             }?;
             let varbinds = codec::owned_varbinds(pdu.varbinds.clone(), max_varbinds)

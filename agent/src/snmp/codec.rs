@@ -143,7 +143,11 @@ pub type VarBind = (Oid, Value);
 pub enum Request {
     Get(Vec<Oid>),
     GetNext(Oid),
-    GetBulk { oid: Oid, max_repetitions: u32 },
+    /// Non-repeaters 0: every OID is repeated.
+    GetBulk {
+        oids: Vec<Oid>,
+        max_repetitions: u32,
+    },
 }
 
 /// Community-based protocol versions (the wire numbers).
@@ -227,14 +231,9 @@ pub fn encode_request(
         Request::Get(oids) => (snmp2::snmp::MSG_GET, oids.clone(), 0, 0),
         Request::GetNext(oid) => (snmp2::snmp::MSG_GET_NEXT, vec![oid.clone()], 0, 0),
         Request::GetBulk {
-            oid,
+            oids,
             max_repetitions,
-        } => (
-            snmp2::snmp::MSG_GET_BULK,
-            vec![oid.clone()],
-            0,
-            *max_repetitions,
-        ),
+        } => (snmp2::snmp::MSG_GET_BULK, oids.clone(), 0, *max_repetitions),
     };
     let varbinds: Vec<VarBind> = oids.into_iter().map(|o| (o, Value::Null)).collect();
     encode_message(

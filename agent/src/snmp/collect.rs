@@ -593,9 +593,9 @@ pub async fn collect(session: &mut Session, device: &mut SnmpDevice, depth: Dept
     }
 
     if let Some(ports) = scalars.u32(DOT1D_BASE_NUM_PORTS) {
-        let mut fdb = run.columns("bridge", &[DOT1D_BASE_PORT_IF_INDEX]).await;
-        let q = run.columns("bridge", &[DOT1Q_TP_FDB_PORT]).await;
-        fdb.columns.extend(q.columns);
+        let mut fdb = run
+            .independent("bridge", &[DOT1D_BASE_PORT_IF_INDEX, DOT1Q_TP_FDB_PORT])
+            .await;
         if fdb.indexes(DOT1Q_TP_FDB_PORT).is_empty() {
             let d = run.columns("bridge", &[DOT1D_TP_FDB_PORT]).await;
             fdb.columns.extend(d.columns);
@@ -705,20 +705,31 @@ impl Run<'_> {
         }
     }
 
-    /// Walks columns of one table. An empty first column means the table is absent, and the
-    /// remaining columns are skipped.
+    /// Walks columns of one table together. An empty first column means the table is absent,
+    /// and the remaining columns are not read further.
     async fn columns(&mut self, section: &str, columns: &[&'static [u32]]) -> Table {
+        self.walk(section, columns, true).await
+    }
+
+    /// Walks columns that may belong to different tables together; each is read whatever the
+    /// others hold.
+    async fn independent(&mut self, section: &str, columns: &[&'static [u32]]) -> Table {
+        self.walk(section, columns, false).await
+    }
+
+    async fn walk(
+        &mut self,
+        section: &str,
+        columns: &[&'static [u32]],
+        first_decides: bool,
+    ) -> Table {
+        let roots: Vec<Oid> = columns.iter().map(|c| Oid::new(c)).collect();
+        let results = self.session.walk_columns(&roots, first_decides).await;
         let mut table = Table::default();
-        for (n, column) in columns.iter().enumerate() {
-            let root = Oid::new(column);
-            let (rows, end) = self.session.walk(&root).await;
-            let empty = rows.is_empty();
+        for ((column, root), (rows, end)) in columns.iter().zip(&roots).zip(results) {
             table.insert_rows(column, rows);
-            if let Some(problem) = end.problem(&root) {
+            if let Some(problem) = end.problem(root) {
                 self.error(section, problem);
-            }
-            if n == 0 && empty {
-                break;
             }
         }
         table

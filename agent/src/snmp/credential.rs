@@ -192,8 +192,12 @@ pub struct SnmpLimits {
     pub timeout: Duration,
     /// Resends after a timeout.
     pub retries: u32,
-    /// GETBULK max-repetitions.
+    /// GETBULK max-repetitions (the cap; a multi-column walk asks fewer per column).
     pub max_repetitions: u32,
+    /// Varbinds a GETBULK reply is sized for, all columns together. net-snmp's snmpd answers
+    /// at most 100 (its `maxGetbulkResponses` default) and cuts the rest, so asking for more
+    /// only makes it compute rows it then drops.
+    pub bulk_budget: u32,
     /// Rows kept per table walk; the walk stops (and says so) beyond it.
     pub max_rows_per_walk: usize,
     /// Time allowed for one table walk.
@@ -226,6 +230,7 @@ impl Default for SnmpLimits {
             timeout: Duration::from_millis(1500),
             retries: 1,
             max_repetitions: 25,
+            bulk_budget: 100,
             max_rows_per_walk: 4096,
             walk_time: Duration::from_secs(15),
             device_time: Duration::from_secs(60),

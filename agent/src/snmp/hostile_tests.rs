@@ -36,6 +36,7 @@ fn limits() -> SnmpLimits {
         timeout: Duration::from_millis(200),
         retries: 1,
         max_repetitions: 10,
+        bulk_budget: 40,
         max_rows_per_walk: 40,
         walk_time: Duration::from_secs(2),
         device_time: Duration::from_secs(8),
