@@ -29,6 +29,46 @@ pub struct RawCollectorConfig {
     pub agents: RawAgents,
     #[serde(default)]
     pub lifecycle: RawLifecycle,
+    #[serde(default)]
+    pub auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub initial_admin_password: Option<Secret>,
+    pub session_idle_hours: Option<u32>,
+}
+
+/// A secret from the configuration: compared and used, never printed (`{:?}` shows `***`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Users and sessions (`[auth]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// The password of the `admin` user created at first start, when no user exists yet (the
+    /// environment variable `PARC_INITIAL_ADMIN_PASSWORD` takes precedence; without either, one
+    /// is generated and printed once).
+    pub initial_admin_password: Option<Secret>,
+    /// A browser session unused for this many hours ends.
+    pub session_idle_hours: u32,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            initial_admin_password: None,
+            session_idle_hours: 12,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +130,7 @@ pub struct CollectorConfig {
     /// alone is enough for them, as before enrolment existed).
     pub require_enrolment: bool,
     pub lifecycle: Lifecycle,
+    pub auth: Auth,
 }
 
 /// When assets count as stale and agents as silent (`[lifecycle]`).
@@ -131,6 +172,7 @@ impl Default for CollectorConfig {
             allow_plain_http: false,
             require_enrolment: false,
             lifecycle: Lifecycle::default(),
+            auth: Auth::default(),
         }
     }
 }
@@ -236,6 +278,29 @@ impl CollectorConfig {
                 p.push(key, format!("must be between 1 and 3650 days, not {days}"));
             }
         }
+        let auth = Auth {
+            initial_admin_password: raw.auth.initial_admin_password,
+            session_idle_hours: raw
+                .auth
+                .session_idle_hours
+                .unwrap_or(d.auth.session_idle_hours),
+        };
+        if !(1..=24 * 30).contains(&auth.session_idle_hours) {
+            p.push(
+                "auth.session_idle_hours",
+                format!(
+                    "must be between 1 and 720 hours, not {}",
+                    auth.session_idle_hours
+                ),
+            );
+        }
+        if let Some(Secret(pw)) = &auth.initial_admin_password {
+            // The collector's own policy (12 characters) is checked again at first start; here
+            // only what would make the file unusable.
+            if pw.trim().is_empty() {
+                p.push("auth.initial_admin_password", "is empty");
+            }
+        }
         p.finish(
             origin,
             CollectorConfig {
@@ -248,6 +313,7 @@ impl CollectorConfig {
                 allow_plain_http,
                 require_enrolment: raw.agents.require_enrolment.unwrap_or(false),
                 lifecycle,
+                auth,
             },
         )
     }
@@ -389,6 +455,26 @@ mod tests {
         }
         let c = CollectorConfig::parse("[agents]\nrequire_enrolment = true\n", "t").unwrap();
         assert!(c.require_enrolment);
+    }
+
+    #[test]
+    fn auth_settings_and_secret_never_printed() {
+        let c = CollectorConfig::parse(
+            "[auth]\ninitial_admin_password = \"s3cret-passphrase\"\nsession_idle_hours = 2\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.auth.session_idle_hours, 2);
+        assert_eq!(
+            c.auth.initial_admin_password,
+            Some(Secret("s3cret-passphrase".into()))
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = CollectorConfig::parse("[auth]\nsession_idle_hours = 0\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.session_idle_hours"), "{err}");
+        assert!(CollectorConfig::parse("[auth]\ninitial_admin_password = \" \"\n", "t").is_err());
     }
 
     #[test]
