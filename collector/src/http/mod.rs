@@ -14,6 +14,8 @@
 //!   /api/v1/assets/{id}/merge` and `/split`, `POST /api/v1/operations/{id}/undo`.
 //! - [`reports`]: `GET /api/v1/reports/unmanaged`, `/silent-agents`, `/stale`.
 //!
+//! - [`dashboard`]: `GET /api/v1/dashboard`, the fleet's figures for the caller's entities.
+//! - [`ui`]: the web UI, embedded: `GET /` (the page) and `GET /ui/{version}/{file}`.
 //! - [`openapi`]: `GET /api/v1/openapi.json`, the OpenAPI description of every route in
 //!   [`endpoints`].
 //!
@@ -25,11 +27,13 @@
 
 pub mod agents;
 pub mod assets;
+pub mod dashboard;
 pub mod export;
 pub mod ingest;
 pub mod manage;
 pub mod openapi;
 pub mod reports;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -121,12 +125,15 @@ where
 pub fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     vec![
+        endpoint(M::GET, "/", ui::index),
+        endpoint(M::GET, "/ui/{version}/{file}", ui::file),
         endpoint(M::GET, "/healthz", healthz),
         endpoint(M::GET, "/metrics", metrics::scrape),
         endpoint(M::GET, "/api/v1/openapi.json", openapi::document),
         endpoint(M::POST, "/api/v1/inventories", ingest::post_inventory),
         endpoint(M::POST, "/api/v1/discoveries", ingest::post_discovery),
         endpoint(M::POST, "/api/v1/snmp", ingest::post_snmp),
+        endpoint(M::GET, "/api/v1/dashboard", dashboard::dashboard),
         endpoint(M::GET, "/api/v1/assets", assets::list),
         endpoint(M::GET, "/api/v1/assets/export", export::export),
         endpoint(M::GET, "/api/v1/assets/{id}", assets::detail),

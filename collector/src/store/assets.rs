@@ -15,16 +15,86 @@ use crate::facts;
 
 pub const MAX_PER_PAGE: u32 = 500;
 
-/// A validated list query.
+/// A validated list query. Instants are [`super::ts`] text, compared as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssetFilter {
     pub q: Option<String>,
     pub site: Option<String>,
     pub kind: Option<String>,
+    /// Exact OS summary, as the dashboard groups them.
+    pub os: Option<String>,
+    /// Manufacturer, case-insensitive.
+    pub vendor: Option<String>,
+    /// Lifecycle state (`in_use`, …).
+    pub state: Option<String>,
+    /// last_seen at or after.
+    pub seen_since: Option<String>,
+    /// last_seen before (stale assets).
+    pub seen_before: Option<String>,
+    /// first_seen at or after (new assets).
+    pub first_seen_since: Option<String>,
+    /// Some(true): no agent inventory (sweep/SNMP only); Some(false): with one.
+    pub unmanaged: Option<bool>,
+    /// Agent inventory observed at or after (agents reporting).
+    pub reported_since: Option<String>,
+    /// Agent inventory observed before (silent agents).
+    pub reported_before: Option<String>,
+    pub sort: Sort,
     /// From 1.
     pub page: u32,
     /// 1..=MAX_PER_PAGE.
     pub per_page: u32,
+}
+
+/// Columns a list can be sorted by: API name and SQL expression.
+pub const SORT_COLUMNS: [(&str, &str); 10] = [
+    ("id", "a.id"),
+    ("name", "a.name"),
+    ("kind", "a.kind"),
+    ("site", "s.name"),
+    ("serial", "a.serial"),
+    ("manufacturer", "a.manufacturer"),
+    ("model", "a.model"),
+    ("os", "a.os"),
+    ("first_seen", "a.first_seen"),
+    ("last_seen", "a.last_seen"),
+];
+
+/// A list's order: one of [`SORT_COLUMNS`] (by index), then the id, for stable pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sort {
+    pub column: usize,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `name` or `-name` (descending).
+    pub fn parse(text: &str) -> Result<Sort, String> {
+        let (descending, name) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let column = SORT_COLUMNS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SORT_COLUMNS.iter().map(|(n, _)| *n).collect();
+                format!("cannot sort by {name:?}: use one of {}", names.join(", "))
+            })?;
+        Ok(Sort { column, descending })
+    }
+
+    /// ` ORDER BY …`. NULLS LAST either way (SQLite and PostgreSQL both accept it; they
+    /// disagree on the default).
+    fn order_by(self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        let column = SORT_COLUMNS[self.column].1;
+        if column == "a.id" {
+            format!(" ORDER BY a.id {dir}")
+        } else {
+            format!(" ORDER BY {column} {dir} NULLS LAST, a.id {dir}")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +159,43 @@ fn push_filter(q: &mut QueryBuilder<'_, Db>, f: &AssetFilter) {
     if let Some(kind) = &f.kind {
         q.push(" AND a.kind = ").push_bind(kind.clone());
     }
+    if let Some(os) = &f.os {
+        q.push(" AND a.os = ").push_bind(os.clone());
+    }
+    if let Some(vendor) = &f.vendor {
+        q.push(" AND LOWER(a.manufacturer) = LOWER(")
+            .push_bind(vendor.clone())
+            .push(")");
+    }
+    if let Some(state) = &f.state {
+        q.push(" AND a.state = ").push_bind(state.clone());
+    }
+    for (column, op, value) in [
+        ("a.last_seen", ">=", &f.seen_since),
+        ("a.last_seen", "<", &f.seen_before),
+        ("a.first_seen", ">=", &f.first_seen_since),
+    ] {
+        if let Some(v) = value {
+            q.push(format!(" AND {column} {op} ")).push_bind(v.clone());
+        }
+    }
+    match f.unmanaged {
+        Some(true) => {
+            q.push(" AND a.facts IS NULL");
+        }
+        Some(false) => {
+            q.push(" AND a.facts IS NOT NULL");
+        }
+        None => {}
+    }
+    for (op, value) in [(">=", &f.reported_since), ("<", &f.reported_before)] {
+        if let Some(v) = value {
+            q.push(format!(
+                " AND a.facts IS NOT NULL AND a.facts_observed_at {op} "
+            ))
+            .push_bind(v.clone());
+        }
+    }
     if let Some(text) = &f.q {
         let p = like_pattern(text);
         q.push(" AND (");
@@ -139,7 +246,8 @@ impl Store {
 
         let mut q: QueryBuilder<Db> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS}"));
         push_filter(&mut q, f);
-        q.push(" ORDER BY a.id LIMIT ")
+        q.push(f.sort.order_by())
+            .push(" LIMIT ")
             .push_bind(i64::from(f.per_page))
             .push(" OFFSET ")
             .push_bind((i64::from(f.page) - 1) * i64::from(f.per_page));
@@ -462,6 +570,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorts_parse_and_order_stably() {
+        assert_eq!(
+            Sort::parse("name").unwrap(),
+            Sort {
+                column: 1,
+                descending: false
+            }
+        );
+        let s = Sort::parse("-last_seen").unwrap();
+        assert_eq!(
+            s.order_by(),
+            " ORDER BY a.last_seen DESC NULLS LAST, a.id DESC"
+        );
+        assert_eq!(Sort::default().order_by(), " ORDER BY a.id ASC");
+        let e = Sort::parse("facts; DROP TABLE assets").unwrap_err();
+        assert!(
+            e.contains("cannot sort by") && e.contains("last_seen"),
+            "{e}"
+        );
+        assert!(Sort::parse("-").is_err());
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -24,6 +24,7 @@
 
 pub mod agents;
 pub mod assets;
+pub mod dashboard;
 pub mod discovery;
 pub mod inventory;
 pub mod lifecycle;
