@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -111,6 +112,57 @@ pub struct RawDatabase {
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_document_bytes: Option<usize>,
+    /// Documents one agent may send per minute, after its burst; 0 turns the limit off.
+    pub agent_documents_per_minute: Option<u32>,
+    pub agent_burst: Option<u32>,
+    /// Documents one site token (all of a site's agents together) may bring per minute.
+    pub token_documents_per_minute: Option<u32>,
+    pub token_burst: Option<u32>,
+    /// Seconds a client has to send its request headers, and then its whole body.
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+}
+
+/// A token bucket: `burst` documents at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Abuse limits of the document endpoints (`[limits]` besides the document size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// None: no per-agent limit.
+    pub per_agent: Option<Quota>,
+    /// None: no per-token limit.
+    pub per_token: Option<Quota>,
+    /// A connection that has not sent its request headers by then is closed (slowloris).
+    pub header_timeout: Duration,
+    /// A document body not fully received by then is refused (a client trickling bytes).
+    pub body_timeout: Duration,
+}
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        AbuseLimits {
+            // An agent sends an inventory every few hours and, after a sweep, one document per
+            // SNMP device: a few hundred at once is normal for a sweeping agent, a steady
+            // stream is not.
+            per_agent: Some(Quota {
+                per_minute: 60,
+                burst: 1000,
+            }),
+            // A site of ~1,100 PCs booting at 8:00 within the agents' start delay.
+            per_token: Some(Quota {
+                per_minute: 3000,
+                burst: 5000,
+            }),
+            header_timeout: Duration::from_secs(10),
+            // 16 MiB at a slow 64 kB/s hospital WAN link takes about 4 minutes.
+            body_timeout: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +183,8 @@ pub struct CollectorConfig {
     pub require_enrolment: bool,
     pub lifecycle: Lifecycle,
     pub auth: Auth,
+    /// Rate limits and slow-client timeouts (`[limits]`).
+    pub abuse: AbuseLimits,
 }
 
 /// When assets count as stale and agents as silent (`[lifecycle]`).
@@ -173,6 +227,7 @@ impl Default for CollectorConfig {
             require_enrolment: false,
             lifecycle: Lifecycle::default(),
             auth: Auth::default(),
+            abuse: AbuseLimits::default(),
         }
     }
 }
@@ -228,6 +283,7 @@ impl CollectorConfig {
         if max_document_bytes < 64 * 1024 {
             p.push("limits.max_document_bytes", "must be at least 65536");
         }
+        let abuse = abuse_limits(&raw.limits, &mut p);
         let data_dir = raw.server.data_dir.unwrap_or(d.data_dir);
         let tls = match (
             raw.tls.self_signed.unwrap_or(false),
@@ -314,6 +370,7 @@ impl CollectorConfig {
                 require_enrolment: raw.agents.require_enrolment.unwrap_or(false),
                 lifecycle,
                 auth,
+                abuse,
             },
         )
     }
@@ -327,6 +384,67 @@ impl CollectorConfig {
             p.push("--listen", m);
         }
         p.finish("the command line", self)
+    }
+}
+
+/// `[limits]` rate limits and timeouts: a rate of 0 turns its limit off; a burst must be at
+/// least 1 when its rate is on; timeouts are 1 s to 1 h.
+fn abuse_limits(raw: &RawLimits, p: &mut Problems) -> AbuseLimits {
+    let d = AbuseLimits::default();
+    let mut quota = |rate_key: &str,
+                     burst_key: &str,
+                     rate: Option<u32>,
+                     burst: Option<u32>,
+                     default: Option<Quota>| {
+        let default = default.expect("both limits are on by default");
+        let per_minute = rate.unwrap_or(default.per_minute);
+        let burst = burst.unwrap_or(default.burst);
+        if per_minute == 0 {
+            return None;
+        }
+        if burst == 0 {
+            p.push(
+                burst_key,
+                format!("must be at least 1 while {rate_key} is on (set {rate_key} = 0 to turn the limit off)"),
+            );
+        }
+        Some(Quota { per_minute, burst })
+    };
+    let per_agent = quota(
+        "limits.agent_documents_per_minute",
+        "limits.agent_burst",
+        raw.agent_documents_per_minute,
+        raw.agent_burst,
+        d.per_agent,
+    );
+    let per_token = quota(
+        "limits.token_documents_per_minute",
+        "limits.token_burst",
+        raw.token_documents_per_minute,
+        raw.token_burst,
+        d.per_token,
+    );
+    let mut timeout = |key: &str, value: Option<u64>, default: Duration| match value {
+        None => default,
+        Some(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
+        Some(secs) => {
+            p.push(key, format!("{secs} is out of range: use 1 to 3600 seconds"));
+            default
+        }
+    };
+    AbuseLimits {
+        per_agent,
+        per_token,
+        header_timeout: timeout(
+            "limits.header_timeout_secs",
+            raw.header_timeout_secs,
+            d.header_timeout,
+        ),
+        body_timeout: timeout(
+            "limits.body_timeout_secs",
+            raw.body_timeout_secs,
+            d.body_timeout,
+        ),
     }
 }
 
@@ -502,6 +620,41 @@ mod tests {
                 && err.contains("lifecycle.silent_after_days"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn abuse_limits() {
+        let c = CollectorConfig::parse(
+            "[limits]\nagent_documents_per_minute = 10\nagent_burst = 20\n\
+             token_documents_per_minute = 0\nheader_timeout_secs = 5\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.abuse,
+            AbuseLimits {
+                per_agent: Some(Quota {
+                    per_minute: 10,
+                    burst: 20
+                }),
+                per_token: None,
+                header_timeout: Duration::from_secs(5),
+                body_timeout: AbuseLimits::default().body_timeout,
+            }
+        );
+        let err = CollectorConfig::parse(
+            "[limits]\nagent_burst = 0\nbody_timeout_secs = 0\nheader_timeout_secs = 7200\n",
+            "collector.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "limits.agent_burst",
+            "limits.body_timeout_secs",
+            "limits.header_timeout_secs",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]
