@@ -428,7 +428,10 @@ fn abuse_limits(raw: &RawLimits, p: &mut Problems) -> AbuseLimits {
         None => default,
         Some(secs) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
         Some(secs) => {
-            p.push(key, format!("{secs} is out of range: use 1 to 3600 seconds"));
+            p.push(
+                key,
+                format!("{secs} is out of range: use 1 to 3600 seconds"),
+            );
             default
         }
     };
