@@ -258,7 +258,8 @@ async fn type_from_device(
     device: &Identification,
 ) -> Result<Vec<Change>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT kind, manufacturer, model, serial, serial_key, firmware, facts IS NOT NULL
+        "SELECT kind, manufacturer, model, serial, serial_key, firmware,
+                CASE WHEN facts IS NULL THEN 0 ELSE 1 END
          FROM assets WHERE id = $1",
     )
     .bind(asset_id)
@@ -267,7 +268,7 @@ async fn type_from_device(
     let old_kind: String = row.get(0);
     let old: [Option<String>; 4] = [row.get(1), row.get(2), row.get(3), row.get(5)];
     let old_serial_key: Option<String> = row.get(4);
-    let has_inventory: bool = row.get(6);
+    let has_inventory = row.get::<i64, _>(6) != 0;
     let given = |s: &Option<String>| {
         s.as_deref()
             .map(str::trim)

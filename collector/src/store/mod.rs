@@ -13,14 +13,35 @@
 //! - [`operations`]: merge, split and undo (snapshots of every row they touch).
 //! - [`reports`]: unmanaged devices, silent agents, stale assets.
 //!
-//! Writes go through [`Store::write`]: one `BEGIN IMMEDIATE` transaction per document, so the
-//! replay check, the merge lookup and every write commit together or not at all, and two
-//! documents for the same machine cannot both decide "new asset". `BEGIN IMMEDIATE` takes
-//! SQLite's write lock up front; a deferred transaction would read first and could then fail to
-//! upgrade (SQLITE_BUSY) after deciding on stale data. An in-process mutex in front of it queues
-//! this collector's writers fairly instead of letting them spin in SQLite's busy handler; other
-//! processes (the `token` CLI) are still kept out by the transaction itself. PostgreSQL, later,
-//! needs a different serialisation (an advisory lock per site, or SERIALIZABLE plus retry).
+//! One body of SQL serves SQLite and PostgreSQL through sqlx's `Any` driver; the URL scheme
+//! (`sqlite:` or `postgres:`/`postgresql:`) picks the driver and the migrations
+//! (`migrations/sqlite` or `migrations/postgres`, same versions, same tables).
+//!
+//! Writes go through [`Store::write`]: one transaction per document, so the replay check, the
+//! merge lookup and every write commit together or not at all, and two documents for the same
+//! machine cannot both decide "new asset". Writers are serialised, not retried:
+//!
+//! - SQLite: `BEGIN IMMEDIATE` takes the write lock up front; a deferred transaction would read
+//!   first and could then fail to upgrade (SQLITE_BUSY) after deciding on stale data.
+//! - PostgreSQL: several collectors may share the database, so an in-process lock is not
+//!   enough, and READ COMMITTED lets two transactions both find "no asset with this serial".
+//!   Each write transaction first takes the transaction-scoped advisory lock
+//!   [`WRITE_LOCK_KEY`] (`pg_advisory_xact_lock`), released by its commit or rollback; every
+//!   statement after it sees what earlier writers committed. One global key rather than one per
+//!   machine: the keys a document matches on (serial, UUID, MACs, name) are only known to the
+//!   lookup the lock must protect, and a document may merge assets of several keys.
+//!
+//! On both, an in-process mutex in front of the transaction queues this collector's writers
+//! fairly (instead of spinning in SQLite's busy handler or holding pooled PostgreSQL
+//! connections while they wait); other processes (another collector, the `token` CLI) are kept
+//! out by the database lock itself.
+//!
+//! Portability rules for store code: name [`Db`], [`DbPool`], [`DbConn`], [`DbRow`], never a
+//! driver's types; `$1`-style placeholders; bind and read only i64/i32/f64/String/&str/Vec<u8>
+//! and their Options (flags as 0/1 integers: the `Any` driver cannot read a SQLite integer as a
+//! bool, and PostgreSQL refuses a boolean where a BIGINT column is compared; timestamps as
+//! [`ts`] text); `CAST(SUM(..) AS BIGINT)` (PostgreSQL sums are NUMERIC, which `Any` cannot
+//! read); `ON CONFLICT` rather than `INSERT OR ...`; no SQLite-only functions.
 
 pub mod agents;
 pub mod assets;
@@ -41,27 +62,63 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{Connection, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// The database driver every store module is written against. Store code names these aliases,
-/// never a driver's own types, binds only types every driver has (integers, floats, bools,
-/// strings, bytes; timestamps as [`ts`] text) and writes `$1`-style placeholders, so that
-/// one body of SQL serves SQLite and PostgreSQL.
-pub type Db = Sqlite;
+/// The database driver every store module is written against (see the module docs).
+pub type Db = sqlx::Any;
 pub type DbPool = sqlx::Pool<Db>;
 pub type DbConn = <Db as sqlx::Database>::Connection;
 pub type DbRow = <Db as sqlx::Database>::Row;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a writer waits for another process holding SQLite's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The PostgreSQL advisory lock key every write transaction takes (see the module docs).
+/// Arbitrary but fixed: every collector sharing a database must use the same one. "PARCWRT1".
+pub const WRITE_LOCK_KEY: i64 = 0x5041_5243_5752_5431;
+
+/// Which server a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> anyhow::Result<Backend> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => bail!(
+                "database URL {:?}: unknown scheme, expected sqlite://PATH or postgres://USER@HOST/DB",
+                redact(url)
+            ),
+        }
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: DbPool,
+    backend: Backend,
     /// Held for the whole of a write transaction; see the module docs.
     write_lock: Arc<Mutex<()>>,
 }
@@ -69,7 +126,7 @@ pub struct Store {
 /// A write transaction and the in-process write lock it holds. Dropped without
 /// [`WriteTx::commit`], it rolls back.
 pub struct WriteTx {
-    pub tx: Transaction<'static, Sqlite>,
+    pub tx: Transaction<'static, Db>,
     _guard: OwnedMutexGuard<()>,
 }
 
@@ -80,37 +137,75 @@ impl WriteTx {
 }
 
 impl Store {
-    /// Opens (creating the file if needed) and migrates the database at `url`.
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-        if url.starts_with("postgres") {
-            bail!("{url}: PostgreSQL is not supported by this collector yet; use sqlite://PATH");
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let shown = redact(url);
+        let pool = match backend {
+            Backend::Sqlite => {
+                prepare_sqlite(url).await?;
+                AnyPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // Per connection: `Any` takes only a URL, which cannot carry these.
+                            // In WAL mode NORMAL cannot corrupt the database; a power cut can
+                            // lose the last commits, which the agents' next inventories (full
+                            // snapshots) restore.
+                            conn.execute(
+                                format!(
+                                    "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                                     PRAGMA busy_timeout = {}",
+                                    BUSY_TIMEOUT.as_millis()
+                                )
+                                .as_str(),
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await
+            }
+            Backend::Postgres => {
+                // One plain connection first: the pool retries a refused connection until its
+                // acquire timeout (30 s), which only delays a wrong URL's error.
+                sqlx::AnyConnection::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open database {shown}"))?
+                    .close()
+                    .await?;
+                AnyPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .connect(url)
+                    .await
+            }
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("invalid database URL {url:?}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL cannot corrupt the database; a power cut can lose the last
-            // commits, which the agents' next inventories (full snapshots) restore.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open database {url}"))?;
-        MIGRATOR
+        .with_context(|| format!("cannot open database {shown}"))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        // sqlx's migrator holds a database lock while it runs, so collectors starting together
+        // on one PostgreSQL database apply each migration once.
+        migrator
             .run(&pool)
             .await
-            .with_context(|| format!("cannot migrate database {url}"))?;
+            .with_context(|| format!("cannot migrate database {shown}"))?;
         Ok(Store {
             pool,
+            backend,
             write_lock: Arc::new(Mutex::new(())),
         })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -122,13 +217,38 @@ impl Store {
 
     pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
         let guard = self.write_lock.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         Ok(WriteTx { tx, _guard: guard })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates the SQLite file if missing and switches it to WAL (a persistent setting), with the
+/// driver's typed options, before the `Any` pool opens it by URL.
+async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("invalid database URL {url:?}"))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(BUSY_TIMEOUT);
+    let conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot open database {url}"))?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// Timestamps are stored as RFC 3339 UTC with microseconds, always the same width, so that
@@ -148,6 +268,32 @@ pub fn observed_at(claimed: DateTime<Utc>, received: DateTime<Utc>) -> DateTime<
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn backend_from_url() {
+        for (url, want) in [
+            ("sqlite:///var/lib/parc/collector.db", Some(Backend::Sqlite)),
+            ("sqlite:x.db", Some(Backend::Sqlite)),
+            ("postgres://parc@db/parc", Some(Backend::Postgres)),
+            ("postgresql://parc:pw@db:5432/parc", Some(Backend::Postgres)),
+            ("PostgreSQL://db/parc", Some(Backend::Postgres)),
+            ("mysql://db/parc", None),
+            ("/var/lib/parc/collector.db", None),
+        ] {
+            assert_eq!(Backend::of_url(url).ok(), want, "{url}");
+        }
+        let err = Backend::of_url("mysql://u:secret@db/parc").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://parc:hunter2@db/parc"),
+            "postgres://parc:***@db/parc"
+        );
+        assert_eq!(redact("sqlite:///x.db"), "sqlite:///x.db");
+    }
 
     #[test]
     fn timestamps_sort_as_text() {

@@ -198,7 +198,8 @@ async fn apply(
         }
         Decision::Match { asset_id, .. } => {
             let row = sqlx::query(
-                "SELECT kind, name, manufacturer, model, serial, firmware, facts IS NOT NULL,
+                "SELECT kind, name, manufacturer, model, serial, firmware,
+                    CASE WHEN facts IS NULL THEN 0 ELSE 1 END,
                     snmp_observed_at, serial_key
                  FROM assets WHERE id = $1",
             )
@@ -213,7 +214,7 @@ async fn apply(
                 serial: row.get(4),
                 firmware: row.get(5),
             };
-            let has_inventory: bool = row.get(6);
+            let has_inventory = row.get::<i64, _>(6) != 0;
             let old_observed: Option<String> = row.get(7);
             let old_serial_key: Option<String> = row.get(8);
             let stale = old_observed
