@@ -31,6 +31,12 @@ pub enum ApiError {
     /// Too many documents in intake; the client should retry after this many seconds.
     #[error("the collector is busy; retry in {0} s")]
     Busy(u64),
+    /// Over a per-agent or per-site-token document rate (config `[limits]`).
+    #[error("too many documents from this {what}; retry in {retry_after} s")]
+    RateLimited {
+        what: &'static str,
+        retry_after: u64,
+    },
     #[error(transparent)]
     Intake(#[from] IntakeError),
     #[error("internal error")]
@@ -54,6 +60,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Intake(e) => match e {
                 IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
                 IntakeError::UnsupportedEncoding(_) => {
@@ -94,7 +101,12 @@ impl IntoResponse for ApiError {
                 "Bearer".parse().expect("valid header"),
             );
         }
-        if let ApiError::Busy(secs) | ApiError::Throttled(secs) = self {
+        if let ApiError::Busy(secs)
+        | ApiError::Throttled(secs)
+        | ApiError::RateLimited {
+            retry_after: secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 secs.to_string().parse().expect("valid header"),

@@ -18,10 +18,14 @@
 //! - [`placement`]: the pure "where is this PC plugged in" rules over a switch's forwarding
 //!   table.
 //! - [`intake`]: from request bytes to a checked document.
-//! - [`store`]: the SQLite CMDB (sqlx, embedded migrations).
+//! - [`store`]: the CMDB on SQLite or PostgreSQL (sqlx `Any`, embedded migrations).
+//! - [`testing`]: a fresh SQLite or PostgreSQL database per test (`PARC_TEST_POSTGRES=1`).
 //! - [`http`]: the axum router and handlers (document intake, agent enrolment and signatures,
 //!   the OpenAPI document).
 //! - [`metrics`]: Prometheus metrics of intake, merges and the CMDB, served at `/metrics`.
+//! - [`ratelimit`]: per-agent and per-site-token document rates (token buckets).
+//! - [`slowclient`]: deadlines on every connection (slowloris: request heads, idle keep-alive,
+//!   whole requests).
 //! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reloaded on SIGHUP or
 //!   when the files change.
 #![forbid(unsafe_code)]
@@ -38,8 +42,11 @@ pub mod intake;
 pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
+pub mod ratelimit;
 pub mod reconcile;
+pub mod slowclient;
 pub mod store;
+pub mod testing;
 pub mod tls;
 
 use std::future::Future;
@@ -116,6 +123,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, %scheme, database = %config.database_url, "listening");
     let state = AppState::new(store.clone(), config.max_document_bytes)
         .require_enrolment(config.require_enrolment)
+        .abuse_limits(&config.abuse)
         .lifecycle(config.lifecycle);
     let stop = CancellationToken::new();
     tokio::spawn({
@@ -162,9 +170,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = slowclient::GuardedListener::new(listener, deadlines(&state));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+fn deadlines(state: &AppState) -> slowclient::Deadlines {
+    slowclient::Deadlines::new(state.header_timeout, state.body_timeout)
 }
 
 /// [`serve`] over TLS with the certificate `cert` serves at each handshake.
@@ -175,6 +188,7 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, cert.server_config())?;
+    let listener = slowclient::GuardedListener::new(listener, deadlines(&state));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -80,6 +80,8 @@ pub enum Reason {
     Unauthorized,
     /// 429: every intake slot was taken.
     Overloaded,
+    /// 429: over the agent's or the site token's document rate.
+    RateLimited,
     TooLarge,
     UnsupportedEncoding,
     BadGzip,
@@ -103,6 +105,7 @@ impl Reason {
             Reason::None => "",
             Reason::Unauthorized => "unauthorized",
             Reason::Overloaded => "overloaded",
+            Reason::RateLimited => "rate_limited",
             Reason::TooLarge => "too_large",
             Reason::UnsupportedEncoding => "unsupported_encoding",
             Reason::BadGzip => "bad_gzip",
@@ -121,6 +124,7 @@ impl Reason {
         match e {
             ApiError::Unauthorized(_) => Reason::Unauthorized,
             ApiError::Busy(_) => Reason::Overloaded,
+            ApiError::RateLimited { .. } => Reason::RateLimited,
             ApiError::BadRequest(_) => Reason::BadRequest,
             // Not produced by intake; counted rather than dropped should that change.
             ApiError::NotFound(_)
@@ -393,6 +397,13 @@ mod tests {
         let cases: Vec<(ApiError, &str)> = vec![
             (ApiError::Unauthorized("x".into()), "unauthorized"),
             (ApiError::Busy(10), "overloaded"),
+            (
+                ApiError::RateLimited {
+                    what: "agent",
+                    retry_after: 3,
+                },
+                "rate_limited",
+            ),
             (ApiError::BadRequest("x".into()), "bad_request"),
             (
                 ApiError::Intake(IntakeError::TooLarge {

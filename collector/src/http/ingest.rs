@@ -1,5 +1,7 @@
-//! Document intake endpoints. Order matters: the token is checked before the body is read, and
-//! the body is fully checked before the store is called, so a refused request writes nothing.
+//! Document intake endpoints. Order matters: the token (and its rate, see
+//! [`crate::ratelimit`]) is checked before the body is read, the body must arrive within the
+//! body timeout, the agent's rate is checked once the document names it, and the body is fully
+//! checked before the store is called, so a refused request writes nothing.
 //! Each endpoint's result, whatever it is, goes through [`recorded`] to the metrics.
 
 use axum::body::Body;
@@ -42,7 +44,7 @@ async fn inventory(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, InventoryOutcome), ApiError> {
-    let site = authenticate(state, &headers).await?;
+    let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
     let _slot = intake_slot(state)?;
     let doc: Document<Inventory> = read_document(state, &headers, body).await?;
@@ -84,7 +86,7 @@ async fn discovery(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, DiscoveryOutcome), ApiError> {
-    let site = authenticate(state, &headers).await?;
+    let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
     let _slot = intake_slot(state)?;
     let doc: Document<Discovery> = read_document(state, &headers, body).await?;
@@ -114,7 +116,7 @@ async fn snmp(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, SnmpOutcome), ApiError> {
-    let site = authenticate(state, &headers).await?;
+    let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
     let _slot = intake_slot(state)?;
     let doc: Document<SnmpDevice> = read_document(state, &headers, body).await?;
@@ -164,11 +166,34 @@ fn intake_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, Ap
         .map_err(|_| ApiError::Busy(super::RETRY_AFTER_SECS))
 }
 
-pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {
+/// A document's site token: authenticated, then held to its rate.
+async fn admit(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {
+    let site = authenticate(state, headers).await?;
+    state
+        .limits
+        .token(bearer(headers)?)
+        .map_err(|l| rate_limited(l, &site.name))?;
+    Ok(site)
+}
+
+fn rate_limited(l: crate::ratelimit::Limited, who: &str) -> ApiError {
+    tracing::warn!(
+        limit = l.what,
+        who,
+        retry_after = l.retry_after_secs,
+        "document rate-limited"
+    );
+    ApiError::RateLimited {
+        what: l.what,
+        retry_after: l.retry_after_secs,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
     })?;
-    let token = value
+    value
         .to_str()
         .ok()
         .and_then(|v| {
@@ -177,7 +202,11 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         })
         .ok_or_else(|| {
             ApiError::Unauthorized("Authorization header must be \"Bearer <token>\"".into())
-        })?;
+        })
+}
+
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Site, ApiError> {
+    let token = bearer(headers)?;
     state
         .store
         .authenticate(token)
@@ -210,8 +239,15 @@ async fn read_document<T: intake::Body + Send + 'static>(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let bytes = read_bounded(body, wire_limit, declared)
-        .await?
+    let timeout = state.body_timeout;
+    let bytes = tokio::time::timeout(timeout, read_bounded(body, wire_limit, declared))
+        .await
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "the request body was not received within {} s",
+                timeout.as_secs()
+            ))
+        })??
         .ok_or(ApiError::Intake(too_large))?;
     let (doc, bytes) = tokio::task::spawn_blocking(move || {
         let doc = match encoding {
@@ -222,6 +258,10 @@ async fn read_document<T: intake::Body + Send + 'static>(
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;
+    state
+        .limits
+        .agent(doc.header.agent_id)
+        .map_err(|l| rate_limited(l, &doc.header.agent_id.to_string()))?;
     // Here, so that every document endpoint checks it: the agent id is known only once the
     // document is parsed, and the signature covers the bytes as received.
     super::agents::check_document(state, headers, doc.header.agent_id, &bytes).await?;

@@ -36,13 +36,14 @@ pub mod reports;
 pub mod ui;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
-use parc_config::collector::Lifecycle;
+use parc_config::collector::{AbuseLimits, Lifecycle};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tower_http::trace::TraceLayer;
@@ -50,6 +51,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::AuthSettings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::ratelimit::RateLimits;
 use crate::store::Store;
 
 /// Documents being received, decompressed and parsed at once. Each may hold up to
@@ -74,6 +76,12 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// Session settings and the failed-login throttle.
     pub auth: Arc<AuthSettings>,
+    /// Per-agent and per-token document rates (config `[limits]`).
+    pub limits: Arc<RateLimits>,
+    /// A document body must be received within this (config `limits.body_timeout_secs`).
+    pub body_timeout: Duration,
+    /// A request head must be received within this (config `limits.header_timeout_secs`).
+    pub header_timeout: Duration,
 }
 
 impl AppState {
@@ -86,7 +94,19 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             lifecycle: Lifecycle::default(),
             auth: Arc::new(AuthSettings::default()),
+            limits: Arc::new(RateLimits::off()),
+            body_timeout: AbuseLimits::default().body_timeout,
+            header_timeout: AbuseLimits::default().header_timeout,
         }
+    }
+
+    /// Rate limits and the body timeout of `[limits]` (without them, as [`AppState::new`]
+    /// makes it for tests, documents are not rate-limited).
+    pub fn abuse_limits(mut self, limits: &AbuseLimits) -> AppState {
+        self.limits = Arc::new(RateLimits::new(limits.per_agent, limits.per_token));
+        self.body_timeout = limits.body_timeout;
+        self.header_timeout = limits.header_timeout;
+        self
     }
 
     pub fn require_enrolment(mut self, required: bool) -> AppState {
