@@ -83,6 +83,7 @@ async function route() {
   if (mine !== generation) return;
   performance.mark('parc-rendered');
   document.body.dataset.rendered = name;
+  document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
 }
 
 setUnauthorizedHandler(() => {

@@ -119,7 +119,7 @@ function sources(a, ctx, reload) {
   const rows = (a.sources || []).map((s) => h('tr', {},
     admin && s.id !== undefined ? h('td', {}, h('input', { type: 'checkbox', 'aria-label': t('asset.split_pick'), onchange: (e) => (e.target.checked ? picked.add(s.id) : picked.delete(s.id)) })) : null,
     h('td', {}, s.kind), h('td', { class: 'hide-narrow' }, s.agent_id), h('td', {}, s.rule), h('td', {}, keys(s.matched_keys)),
-    h('td', {}, when(s.last_seen, lang())))));
+    h('td', {}, when(s.last_seen, lang()))));
   const conflicts = (a.conflicts || []).length ? h('div', { class: 'error' }, h('strong', {}, t('asset.conflicts')),
     h('ul', {}, a.conflicts.map((c) => h('li', {}, `${c.field}: ${c.locked ?? c.manual ?? ''} ≠ ${c.observed ?? c.value ?? ''} (${c.source ?? ''})`)))) : null;
   let admin_tools = null;
@@ -161,7 +161,7 @@ function manual(a, ctx, reload) {
   const input = (name, value) => h('label', {}, t(`manual.${name}`), h('input', { name, id: `m-${name}`, value: value ?? '' }));
   const state = h('select', { name: 'state', id: 'm-state' }, STATES.map((s) =>
     h('option', { value: s, selected: a.lifecycle?.state === s }, t(`state.${s}`))));
-  const msg = h('span', { role: 'status', id: 'manual-status' });
+  const msg = h('span', { role: 'status', id: 'manual-status', class: ctx.flash ? 'ok' : null }, ctx.flash || '');
   const form = h('form', { class: 'inline', id: 'manual-form' },
     input('asset_tag', m.asset_tag), input('owner', m.owner),
     h('label', {}, t('asset.state'), state),
@@ -180,9 +180,7 @@ function manual(a, ctx, reload) {
     if (!Object.keys(patch).length) return;
     try {
       await api('PATCH', `/api/v1/assets/${a.id}`, patch);
-      msg.textContent = t('saved');
-      msg.className = 'ok';
-      reload();
+      reload(t('saved'));
     } catch (err) {
       msg.textContent = err.message;
       msg.className = 'error';
@@ -201,7 +199,8 @@ function history(items) {
 export async function render(view, ctx) {
   const [a, hist] = await Promise.all([get(`/api/v1/assets/${ctx.id}`), get(`/api/v1/assets/${ctx.id}/history`)]);
   if (!ctx.current()) return;
-  const reload = () => render(view, ctx);
+  // Redrawn from the API after a change, with a word about it in the redrawn form.
+  const reload = (flash) => render(view, { ...ctx, flash });
   mount(view,
     h('p', {}, h('a', { href: '#/assets' }, `← ${t('list.title')}`)),
     h('h1', { id: 'asset-name' }, a.name || `#${a.id}`, ' ', h('span', { class: 'tag' }, a.kind)),

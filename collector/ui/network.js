@@ -25,8 +25,8 @@ function hostsTable(hosts) {
       h('td', {}, x.asset_id ? h('a', { href: `#/assets/${x.asset_id}` }, x.address) : x.address),
       h('td', {}, x.mac || '—'), h('td', {}, x.vendor || '—'), h('td', {}, x.name || '—'),
       h('td', {}, (x.methods || []).map((m) => h('span', { class: 'tag' }, typeof m === 'string' ? m : JSON.stringify(m)))),
-      h('td', {}, (x.ports || []).join(', ') || '—'),
-      h('td', {}, typeof x.rtt_ms === 'number' ? `${x.rtt_ms.toFixed(2)} ms` : x.rtt ?? '—')))));
+      h('td', {}, (x.open_ports || []).join(', ') || '—'),
+      h('td', {}, typeof x.rtt_us === 'number' ? `${(x.rtt_us / 1000).toFixed(2)} ms` : '—')))));
 }
 
 /** Shows one sweep job; polls it while it is queued or running. */
@@ -48,7 +48,7 @@ async function showJob(box, id, ctx) {
 async function subnetPage(view, ctx, subnet) {
   const [sweeps, devices] = await Promise.all([
     get(`/api/v1/sweeps${query({ subnet: subnet.id, limit: 30 })}`),
-    get(`/api/v1/subnets/${subnet.id}/devices${query({ per_page: 100 })}`),
+    get(`/api/v1/subnets/${subnet.id}/devices${query({ limit: 100 })}`),
   ]);
   if (!ctx.current()) return;
   const list = items(sweeps);
@@ -71,8 +71,8 @@ async function subnetPage(view, ctx, subnet) {
       } catch (err) { msg.textContent = err.message; }
     });
   }
-  const points = list.filter((s) => typeof s.hosts_found === 'number' || typeof s.hosts === 'number')
-    .map((s) => ({ t: new Date(s.finished_at || s.observed_at || s.requested_at), value: s.hosts_found ?? s.hosts, href: s.id ? null : null }))
+  const points = list.filter((s) => typeof s.hosts_found === 'number')
+    .map((s) => ({ t: new Date(s.finished_at || s.at), value: s.hosts_found }))
     .filter((p) => !Number.isNaN(p.t.getTime()))
     .sort((a, b) => a.t - b.t);
   const dev = items(devices);
@@ -86,18 +86,19 @@ async function subnetPage(view, ctx, subnet) {
       list.length ? h('div', { class: 'scroll' }, h('table', { id: 'sweeps' },
         h('thead', {}, h('tr', {}, ['net.when', 'net.state', 'net.agent', 'net.targets', 'net.hosts'].map((k) => h('th', {}, t(k))))),
         h('tbody', {}, list.map((s) => h('tr', {},
-          h('td', {}, when(s.finished_at || s.observed_at || s.requested_at, lang())),
-          h('td', {}, s.state ? t(`job.${s.state}`) : t('net.scheduled')),
-          h('td', {}, s.agent_id || s.claimed_by || '—'),
+          h('td', {}, when(s.finished_at || s.at, lang())),
+          h('td', {}, s.kind === 'scheduled' ? t('net.scheduled') : t(`job.${s.state}`)),
+          h('td', {}, s.agent_id || '—'),
           h('td', {}, (s.targets || []).join(', ') || '—'),
-          h('td', {}, s.id && s.state ? h('a', { href: '#', onclick: (e) => { e.preventDefault(); showJob(job, s.id, ctx); } }, number(s.hosts_found ?? 0, lang())) : number(s.hosts_found ?? s.hosts ?? 0, lang())))))))
+          h('td', {}, s.id ? h('a', { href: '#', onclick: (e) => { e.preventDefault(); showJob(job, s.id, ctx); } }, number(s.hosts_found ?? 0, lang())) : number(s.hosts_found ?? 0, lang())))))))
         : h('p', { class: 'muted' }, t('net.no_sweeps'))),
     h('section', { class: 'card' }, h('h2', {}, `${t('net.devices')} (${number(devices?.total ?? dev.length, lang())})`),
       h('div', { class: 'scroll' }, h('table', { id: 'devices' },
         h('thead', {}, h('tr', {}, ['col.name', 'col.kind', 'col.ip_addresses', 'col.manufacturer', 'col.last_seen'].map((k) => h('th', {}, t(k))))),
         h('tbody', {}, dev.map((a) => h('tr', {},
-          h('td', {}, h('a', { href: `#/assets/${a.id}` }, a.name || `#${a.id}`)), h('td', {}, a.kind),
-          h('td', {}, (a.ip_addresses || []).join(', ')), h('td', {}, a.manufacturer || '—'),
+          h('td', {}, h('a', { href: `#/assets/${a.asset_id}` }, a.name || `#${a.asset_id}`),
+            a.managed ? null : h('span', { class: 'tag' }, t('dash.unmanaged'))), h('td', {}, a.kind),
+          h('td', {}, (a.addresses || []).join(', ')), h('td', {}, a.manufacturer || '—'),
           h('td', {}, when(a.last_seen, lang())))))))));
 }
 
