@@ -12,6 +12,8 @@ declare -A NEED=(
   # packaging: MSI, Windows cross-linker, .deb staging (build-windows.sh adds Debian's rust)
   [wixl]=wixl [msiinfo]=msitools [x86_64-w64-mingw32-gcc]=mingw-w64 [objcopy]=binutils
   [dpkg-deb]=dpkg [systemd-analyze]=systemd [wine]=wine
+  # web UI browser tests (tests/tests/ui.rs): headless Chromium driven through WebDriver
+  [chromium]=chromium [chromedriver]=chromium-driver
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
