@@ -724,3 +724,70 @@ async fn wait_text(b: &Client, css: &str, needle: &str) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Not a test: `scripts/screenshots.sh` runs it to picture every page at desktop and tablet
+/// widths into `$PARC_SCREENSHOTS` (demo data: the fleet above, with a sweep of 127.0.0.1).
+#[test]
+#[ignore = "run by scripts/screenshots.sh"]
+fn screenshots() {
+    let out = std::path::PathBuf::from(
+        std::env::var_os("PARC_SCREENSHOTS").expect("PARC_SCREENSHOTS: where to write"),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let driver = chromedriver().expect("chromedriver");
+    let f = fleet(400).unwrap();
+    let base = f.collector.url.clone();
+    let state = f.dir.path().join("service");
+    let config = parc_tests::service_config(
+        &state,
+        &base,
+        &f.north_token,
+        "[sweep]\nscopes = [\"127.0.0.0/30\"]\njob_poll_seconds = 1\n",
+    )
+    .unwrap();
+    let _service = KillOnDrop(
+        Command::new(agent_bin())
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let tech = Api::login(&base, "tech", PASSWORD).unwrap();
+    let job = tech
+        .post(
+            "/api/v1/sweeps",
+            json!({"site_id": f.north_site, "targets": ["127.0.0.1/32"]}),
+        )
+        .unwrap();
+    let done = wait_for(Duration::from_secs(120), || {
+        let j = tech.get(&format!("/api/v1/sweeps/{}", job["id"])).ok()?;
+        (j["state"] == "done").then_some(())
+    });
+    assert!(done.is_some(), "the demo sweep never finished");
+
+    block_on(async {
+        for (size, (w, h)) in [("desktop", (1366, 768)), ("tablet", (820, 1180))] {
+            let b = browser(&driver, "en-US", (w, h)).await?;
+            go(&b, &format!("{base}/#/login"), "login").await?;
+            std::fs::write(out.join(format!("login-{size}.png")), b.screenshot().await?)?;
+            log_in(&b, &base, "tech", PASSWORD).await?;
+            for (name, path, page) in [
+                ("dashboard", "#/".to_string(), "dashboard"),
+                ("assets", "#/assets?sort=-last_seen".to_string(), "assets"),
+                ("asset", format!("#/assets/{}", f.pc), "asset"),
+                ("network", "#/network".to_string(), "network"),
+                ("subnet", format!("#/network/{}", f.subnet), "network"),
+            ] {
+                go(&b, &format!("{base}/{path}"), page).await?;
+                std::fs::write(
+                    out.join(format!("{name}-{size}.png")),
+                    b.screenshot().await?,
+                )?;
+            }
+            b.close().await?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}

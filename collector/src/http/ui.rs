@@ -11,7 +11,7 @@
 //! from the collector itself, no inline script or style, no framing.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -37,7 +37,7 @@ struct Asset {
 
 struct Ui {
     version: String,
-    files: HashMap<&'static str, Asset>,
+    files: HashMap<String, Arc<Asset>>,
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -58,41 +58,64 @@ fn etag(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}\"", &digest[..20])).expect("hex is a valid header")
 }
 
-fn ui() -> &'static Ui {
-    static UI: OnceLock<Ui> = OnceLock::new();
-    UI.get_or_init(|| {
-        let mut all = Sha256::new();
-        for (name, bytes) in UI_FILES {
-            all.update(name.as_bytes());
-            all.update((bytes.len() as u64).to_le_bytes());
-            all.update(bytes);
+/// Builds the served form of the UI from its files.
+fn build<N: AsRef<str>, B: AsRef<[u8]>>(source: &[(N, B)]) -> Ui {
+    let mut all = Sha256::new();
+    for (name, bytes) in source {
+        let (name, bytes) = (name.as_ref(), bytes.as_ref());
+        all.update(name.as_bytes());
+        all.update((bytes.len() as u64).to_le_bytes());
+        all.update(bytes);
+    }
+    let version = hex::encode(all.finalize())[..12].to_string();
+    let files = source
+        .iter()
+        .map(|(name, bytes)| {
+            let (name, bytes) = (name.as_ref(), bytes.as_ref());
+            let body = if name == "index.html" {
+                String::from_utf8_lossy(bytes)
+                    .replace(VERSION_MARK, &version)
+                    .into_bytes()
+            } else {
+                bytes.to_vec()
+            };
+            let asset = Asset {
+                etag: etag(&body),
+                content_type: content_type(name),
+                body,
+            };
+            (name.to_string(), Arc::new(asset))
+        })
+        .collect();
+    Ui { version, files }
+}
+
+/// The UI as served: the embedded files, or in debug builds with `PARC_UI_DIR` set, the files
+/// of that directory read again on every request (so a page edit needs no rebuild).
+fn ui() -> Arc<Ui> {
+    static EMBEDDED: OnceLock<Arc<Ui>> = OnceLock::new();
+    if cfg!(debug_assertions) {
+        if let Some(dir) = std::env::var_os("PARC_UI_DIR") {
+            let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    Some((name, std::fs::read(e.path()).ok()?))
+                })
+                .collect();
+            let mut files = files;
+            files.sort();
+            return Arc::new(build(&files));
         }
-        let version = hex::encode(all.finalize())[..12].to_string();
-        let files = UI_FILES
-            .iter()
-            .map(|&(name, bytes)| {
-                let body = if name == "index.html" {
-                    String::from_utf8_lossy(bytes)
-                        .replace(VERSION_MARK, &version)
-                        .into_bytes()
-                } else {
-                    bytes.to_vec()
-                };
-                let asset = Asset {
-                    etag: etag(&body),
-                    content_type: content_type(name),
-                    body,
-                };
-                (name, asset)
-            })
-            .collect();
-        Ui { version, files }
-    })
+    }
+    EMBEDDED.get_or_init(|| Arc::new(build(UI_FILES))).clone()
 }
 
 /// The UI version currently served (a hash of its files).
-pub fn version() -> &'static str {
-    &ui().version
+pub fn version() -> String {
+    ui().version.clone()
 }
 
 fn respond(asset: &Asset, cache: &'static str, request: &HeaderMap) -> Response {
@@ -129,7 +152,8 @@ fn respond(asset: &Asset, cache: &'static str, request: &HeaderMap) -> Response 
 
 /// `GET /`: the page, revalidated on every load.
 pub async fn index(request: HeaderMap) -> Response {
-    let asset = ui()
+    let ui = ui();
+    let asset = ui
         .files
         .get("index.html")
         .expect("ui/index.html is embedded");
@@ -144,7 +168,7 @@ pub async fn file(
     let ui = ui();
     let asset = ui
         .files
-        .get(name.as_str())
+        .get(&name)
         .filter(|_| name != "index.html")
         .ok_or_else(|| ApiError::NotFound(format!("no UI file {name:?}")))?;
     let cache = if version == ui.version {
@@ -175,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_page_loads_modules_of_its_own_version() {
-        let page = String::from_utf8(ui().files["index.html"].body.clone()).unwrap();
+        let page = String::from_utf8(build(UI_FILES).files["index.html"].body.clone()).unwrap();
         assert!(!page.contains(VERSION_MARK));
         assert!(
             page.contains(&format!("/ui/{}/app.js", version())),
