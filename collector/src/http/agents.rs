@@ -1,5 +1,7 @@
-//! Agent identities on the wire: `POST /api/v1/agents/enroll`, and the signature check every
-//! document endpoint runs once the document's agent id is known.
+//! Agent identities on the wire: `POST /api/v1/agents/enroll`, the signature check every
+//! document endpoint runs once the document's agent id is known, and
+//! `GET /api/v1/reports/clones` (agent ids reporting from two machines, see
+//! [`crate::store::clones`]).
 //!
 //! A signature covers [`signed_message`]: a domain tag, the agent id and the SHA-256 of the
 //! exact body bytes sent (compressed, as on the wire). No timestamp: a replayed document is
@@ -21,7 +23,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::auth::{Principal, Role};
 use crate::store::agents::Enrolment;
+use crate::store::clones::ClonesReport;
 
 /// The agent id a signed request speaks for.
 pub const AGENT_HEADER: &str = "x-parc-agent";
@@ -116,6 +120,15 @@ pub async fn check_document(
         ))),
         None => Ok(()),
     }
+}
+
+/// `GET /api/v1/reports/clones`: viewer and up, pairs whose two assets the caller may read.
+pub async fn clones(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ClonesReport>, ApiError> {
+    let scope = principal.scope(Role::Viewer);
+    Ok(Json(state.store.report_clones(&scope).await?))
 }
 
 #[derive(Debug, Deserialize)]

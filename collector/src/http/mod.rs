@@ -12,7 +12,8 @@
 //!   check every document endpoint runs.
 //! - [`manage`]: `PATCH /api/v1/assets/{id}` (manual fields, state), `POST
 //!   /api/v1/assets/{id}/merge` and `/split`, `POST /api/v1/operations/{id}/undo`.
-//! - [`reports`]: `GET /api/v1/reports/unmanaged`, `/silent-agents`, `/stale`.
+//! - [`reports`]: `GET /api/v1/reports/unmanaged`, `/silent-agents`, `/stale` (and
+//!   `/clones`, served by [`agents`]).
 //!
 //! - [`dashboard`]: `GET /api/v1/dashboard`, the fleet's figures for the caller's entities.
 //! - [`ui`]: the web UI, embedded: `GET /` (the page) and `GET /ui/{version}/{file}`.
@@ -164,6 +165,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/reports/unmanaged", reports::unmanaged),
         endpoint(M::GET, "/api/v1/reports/silent-agents", reports::silent_agents),
         endpoint(M::GET, "/api/v1/reports/stale", reports::stale),
+        endpoint(M::GET, "/api/v1/reports/clones", agents::clones),
         endpoint(M::GET, "/api/v1/assets/{id}/glpi", export::glpi),
         endpoint(M::GET, "/api/v1/assets/{id}/history", assets::history),
         endpoint(M::POST, "/api/v1/agents/enroll", agents::enroll),

@@ -114,6 +114,8 @@ async fn apply(
 
     let keys = Keys::from_inventory(inv, &agent_id, site.id);
     let candidates = candidates(conn, &keys).await?;
+    // A cloned disk image: this agent id on contradicting hardware is another machine.
+    let (candidates, cloned_from) = super::clones::exclude_clones(candidates, &keys);
     let decision = reconcile::reconcile(&keys, &candidates);
     let rule = decision.rule();
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
@@ -294,6 +296,7 @@ async fn apply(
         rule,
     )
     .await?;
+    super::clones::record(conn, &agent_id, asset_id, &cloned_from, &observed).await?;
     write_history(
         conn,
         asset_id,

@@ -9,6 +9,7 @@
 //! - [`org`]: entities, sites, subnets, departments, locations.
 //! - [`users`]: users, roles, sessions, API tokens.
 //! - [`assets`]: the read side (lists, details, history) the API serves.
+//! - [`clones`]: agent ids reporting from two machines (cloned images): kept apart, listed.
 //! - [`lifecycle`]: manual fields and state of an asset, and the detail that explains it.
 //! - [`operations`]: merge, split and undo (snapshots of every row they touch).
 //! - [`reports`]: unmanaged devices, silent agents, stale assets.
@@ -45,6 +46,7 @@
 
 pub mod agents;
 pub mod assets;
+pub mod clones;
 pub mod dashboard;
 pub mod discovery;
 pub mod inventory;
