@@ -28,9 +28,10 @@ TARGETS=(
   agent/fuzz:sweep_replies
 )
 
+# wanted TARGET [NAMES...]: true when no names were given or TARGET is one of them.
 wanted() {
-  [ $# -eq 0 ] && return 0
   local t=$1; shift
+  [ $# -eq 0 ] && return 0
   for w in "$@"; do [ "$w" = "$t" ] && return 0; done
   return 1
 }
