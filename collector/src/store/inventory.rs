@@ -12,6 +12,7 @@ use super::tokens::Site;
 use super::{ts, Store};
 use crate::facts;
 use crate::history::{self, Change, Package, Snapshot};
+use crate::lifecycle::explain::{self, ReportedKeys};
 use crate::reconcile::{self, Candidate, Decision, Keys, Rule};
 
 /// What happened to an inventory; this is also the API's response body.
@@ -114,6 +115,8 @@ async fn apply(
 
     let keys = Keys::from_inventory(inv, &agent_id, site.id);
     let candidates = candidates(conn, &keys).await?;
+    // After a split, this agent's documents stay on its side (see lifecycle::plan).
+    let candidates = super::lifecycle::exclude_never_merged(conn, candidates, &agent_id).await?;
     // A cloned disk image: this agent id on contradicting hardware is another machine.
     let (candidates, cloned_from) = super::clones::exclude_clones(candidates, &keys);
     let decision = reconcile::reconcile(&keys, &candidates);
@@ -297,6 +300,29 @@ async fn apply(
     )
     .await?;
     super::clones::record(conn, &agent_id, asset_id, &cloned_from, &observed).await?;
+    let matched = explain::inventory(
+        &keys,
+        candidates
+            .iter()
+            .find(|c| !created && c.asset_id == asset_id)
+            .map(|c| &c.keys),
+    );
+    let reported = ReportedKeys {
+        name: keys.name.clone(),
+        serial: keys.serial.clone(),
+        uuid: keys.uuid.clone(),
+        macs: keys.macs.clone(),
+        addresses: facts::inventory_addresses(inv),
+    };
+    super::lifecycle::explain_source(
+        conn,
+        asset_id,
+        SourceKind::AgentInventory.as_str(),
+        &agent_id,
+        &matched,
+        &reported,
+    )
+    .await?;
     write_history(
         conn,
         asset_id,
@@ -346,10 +372,7 @@ fn rule_from_str(s: Option<&str>) -> Rule {
 }
 
 /// Every asset sharing at least one key with the document, with its own keys.
-async fn candidates(
-    conn: &mut DbConn,
-    keys: &Keys,
-) -> Result<Vec<Candidate>, sqlx::Error> {
+async fn candidates(conn: &mut DbConn, keys: &Keys) -> Result<Vec<Candidate>, sqlx::Error> {
     // One indexed lookup per key, united: an OR across columns would scan the assets table,
     // whose rows carry the facts JSON, on every document.
     let mut q: QueryBuilder<Db> = QueryBuilder::new("");

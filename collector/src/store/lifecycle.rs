@@ -11,8 +11,10 @@ use super::{ts, Db, DbConn, Store};
 use crate::audit;
 use crate::auth::Principal;
 use crate::lifecycle::conflicts::{self, Locked};
-use crate::lifecycle::explain;
+use crate::lifecycle::explain::{self, MatchedKey, ReportedKeys};
 use crate::lifecycle::manual::{Change, Patch};
+use crate::lifecycle::plan;
+use crate::reconcile::Candidate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
@@ -316,6 +318,78 @@ impl Store {
         obj.insert("last_seen_by_source".into(), Value::Array(by_source));
         Ok(())
     }
+}
+
+/// Drops the candidates an inventory from `agent_id` must not merge into: those a split
+/// recorded as never-merge with the asset that already holds this agent's source. Costs no
+/// query unless there are two candidates or more and one of them holds the agent.
+pub(crate) async fn exclude_never_merged(
+    conn: &mut DbConn,
+    candidates: Vec<Candidate>,
+    agent_id: &str,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    if candidates.len() < 2 {
+        return Ok(candidates);
+    }
+    let anchors: Vec<i64> = candidates
+        .iter()
+        .filter(|c| c.keys.agent_ids.iter().any(|a| a == agent_id))
+        .map(|c| c.asset_id)
+        .collect();
+    if anchors.is_empty() {
+        return Ok(candidates);
+    }
+    let ids: Vec<i64> = candidates.iter().map(|c| c.asset_id).collect();
+    let mut q: QueryBuilder<Db> =
+        QueryBuilder::new("SELECT asset_a, asset_b FROM never_merge WHERE asset_a IN (");
+    let mut sep = q.separated(", ");
+    for id in &ids {
+        sep.push_bind(*id);
+    }
+    q.push(") OR asset_b IN (");
+    let mut sep = q.separated(", ");
+    for id in &ids {
+        sep.push_bind(*id);
+    }
+    q.push(")");
+    let pairs: Vec<(i64, i64)> = q
+        .build()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(candidates);
+    }
+    let excluded = plan::never_merge_excluded(&ids, &anchors, &pairs);
+    Ok(candidates
+        .into_iter()
+        .filter(|c| !excluded.contains(&c.asset_id))
+        .collect())
+}
+
+/// Records on a source why it is on its asset: the keys that matched and those it reported.
+pub(crate) async fn explain_source(
+    conn: &mut DbConn,
+    asset_id: i64,
+    kind: &str,
+    agent_id: &str,
+    matched: &[MatchedKey],
+    reported: &ReportedKeys,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sources SET matched_keys = $1, reported_keys = $2
+         WHERE asset_id = $3 AND kind = $4 AND agent_id = $5",
+    )
+    .bind(explain::to_json(matched))
+    .bind(reported.to_json())
+    .bind(asset_id)
+    .bind(kind)
+    .bind(agent_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Whether an asset last seen at `last_seen` (stored text) is stale at `now`.

@@ -835,6 +835,41 @@ impl Store {
             q.push(")");
             q.build().execute(&mut *conn).await?;
         }
+        // An inventory replaces the asset's inventory MACs and addresses with its own, so the
+        // side whose agent reported less recently has lost them: each side gets back what its
+        // sources last reported (keys both sides reported stay with the asset kept).
+        for (asset, side, only) in [(id, &staying, None), (new_id, &going, Some(&split))] {
+            for s in side.iter() {
+                let source = match s.kind.as_str() {
+                    "agent_inventory" => "inventory",
+                    other => other,
+                };
+                for (table, column, values, allowed) in [
+                    ("asset_macs", "mac", &s.reported.macs, only.map(|p| &p.macs)),
+                    (
+                        "asset_addresses",
+                        "address",
+                        &s.reported.addresses,
+                        only.map(|p| &p.addresses),
+                    ),
+                ] {
+                    for v in values {
+                        if allowed.is_some_and(|a| !a.contains(v)) {
+                            continue;
+                        }
+                        sqlx::query(&format!(
+                            "INSERT INTO {table} (asset_id, {column}, source) VALUES ($1, $2, $3)
+                             ON CONFLICT DO NOTHING"
+                        ))
+                        .bind(asset)
+                        .bind(v)
+                        .bind(source)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+            }
+        }
         if !split.macs.is_empty() {
             let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE asset_ports SET asset_id = ");
             q.push_bind(new_id)

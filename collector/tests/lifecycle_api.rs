@@ -1,0 +1,939 @@
+//! Lifecycle, manual fields, merge/split/undo and reports, end to end through the real router on
+//! a real SQLite file: documents are posted as agents post them, people act with API tokens of
+//! users holding roles in two entities.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Duration, Utc};
+use parc_collector::auth::secret;
+use parc_collector::http::{router, AppState};
+use parc_collector::store::Store;
+use parc_shared::inventory::{NetworkInterface, Session, Software};
+use parc_shared::{
+    DiscoveredHost, Discovery, Document, DocumentHeader, HardwareId, Inventory, ProbeMethod,
+    SourceKind,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// Entity 1 ("Default", site chu-nord) and entity 2 ("CHU Sud", site chu-sud).
+const NORD: i64 = 1;
+const SUD: i64 = 2;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Store,
+    app: Router,
+    /// Site tokens.
+    nord: String,
+    sud: String,
+    /// API tokens of users: group admin, technician and viewer of entity 1, admin of entity 2.
+    admin: String,
+    tech: String,
+    viewer: String,
+    sud_admin: String,
+}
+
+async fn sql(store: &Store, q: &str) {
+    sqlx::query(q).execute(store.pool()).await.unwrap();
+}
+
+/// A user with `roles` (entity None: group-wide) and an API token capped at admin.
+async fn user(store: &Store, login: &str, roles: &[(Option<i64>, &str)]) -> String {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (login, display_name, password_hash, created_at)
+         VALUES ($1, $1, 'x', '2026-01-01T00:00:00.000000Z') RETURNING id",
+    )
+    .bind(login)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    for (entity, role) in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, entity_id, role) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(*entity)
+            .bind(*role)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let token = secret::new_api_token();
+    sqlx::query(
+        "INSERT INTO api_tokens (hash, user_id, name, role, created_at)
+         VALUES ($1, $2, 'test', 'admin', '2026-01-01T00:00:00.000000Z')",
+    )
+    .bind(secret::hash(&token))
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    token
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let store = Store::open(&url, 4).await.unwrap();
+    let (_, nord) = store.create_token("chu-nord").await.unwrap();
+    let (_, sud) = store.create_token("chu-sud").await.unwrap();
+    sql(
+        &store,
+        "INSERT INTO entities (id, name, created_at) VALUES (2, 'CHU Sud', '2026-01-01T00:00:00.000000Z')",
+    )
+    .await;
+    sql(
+        &store,
+        "UPDATE sites SET entity_id = 2 WHERE name = 'chu-sud'",
+    )
+    .await;
+    sql(
+        &store,
+        "INSERT INTO departments (id, name, created_at) VALUES (7, 'Cardiologie', '2026-01-01T00:00:00.000000Z')",
+    )
+    .await;
+    sql(
+        &store,
+        "INSERT INTO locations (id, name, created_at) VALUES (9, 'Bâtiment A, étage 2', '2026-01-01T00:00:00.000000Z')",
+    )
+    .await;
+    let admin = user(&store, "admin-groupe", &[(None, "admin")]).await;
+    let tech = user(&store, "tech-nord", &[(Some(NORD), "technician")]).await;
+    let viewer = user(&store, "lecteur-nord", &[(Some(NORD), "viewer")]).await;
+    let sud_admin = user(&store, "admin-sud", &[(Some(SUD), "admin")]).await;
+    let app = router(AppState::new(store.clone(), 1 << 20));
+    Env {
+        _dir: dir,
+        store,
+        app,
+        nord,
+        sud,
+        admin,
+        tech,
+        viewer,
+        sud_admin,
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, value)
+}
+
+async fn call(
+    e: &Env,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            r = r.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    send(&e.app, r.body(body).unwrap()).await
+}
+
+async fn get(e: &Env, path: &str, token: &str) -> (StatusCode, Value) {
+    call(e, Method::GET, path, Some(token), None).await
+}
+
+async fn detail(e: &Env, id: i64) -> Value {
+    let (status, v) = get(e, &format!("/api/v1/assets/{id}"), &e.admin).await;
+    assert_eq!(status, StatusCode::OK, "asset {id}: {v}");
+    v
+}
+
+async fn post_doc(e: &Env, path: &str, site_token: &str, doc: &impl serde::Serialize) -> Value {
+    let (status, v) = send(
+        &e.app,
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {site_token}"))
+            .body(Body::from(serde_json::to_vec(doc).unwrap()))
+            .unwrap(),
+    )
+    .await;
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+struct Pc {
+    agent: u128,
+    hostname: &'static str,
+    serial: Option<&'static str>,
+    mac: &'static str,
+    ip: &'static str,
+    user: Option<&'static str>,
+}
+
+fn inventory(pc: &Pc, observed: DateTime<Utc>) -> Document<Inventory> {
+    let mut inv = Inventory::default();
+    inv.host.hostname = pc.hostname.into();
+    inv.os.family = "windows".into();
+    inv.os.name = Some("Windows 11 Pro".into());
+    inv.hardware.dmi_available = true;
+    inv.hardware.model = Some("OptiPlex 7010".into());
+    inv.hardware.serial = pc.serial.and_then(HardwareId::serial);
+    inv.network.interfaces = vec![NetworkInterface {
+        name: "Ethernet".into(),
+        mac: Some(pc.mac.into()),
+        addresses: vec![format!("{}/24", pc.ip)],
+        state: "up".into(),
+        ..Default::default()
+    }];
+    inv.users.logged_in = pc
+        .user
+        .map(|u| Session {
+            user: u.into(),
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    inv.software = vec![Software {
+        name: format!("agent-of-{}", pc.hostname),
+        version: Some("1".into()),
+        source: "registry".into(),
+        ..Default::default()
+    }];
+    Document {
+        header: DocumentHeader::new(
+            Uuid::from_u128(pc.agent),
+            SourceKind::AgentInventory,
+            observed,
+        ),
+        body: inv,
+    }
+}
+
+fn sweep(hosts: Vec<(&str, &str)>, observed: DateTime<Utc>) -> Document<Discovery> {
+    Document {
+        header: DocumentHeader::new(Uuid::from_u128(900), SourceKind::Sweep, observed),
+        body: Discovery {
+            targets: vec!["198.18.0.0/24".into()],
+            addresses_probed: 254,
+            started_at: observed,
+            finished_at: observed,
+            hosts: hosts
+                .into_iter()
+                .map(|(ip, mac)| DiscoveredHost {
+                    ip: ip.into(),
+                    mac: Some(mac.into()),
+                    methods: vec![ProbeMethod::IcmpEcho],
+                    ..Default::default()
+                })
+                .collect(),
+            job_id: None,
+        },
+    }
+}
+
+const PC1: Pc = Pc {
+    agent: 1,
+    hostname: "pc-accueil-01",
+    serial: Some("5CG1234XYZ"),
+    mac: "00:1a:2b:3c:4d:01",
+    ip: "198.18.0.11",
+    user: Some("HOSP\\mmartin"),
+};
+const PC2: Pc = Pc {
+    agent: 2,
+    hostname: "pc-accueil-02",
+    serial: Some("5CG9999ABC"),
+    mac: "00:1a:2b:3c:4d:02",
+    ip: "198.18.0.12",
+    user: None,
+};
+
+async fn ingest(e: &Env, pc: &Pc, observed: DateTime<Utc>) -> i64 {
+    post_doc(e, "/api/v1/inventories", &e.nord, &inventory(pc, observed)).await["asset_id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn patch(e: &Env, id: i64, token: &str, body: Value) -> (StatusCode, Value) {
+    call(
+        e,
+        Method::PATCH,
+        &format!("/api/v1/assets/{id}"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+async fn history(e: &Env, id: i64) -> Vec<Value> {
+    let (status, v) = get(e, &format!("/api/v1/assets/{id}/history"), &e.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    v["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn manual_fields_survive_new_inventories_and_conflicts_show() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(2);
+    let id = ingest(&e, &PC1, t0).await;
+    let (status, d) = patch(
+        &e,
+        id,
+        &e.tech,
+        json!({"asset_tag": "INV-2024-0042", "owner": "jdupont", "department_id": 7,
+               "location_id": 9, "notes": "Accueil\nposte partagé"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let manual = json!({
+        "asset_tag": "INV-2024-0042",
+        "owner": "jdupont",
+        "department": {"id": 7, "name": "Cardiologie"},
+        "location": {"id": 9, "name": "Bâtiment A, étage 2"},
+        "notes": "Accueil\nposte partagé",
+    });
+    assert_eq!(d["manual"], manual);
+
+    // A later inventory (renamed PC, another user) changes the automatic facts only.
+    let renamed = Pc {
+        hostname: "pc-accueil-01b",
+        ..PC1
+    };
+    assert_eq!(ingest(&e, &renamed, t0 + Duration::hours(1)).await, id);
+    let d = detail(&e, id).await;
+    assert_eq!(d["name"], "pc-accueil-01b");
+    assert_eq!(
+        d["manual"], manual,
+        "locked values are never written by documents"
+    );
+    assert_eq!(
+        d["conflicts"],
+        json!([{"field": "owner", "manual": "jdupont", "automatic": "HOSP\\mmartin",
+                "source": "agent_inventory", "observed_at": d["last_seen"]}])
+    );
+
+    // The owner logs in: no conflict; clearing the owner unlocks it.
+    let owner_now = Pc {
+        user: Some("HOSP\\JDupont"),
+        ..renamed
+    };
+    ingest(&e, &owner_now, t0 + Duration::hours(2)).await;
+    assert_eq!(detail(&e, id).await["conflicts"], json!([]));
+    let (status, d) = patch(&e, id, &e.tech, json!({"owner": null})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d["manual"]["owner"], Value::Null);
+
+    // Each change is in the history with who made it.
+    let h = history(&e, id).await;
+    let manual_entries: Vec<(&str, &str, Option<&str>)> = h
+        .iter()
+        .filter(|x| x["source"] == "manual")
+        .map(|x| {
+            (
+                x["field"].as_str().unwrap(),
+                x["actor"].as_str().unwrap(),
+                x["new"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        manual_entries,
+        vec![
+            ("owner", "tech-nord", None),
+            ("location", "tech-nord", Some("Bâtiment A, étage 2 (#9)")),
+            ("department", "tech-nord", Some("Cardiologie (#7)")),
+            ("notes", "tech-nord", Some("Accueil\nposte partagé")),
+            ("owner", "tech-nord", Some("jdupont")),
+            ("asset_tag", "tech-nord", Some("INV-2024-0042")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn state_changes_with_dates_and_bad_patches_are_422_changing_nothing() {
+    let e = env().await;
+    let id = ingest(&e, &PC1, Utc::now()).await;
+    let before = detail(&e, id).await;
+    assert_eq!(before["lifecycle"]["state"], "in_use");
+    assert_eq!(before["lifecycle"]["since"], before["first_seen"]);
+
+    let (status, d) = patch(
+        &e,
+        id,
+        &e.tech,
+        json!({"state": "in_repair", "state_since": "2026-11-02"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(
+        d["lifecycle"],
+        json!({"state": "in_repair", "since": "2026-11-02T00:00:00.000000Z"})
+    );
+    let h = history(&e, id).await;
+    assert_eq!(h[0]["field"], "state");
+    assert_eq!(h[0]["new"], "in_repair since 2026-11-02T00:00:00.000000Z");
+
+    let cases = [
+        (json!({"state": "broken"}), "\"broken\" is not one of"),
+        (
+            json!({"state": "retired", "state_since": "2999-01-01"}),
+            "in the future",
+        ),
+        (json!({"serial": "X"}), "unknown field `serial`"),
+        (
+            json!({"department_id": 4242}),
+            "department_id 4242 does not exist",
+        ),
+        (json!({"owner": 12}), "invalid type"),
+        (json!({}), "nothing to change"),
+    ];
+    let kept = detail(&e, id).await;
+    for (body, want) in cases {
+        let (status, v) = patch(&e, id, &e.tech, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(want), "{body}: {v}");
+    }
+    assert_eq!(detail(&e, id).await, kept, "refused patches change nothing");
+    assert_eq!(history(&e, id).await.len(), h.len());
+    let (status, _) = send(
+        &e.app,
+        Request::patch(format!("/api/v1/assets/{id}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", e.tech))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{not json"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Detail without what legitimately moves on: nothing, when the comparison is before/after.
+async fn snapshot_of(e: &Env, ids: &[i64]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(detail(e, *id).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn merge_then_undo_restores_both_assets_exactly() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let a = ingest(&e, &PC1, t0).await;
+    let b = ingest(&e, &PC2, t0 + Duration::minutes(5)).await;
+    post_doc(
+        &e,
+        "/api/v1/discoveries",
+        &e.nord,
+        &sweep(
+            vec![(PC2.ip, PC2.mac), ("198.18.0.50", "00:50:56:00:00:50")],
+            t0,
+        ),
+    )
+    .await;
+    patch(
+        &e,
+        b,
+        &e.tech,
+        json!({"asset_tag": "INV-B", "state": "in_stock"}),
+    )
+    .await;
+    let before = snapshot_of(&e, &[a, b]).await;
+    let history_before = (history(&e, a).await.len(), history(&e, b).await.len());
+
+    let (status, op) = call(
+        &e,
+        Method::POST,
+        &format!("/api/v1/assets/{a}/merge"),
+        Some(&e.admin),
+        Some(json!({"from": b})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{op}");
+    assert_eq!(
+        (op["kind"].as_str(), op["asset_id"].as_i64()),
+        (Some("merge"), Some(a))
+    );
+    let (status, _) = get(&e, &format!("/api/v1/assets/{b}"), &e.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let merged = detail(&e, a).await;
+    let mut macs = merged["mac_addresses"].as_array().unwrap().clone();
+    macs.sort_by_key(|m| m.to_string());
+    assert_eq!(macs, vec![json!(PC1.mac), json!(PC2.mac)]);
+    assert_eq!(merged["software_count"], 2);
+    assert_eq!(
+        merged["manual"]["asset_tag"], "INV-B",
+        "gaps filled from the merged asset"
+    );
+    let kinds: Vec<(&str, &str)> = merged["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("agent_inventory", "new"),
+            ("agent_inventory", "merge"),
+            ("sweep", "merge")
+        ],
+        "the sweep source that saw b moved with it"
+    );
+    let h = history(&e, a).await;
+    assert_eq!(h.len(), history_before.0 + history_before.1 + 2);
+    assert!(h[0]["new"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("asset #{b}")));
+    assert_eq!(h[0]["actor"], "admin-groupe");
+
+    let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
+    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(snapshot_of(&e, &[a, b]).await, before);
+    let (ha, hb) = (history(&e, a).await, history(&e, b).await);
+    assert_eq!(
+        hb.len(),
+        history_before.1 + 1,
+        "b's own history is back, plus the undo"
+    );
+    assert_eq!(hb[0]["field"], "undo");
+    assert_eq!(
+        ha.len(),
+        history_before.0 + 3,
+        "the merge entries of both sides and the undo stay on a"
+    );
+
+    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        v["message"].as_str().unwrap().contains("already undone"),
+        "{v}"
+    );
+}
+
+/// Two PCs whose vendor stamped the same serial on both boards (no UUID): the second one's
+/// first inventory merges into the first by serial, which is the mistake a split repairs.
+const TWIN1: Pc = Pc {
+    agent: 11,
+    hostname: "pc-radio-01",
+    serial: Some("SN-DUPLICATED-1"),
+    mac: "00:1a:2b:00:00:11",
+    ip: "198.18.0.21",
+    user: None,
+};
+const TWIN2: Pc = Pc {
+    agent: 12,
+    hostname: "pc-radio-02",
+    serial: Some("SN-DUPLICATED-1"),
+    mac: "00:1a:2b:00:00:12",
+    ip: "198.18.0.22",
+    user: None,
+};
+
+#[tokio::test]
+async fn split_keeps_sources_apart_from_then_on_and_undo_restores() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let a = ingest(&e, &TWIN1, t0).await;
+    assert_eq!(ingest(&e, &TWIN2, t0 + Duration::minutes(1)).await, a);
+    let before = detail(&e, a).await;
+    let sources = before["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(sources[1]["rule"], "serial");
+    assert_eq!(
+        sources[1]["matched_keys"],
+        json!([{"key": "serial", "value": "SN-DUPLICATED-1"}]),
+        "the detail says why the second source joined"
+    );
+    let twin2_source = sources[1]["id"].as_i64().unwrap();
+
+    let (status, op) = call(
+        &e,
+        Method::POST,
+        &format!("/api/v1/assets/{a}/split"),
+        Some(&e.admin),
+        Some(json!({"sources": [twin2_source]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{op}");
+    let b = op["other_asset_id"].as_i64().unwrap();
+    let (da, db) = (detail(&e, a).await, detail(&e, b).await);
+    assert_eq!(da["mac_addresses"], json!([TWIN1.mac]));
+    assert_eq!(db["mac_addresses"], json!([TWIN2.mac]));
+    assert_eq!(db["name"], "pc-radio-02");
+    assert_eq!(db["sources"][0]["rule"], "split");
+    assert_eq!(
+        db["software"][0]["name"], "agent-of-pc-radio-02",
+        "facts went with the source"
+    );
+
+    // New inventories from both machines land on their own side.
+    assert_eq!(ingest(&e, &TWIN2, t0 + Duration::hours(1)).await, b);
+    assert_eq!(ingest(&e, &TWIN1, t0 + Duration::hours(1)).await, a);
+    assert_eq!(detail(&e, a).await["name"], "pc-radio-01");
+    assert_eq!(detail(&e, b).await["name"], "pc-radio-02");
+
+    // Invalid splits name the problem.
+    for (body, want) in [
+        (json!({"sources": []}), "sources is empty"),
+        (json!({"sources": [987654]}), "not on this asset"),
+        (json!({"sources": "all"}), "invalid type"),
+    ] {
+        let (status, v) = call(
+            &e,
+            Method::POST,
+            &format!("/api/v1/assets/{a}/split"),
+            Some(&e.admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(want), "{body}: {v}");
+    }
+
+    // Undo: one asset again, the split-off one gone, history of both kept on the first.
+    let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
+    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, _) = get(&e, &format!("/api/v1/assets/{b}"), &e.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let back = detail(&e, a).await;
+    assert_eq!(back["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        back["mac_addresses"], before["mac_addresses"],
+        "as before the split (the second inventory had replaced the first's MAC)"
+    );
+    let h = history(&e, a).await;
+    assert_eq!(h[0]["field"], "undo");
+    assert!(h.iter().any(|x| x["field"] == "split"));
+}
+
+#[tokio::test]
+async fn split_then_undo_restores_the_asset_exactly() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let a = ingest(&e, &TWIN1, t0).await;
+    ingest(&e, &TWIN2, t0 + Duration::minutes(1)).await;
+    let before = detail(&e, a).await;
+    let source = before["sources"][1]["id"].as_i64().unwrap();
+    let (_, op) = call(
+        &e,
+        Method::POST,
+        &format!("/api/v1/assets/{a}/split"),
+        Some(&e.admin),
+        Some(json!({"sources": [source]})),
+    )
+    .await;
+    let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
+    let (status, _) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail(&e, a).await, before);
+}
+
+#[tokio::test]
+async fn undo_is_refused_while_later_operations_depend_on_it() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let a = ingest(&e, &PC1, t0).await;
+    let b = ingest(&e, &PC2, t0).await;
+    let (_, merge) = call(
+        &e,
+        Method::POST,
+        &format!("/api/v1/assets/{a}/merge"),
+        Some(&e.admin),
+        Some(json!({"from": b})),
+    )
+    .await;
+    let source = detail(&e, a).await["sources"][1]["id"].as_i64().unwrap();
+    let (status, split) = call(
+        &e,
+        Method::POST,
+        &format!("/api/v1/assets/{a}/split"),
+        Some(&e.admin),
+        Some(json!({"sources": [source]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{split}");
+    let undo = |op: &Value| format!("/api/v1/operations/{}/undo", op["operation_id"]);
+    let (status, v) = call(&e, Method::POST, &undo(&merge), Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("undo operation {} first", split["operation_id"])),
+        "{v}"
+    );
+    let (status, _) = call(&e, Method::POST, &undo(&split), Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&e, Method::POST, &undo(&merge), Some(&e.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail(&e, b).await["name"], PC2.hostname);
+    let (status, _) = call(
+        &e,
+        Method::POST,
+        "/api/v1/operations/424242/undo",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reports_list_unmanaged_silent_and_stale_within_the_callers_entities() {
+    let e = env().await;
+    let now = Utc::now();
+    // PC1 reports now; PC2's agent went silent 10 days ago, and nothing saw it for 40 days
+    // (the sweep below does not reach it).
+    let managed = ingest(&e, &PC1, now).await;
+    let silent = ingest(&e, &PC2, now - Duration::days(40)).await;
+    // A sweep sees PC1 and a printer without agent; another in entity 2 sees a camera.
+    post_doc(
+        &e,
+        "/api/v1/discoveries",
+        &e.nord,
+        &sweep(
+            vec![(PC1.ip, PC1.mac), ("198.18.0.80", "00:80:77:00:00:80")],
+            now,
+        ),
+    )
+    .await;
+    post_doc(
+        &e,
+        "/api/v1/discoveries",
+        &e.sud,
+        &sweep(vec![("198.18.1.90", "00:40:8c:00:00:90")], now),
+    )
+    .await;
+
+    let (status, r) = get(&e, "/api/v1/reports/unmanaged", &e.viewer).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let names: Vec<(&str, &str)> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["site"].as_str().unwrap(),
+                i["seen_by"][0].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("chu-nord", "sweep")],
+        "viewer of entity 1 only: {r}"
+    );
+    assert!(r["items"][0]["id"] != json!(managed));
+    assert_eq!(r["sites"], json!([{"site": "chu-nord", "count": 1}]));
+    let (_, r) = get(&e, "/api/v1/reports/unmanaged", &e.admin).await;
+    assert_eq!(
+        r["sites"],
+        json!([{"site": "chu-nord", "count": 1}, {"site": "chu-sud", "count": 1}])
+    );
+    let (_, r) = get(&e, "/api/v1/reports/unmanaged?site=chu-sud", &e.admin).await;
+    assert_eq!(r["total"], 1);
+    let (_, r) = get(&e, "/api/v1/reports/unmanaged?site=chu-sud", &e.viewer).await;
+    assert_eq!(r["total"], 0, "another entity's site reads as empty");
+    let (status, _) = get(&e, "/api/v1/reports/unmanaged?sort=x", &e.viewer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, r) = get(&e, "/api/v1/reports/silent-agents", &e.viewer).await;
+    let silent_agents: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["agent_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(silent_agents, vec![Uuid::from_u128(PC2.agent).to_string()]);
+    assert_eq!(r["silent_after_days"], 7);
+
+    let (_, r) = get(&e, "/api/v1/reports/stale", &e.viewer).await;
+    let stale: Vec<i64> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(stale, vec![silent]);
+    assert_eq!(detail(&e, silent).await["stale"], true);
+    assert_eq!(detail(&e, managed).await["stale"], false);
+    let (_, r) = get(&e, "/api/v1/reports/stale", &e.sud_admin).await;
+    assert_eq!(r["items"], json!([]));
+
+    // Retired assets are expected to be silent.
+    patch(&e, silent, &e.tech, json!({"state": "retired"})).await;
+    let (_, r) = get(&e, "/api/v1/reports/stale", &e.viewer).await;
+    assert_eq!(r["items"], json!([]));
+    let (_, r) = get(&e, "/api/v1/reports/silent-agents", &e.viewer).await;
+    assert_eq!(r["items"], json!([]));
+}
+
+#[tokio::test]
+async fn roles_and_entities_are_enforced_on_every_route() {
+    let e = env().await;
+    let now = Utc::now();
+    let a = ingest(&e, &PC1, now).await;
+    let b = ingest(&e, &PC2, now).await;
+    let sud = post_doc(
+        &e,
+        "/api/v1/inventories",
+        &e.sud,
+        &inventory(
+            &Pc {
+                agent: 30,
+                hostname: "pc-sud",
+                serial: Some("SUD-1"),
+                mac: "00:1a:2b:00:00:30",
+                ip: "198.18.1.30",
+                user: None,
+            },
+            now,
+        ),
+    )
+    .await["asset_id"]
+        .as_i64()
+        .unwrap();
+    let counts = e.store.row_counts().await.unwrap();
+
+    let p = |id: i64| format!("/api/v1/assets/{id}");
+    let merge = |id: i64| format!("/api/v1/assets/{id}/merge");
+    let split = |id: i64| format!("/api/v1/assets/{id}/split");
+    let cases: Vec<(&str, Method, String, Option<&str>, Value, StatusCode)> = vec![
+        (
+            "no token",
+            Method::PATCH,
+            p(a),
+            None,
+            json!({"notes": "x"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "viewer edits",
+            Method::PATCH,
+            p(a),
+            Some(&e.viewer),
+            json!({"notes": "x"}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "other entity edits",
+            Method::PATCH,
+            p(a),
+            Some(&e.sud_admin),
+            json!({"notes": "x"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "technician merges",
+            Method::POST,
+            merge(a),
+            Some(&e.tech),
+            json!({"from": b}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "viewer splits",
+            Method::POST,
+            split(a),
+            Some(&e.viewer),
+            json!({"sources": [1]}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "other entity splits",
+            Method::POST,
+            split(a),
+            Some(&e.sud_admin),
+            json!({"sources": [1]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "merge across entities by an entity admin",
+            Method::POST,
+            merge(sud),
+            Some(&e.sud_admin),
+            json!({"from": a}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "merge into itself",
+            Method::POST,
+            merge(a),
+            Some(&e.admin),
+            json!({"from": a}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "merge an unknown asset",
+            Method::POST,
+            merge(a),
+            Some(&e.admin),
+            json!({"from": 999_999}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "no token on reports",
+            Method::GET,
+            "/api/v1/reports/stale".into(),
+            None,
+            Value::Null,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "no token on undo",
+            Method::POST,
+            "/api/v1/operations/1/undo".into(),
+            None,
+            Value::Null,
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (name, method, path, token, body, want) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (status, v) = call(&e, method, &path, token, body).await;
+        assert_eq!(status, want, "{name}: {v}");
+    }
+    assert_eq!(
+        e.store.row_counts().await.unwrap(),
+        counts,
+        "refusals change nothing"
+    );
+
+    // A group admin merges across entities; undo is refused to the other entity's admin
+    // (it cannot even see the operation) and to a technician.
+    let (status, op) = call(
+        &e,
+        Method::POST,
+        &merge(a),
+        Some(&e.admin),
+        Some(json!({"from": sud})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{op}");
+    let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
+    for (token, want) in [
+        (&e.sud_admin, StatusCode::NOT_FOUND),
+        (&e.tech, StatusCode::FORBIDDEN),
+        (&e.admin, StatusCode::OK),
+    ] {
+        let (status, v) = call(&e, Method::POST, &undo, Some(token), None).await;
+        assert_eq!(status, want, "{v}");
+    }
+    assert_eq!(detail(&e, sud).await["site"], "chu-sud");
+}
