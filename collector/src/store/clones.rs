@@ -57,8 +57,8 @@ pub fn exclude_clones(candidates: Vec<Candidate>, incoming: &Keys) -> (Vec<Candi
     (kept, cloned_from)
 }
 
-/// Records that `agent_id`'s document went to `asset_id` although the agent id belongs to the
-/// assets `cloned_from` (in the document's transaction).
+/// Records that `agent_id`'s document went to `asset_id` although the agent id also reports
+/// the assets `cloned_from` from other hardware (in the document's transaction).
 pub async fn record(
     conn: &mut DbConn,
     agent_id: &str,
@@ -66,11 +66,14 @@ pub async fn record(
     cloned_from: &[i64],
     observed: &str,
 ) -> Result<(), sqlx::Error> {
-    for &original in cloned_from.iter().filter(|&&a| a != asset_id) {
+    for &other in cloned_from.iter().filter(|&&a| a != asset_id) {
+        // The older asset is the original, whichever of the two machines sent this document:
+        // both keep reporting, and the pair is one pair.
+        let (original, clone) = (other.min(asset_id), other.max(asset_id));
         tracing::warn!(
             agent_id,
             original_asset_id = original,
-            clone_asset_id = asset_id,
+            clone_asset_id = clone,
             "cloned agent identity: this agent id reports from other hardware; kept apart"
         );
         sqlx::query(
@@ -83,7 +86,7 @@ pub async fn record(
         )
         .bind(agent_id)
         .bind(original)
-        .bind(asset_id)
+        .bind(clone)
         .bind(observed)
         .execute(&mut *conn)
         .await?;
