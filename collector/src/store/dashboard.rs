@@ -197,7 +197,10 @@ impl Store {
         limit: Option<i64>,
     ) -> Result<Vec<KeyCount>, sqlx::Error> {
         let mut q = scoped(&format!("SELECT {column}, COUNT(*) AS n"), scope);
-        q.push(format!(" GROUP BY {column} ORDER BY n DESC, {column}"));
+        // NULLS LAST: the drivers disagree on the default.
+        q.push(format!(
+            " GROUP BY {column} ORDER BY n DESC, {column} NULLS LAST"
+        ));
         if let Some(limit) = limit {
             q.push(" LIMIT ").push_bind(limit);
         }
@@ -225,5 +228,183 @@ impl Store {
                 count: r.get(2),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+    }
+
+    /// Inserts an asset: with an agent inventory `agent_days` old or none, first and last
+    /// seen so many days before [`now`].
+    async fn asset(
+        store: &Store,
+        site: i64,
+        kind: &str,
+        os: Option<&str>,
+        agent_days: Option<i64>,
+        first_days: i64,
+        last_days: i64,
+    ) {
+        let at = |d: i64| ts(now() - Duration::days(d));
+        sqlx::query(
+            "INSERT INTO assets (site_id, kind, os, facts, facts_observed_at, match_rule,
+                 first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, 'test', $6, $7)",
+        )
+        .bind(site)
+        .bind(kind)
+        .bind(os)
+        .bind(agent_days.map(|_| "{}".to_string()))
+        .bind(agent_days.map(at))
+        .bind(at(first_days))
+        .bind(at(last_days))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn figures_count_what_their_list_filters_select_within_the_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+        let store = Store::open(&url, 4).await.unwrap();
+        let now = now();
+        for sql in [
+            "INSERT INTO entities (id, name, created_at) VALUES (2, 'North', 'x'), (3, 'South', 'x')",
+            "INSERT INTO sites (id, name, created_at, entity_id) VALUES (10, 'n1', 'x', 2),
+                 (11, 'n2', 'x', 2), (20, 's1', 'x', 3)",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+        }
+        // North: reporting PC new this week, silent PC, sweep-only printer unseen for 40 days.
+        asset(&store, 10, "computer", Some("Windows 11"), Some(1), 2, 1).await;
+        asset(&store, 11, "computer", Some("Windows 10"), Some(9), 60, 9).await;
+        asset(&store, 11, "printer", None, None, 90, 40).await;
+        // South: two more PCs, one OS shared with North.
+        asset(&store, 20, "computer", Some("Windows 11"), Some(0), 1, 0).await;
+        asset(&store, 20, "computer", Some("Debian 12"), Some(0), 100, 0).await;
+
+        let all = store.dashboard(&Scope::All, now).await.unwrap();
+        assert_eq!(
+            all.counts,
+            Counts {
+                total: 5,
+                agents_reporting: 3,
+                agents_silent: 1,
+                new_this_week: 2,
+                unmanaged: 1,
+                stale: 1,
+            }
+        );
+        let os: Vec<(Option<&str>, i64)> =
+            all.os.iter().map(|k| (k.key.as_deref(), k.count)).collect();
+        assert_eq!(
+            os,
+            [
+                (Some("Windows 11"), 2),
+                (Some("Debian 12"), 1),
+                (Some("Windows 10"), 1),
+                (None, 1)
+            ]
+        );
+        assert_eq!(all.os_other, 0);
+
+        let north = store
+            .dashboard(&Scope::Entities(vec![2]), now)
+            .await
+            .unwrap();
+        assert_eq!(north.counts.total, 3);
+        assert_eq!(north.counts.agents_reporting, 1);
+        let sites: Vec<(&str, &str, i64)> = north
+            .by_site
+            .iter()
+            .map(|s| (s.entity.as_str(), s.site.as_str(), s.count))
+            .collect();
+        assert_eq!(sites, [("North", "n1", 1), ("North", "n2", 2)]);
+        let kinds: Vec<(&str, &str, i64)> = north
+            .kinds_by_site
+            .iter()
+            .map(|k| (k.site.as_str(), k.kind.as_str(), k.count))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("n1", "computer", 1),
+                ("n2", "computer", 1),
+                ("n2", "printer", 1)
+            ]
+        );
+
+        // The list, given the dashboard's cut-offs, selects as many.
+        use crate::store::assets::AssetFilter;
+        let list = |f: AssetFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_assets(&AssetFilter {
+                        page: 1,
+                        per_page: 50,
+                        ..f
+                    })
+                    .await
+                    .unwrap()
+                    .total
+            }
+        };
+        let cut = &all.cutoffs;
+        assert_eq!(
+            list(AssetFilter {
+                reported_since: Some(cut.reporting_since.clone()),
+                ..Default::default()
+            })
+            .await,
+            all.counts.agents_reporting
+        );
+        assert_eq!(
+            list(AssetFilter {
+                reported_before: Some(cut.reporting_since.clone()),
+                ..Default::default()
+            })
+            .await,
+            all.counts.agents_silent
+        );
+        assert_eq!(
+            list(AssetFilter {
+                first_seen_since: Some(cut.new_since.clone()),
+                ..Default::default()
+            })
+            .await,
+            all.counts.new_this_week
+        );
+        assert_eq!(
+            list(AssetFilter {
+                unmanaged: Some(true),
+                ..Default::default()
+            })
+            .await,
+            all.counts.unmanaged
+        );
+        assert_eq!(
+            list(AssetFilter {
+                seen_before: Some(cut.stale_before.clone()),
+                ..Default::default()
+            })
+            .await,
+            all.counts.stale
+        );
+
+        // Nothing at all for a scope of no entity.
+        let none = store
+            .dashboard(&Scope::Entities(vec![]), now)
+            .await
+            .unwrap();
+        assert_eq!(none.counts, Counts::default());
+        assert!(none.by_site.is_empty() && none.os.is_empty());
     }
 }
