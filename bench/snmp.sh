@@ -4,6 +4,7 @@
 #
 #   bench/snmp.sh                 3 runs of each case
 #   RUNS=5 FDB=5000 IFACES=2000 bench/snmp.sh
+#   PARC_BIN=/path/parc-agent bench/snmp.sh   skip the build, benchmark that binary
 #
 # A. 256 agents: one net-snmp snmpd listens on the 256 addresses 198.18.200.1-198.18.201.0,
 #    held by a namespace of its own (tn-snmp) that the test net's router routes to. From the
@@ -67,8 +68,13 @@ fi
 [[ -x /usr/bin/time ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 SNMPD=$(command -v snmpd || echo /usr/sbin/snmpd)
 
-(cd "$ROOT" && cargo build --release -q -p parc-agent)
-BIN=$ROOT/target/release/parc-agent
+# PARC_BIN=path: an already built binary (the shared target/ may be busy or hold others' edits).
+if [[ -n ${PARC_BIN:-} ]]; then
+  BIN=$PARC_BIN
+else
+  (cd "$ROOT" && cargo build --release -q -p parc-agent)
+  BIN=$ROOT/target/release/parc-agent
+fi
 STATE=$OUT/state; mkdir -p "$STATE"; : > "$OUT/agent.toml"
 PARC=("$BIN" --config "$OUT/agent.toml" --state-dir "$STATE")
 

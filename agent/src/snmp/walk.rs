@@ -140,7 +140,16 @@ pub struct Columns {
     first_decides: bool,
     /// Columns asked by the request in flight, in request order.
     asked: Vec<usize>,
+    /// Requests made so far.
+    requests: u32,
 }
+
+/// Repetitions of a walk's first request. Most tables a device is asked for are absent or
+/// short (a printer's on a switch, LLDP on a PC): past its end a GETBULK makes the agent
+/// compute rows of whatever follows in its MIB, only to be dropped. A short first request
+/// costs a large table one more round trip and saves the agent most of that work on the others
+/// (snmpsim, at ~1,000 varbinds/s, spent 0.2 s on two absent 5-column tables at full size).
+const FIRST_REPETITIONS: u32 = 4;
 
 impl Columns {
     /// `budget` is the number of varbinds a reply is sized for; repetitions are
@@ -160,6 +169,7 @@ impl Columns {
             narrow: false,
             first_decides,
             asked: Vec::new(),
+            requests: 0,
         }
     }
 
@@ -182,7 +192,11 @@ impl Columns {
             return None;
         }
         let n = self.asked.len() as u32;
-        let repetitions = (self.budget / n).clamp(1, self.max_repetitions);
+        let mut repetitions = (self.budget / n).clamp(1, self.max_repetitions);
+        if self.requests == 0 {
+            repetitions = repetitions.min(FIRST_REPETITIONS);
+        }
+        self.requests += 1;
         let oids = self
             .asked
             .iter()
@@ -537,8 +551,8 @@ mod tests {
                 name: "9 columns of 1,000 rows in rows of 11",
                 agent: agent(table(9, 1000, false), 100, None, false),
                 cols: 9,
-                // 1,000 / 11 rows per reply, plus the last.
-                max_requests: 92,
+                // 4 rows, then 996 / 11 rows per reply, plus the last.
+                max_requests: 93,
             },
             Case {
                 name: "sparse columns end on their own",
@@ -593,19 +607,21 @@ mod tests {
 
     #[test]
     fn columns_request_sizing() {
-        let mut walk = Columns::new(roots(9), 100, 25, 100, false);
-        let (oids, reps) = walk.next_request().unwrap();
-        assert_eq!((oids.len(), reps), (9, 11), "100 varbinds over 9 columns");
-        let mut walk = Columns::new(roots(2), 100, 25, 100, false);
-        assert_eq!(
-            walk.next_request().unwrap().1,
-            25,
-            "capped by max-repetitions"
-        );
-        let mut walk = Columns::new(roots(200), 100, 25, 100, false);
-        assert_eq!(walk.next_request().unwrap().1, 1, "at least one");
+        // The first request is short (most tables asked for are absent or small), the next
+        // ones fill the reply budget.
+        let second = |cols: u32, max_repetitions: u32| {
+            let mut walk = Columns::new(roots(cols), 100, max_repetitions, 100, false);
+            let (oids, reps) = walk.next_request().unwrap();
+            assert_eq!(reps, FIRST_REPETITIONS.min(100 / cols).max(1));
+            assert_eq!(oids.len(), cols as usize);
+            walk.next_request().unwrap()
+        };
+        assert_eq!(second(9, 25).1, 11, "100 varbinds over 9 columns");
+        assert_eq!(second(2, 25).1, 25, "capped by max-repetitions");
+        assert_eq!(second(200, 25).1, 1, "at least one");
         // tooBig shrinks, then goes one column at a time, then gives up.
         let mut walk = Columns::new(roots(4), 100, 8, 100, false);
+        walk.requests = 1;
         let mut sizes = Vec::new();
         while let Some((oids, reps)) = walk.next_request() {
             sizes.push((oids.len(), reps));
@@ -649,7 +665,7 @@ mod tests {
         walk.absorb(agent.bulk(&oids, reps));
         walk.stop(|rows| WalkEnd::OutOfTime { rows });
         let results = walk.finish();
-        assert_eq!(results[1].1, WalkEnd::OutOfTime { rows: 5 });
+        assert_eq!(results[1].1, WalkEnd::OutOfTime { rows: 4 });
     }
 
     #[test]

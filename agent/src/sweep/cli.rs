@@ -62,6 +62,10 @@ pub struct SweepArgs {
     /// Use unprivileged sockets (ping socket, connect()) even as root.
     #[arg(long)]
     pub unprivileged: bool,
+    /// Find hosts only: stop probing an address once it answered (its other ports are not
+    /// listed), as `nmap -sn` does. Fewer packets on large ranges.
+    #[arg(long)]
+    pub first_answer: bool,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -114,6 +118,7 @@ impl SweepArgs {
             dns: !self.no_names,
             netbios: !self.no_names,
             force_unprivileged: self.unprivileged,
+            first_answer: self.first_answer,
         };
         Ok(req)
     }

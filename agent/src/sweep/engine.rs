@@ -9,6 +9,7 @@
 //! Stages: ARP for on-link targets first (it finds firewalled PCs and never queues in the
 //! kernel's neighbour table), then ICMP + TCP for routed targets and for the hosts ARP found
 //! (to learn their ports). Without raw-socket privileges: datagram ICMP and `connect()`.
+//! IPv6 targets get ICMPv6 echo (raw socket as root, else a ping socket) and `connect()`.
 //!
 //! Silence is the only evidence of absence: send errors (ENOBUFS, EAGAIN) mean "send later",
 //! ICMP errors are ignored.
@@ -33,7 +34,9 @@ use super::rate::RateLimiter;
 use super::targets::{Block, Targets};
 use super::tcp::PortState;
 use super::timing::{AnswerStats, RttStats};
-use super::{icmp, names, oui, scope, sys, tcp, Progress, ProgressSink, SweepError, SweepRequest};
+use super::{
+    icmp, icmp6, names, oui, scope, sys, tcp, Progress, ProgressSink, SweepError, SweepRequest,
+};
 
 /// Answers in flight between receiver threads and the aggregator. Large enough for the reply
 /// burst of a /16 at full rate; when full, receivers block and the kernel's (enlarged) socket
@@ -119,6 +122,9 @@ struct Shared {
     /// Hosts that answered echo, waiting for their repeat probe; and how many ever queued (at
     /// most [`MAX_REPEATS`]).
     repeat_queue: Mutex<(std::collections::VecDeque<Ipv4Addr>, usize)>,
+    /// `Methods::first_answer`: addresses that answered get no more probes, unless they are
+    /// in [`loss_sample`].
+    first_answer: bool,
 }
 
 impl Shared {
@@ -306,6 +312,23 @@ fn open_raw() -> Result<Option<RawSockets>, SweepError> {
     }))
 }
 
+/// ICMPv6 echo: a raw socket when privileged (with the echo id to match replies on), else a
+/// datagram ping socket (same sysctl as IPv4's). `None` when neither opens.
+fn open_ping6(privileged: bool) -> Option<(UdpSocket, Option<u16>)> {
+    let (s, id) = if privileged {
+        let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).ok()?;
+        (s, Some(rand::random::<u16>()))
+    } else {
+        (
+            Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::ICMPV6)).ok()?,
+            None,
+        )
+    };
+    sys::force_buffers(&s, SOCKET_BUFFER);
+    s.set_read_timeout(Some(RECV_POLL)).ok()?;
+    Some((s.into(), id))
+}
+
 /// Unprivileged ICMP: a datagram "ping" socket (Linux, allowed by net.ipv4.ping_group_range).
 fn open_ping() -> Option<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::ICMPV4)).ok()?;
@@ -356,6 +379,11 @@ pub async fn run(
     let privileged = raw.is_some();
     let ping = if raw.is_none() && req.methods.icmp {
         open_ping()
+    } else {
+        None
+    };
+    let ping6 = if req.methods.icmp && targets.blocks().iter().any(|b| b.v6) {
+        open_ping6(privileged)
     } else {
         None
     };
@@ -422,7 +450,14 @@ pub async fn run(
         last_answer_us: AtomicU64::new(0),
         answers: Mutex::new(AnswerStats::default()),
         repeat_queue: Mutex::new((std::collections::VecDeque::new(), 0)),
+        first_answer: req.methods.first_answer,
     });
+    if req.methods.first_answer {
+        // Only the sample answers every probe: its hosts stand for all in the loss estimate.
+        shared
+            .lock_answers()
+            .set_weight(f64::from(LOSS_SAMPLE_EVERY));
+    }
 
     // Receivers.
     let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
@@ -521,6 +556,34 @@ pub async fn run(
         }));
     }
 
+    let ping6 = ping6.map(|(s, id)| (Arc::new(s), id));
+    if let Some((sock, id)) = &ping6 {
+        let (sock, id, sh, tx2) = (sock.clone(), *id, shared.clone(), tx.clone());
+        receivers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !sh.stopped() {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, SocketAddr::V6(from))) => {
+                        let now = sh.now_us();
+                        if let Some(e) = icmp6::parse(&sh.cookies, id, *from.ip(), &buf[..n], now) {
+                            let ev = Event::Echo {
+                                ip: e.from.into(),
+                                rtt: e.rtt,
+                                repeat: e.seq >= icmp::REPEAT_SEQ,
+                            };
+                            if tx2.blocking_send(ev).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) if is_timeout(&e) => {}
+                    Err(_) => std::thread::sleep(RECV_POLL),
+                }
+            }
+        }));
+    }
+
     // Aggregator: owns the host table, starts reverse DNS as hosts appear.
     let aggregator = {
         let shared = shared.clone();
@@ -553,6 +616,7 @@ pub async fn run(
         ports: &ports,
         raw: raw.as_ref(),
         ping: ping.clone(),
+        ping6: ping6.clone(),
         segments: &segments,
         arp_socks: &arp_socks,
         connect_permits: Arc::new(Semaphore::new(connect_budget.max(1) as usize)),
@@ -781,7 +845,7 @@ async fn aggregate(
             Event::Echo { .. } => Some(0),
             Event::Tcp { port, .. } => ports.binary_search(&port).ok().map(|i| i + 1),
         };
-        if let Some(k) = kind {
+        if let Some(k) = kind.filter(|_| !shared.first_answer || loss_sample(ip)) {
             let before = h.kinds;
             h.kinds = shared.lock_answers().add(before, k);
             if let (0, 0, IpAddr::V4(v4)) = (k, before & 1, ip) {
@@ -814,6 +878,8 @@ struct Driver<'a> {
     ports: &'a [u16],
     raw: Option<&'a RawSockets>,
     ping: Option<Arc<UdpSocket>>,
+    /// ICMPv6 echo socket and, for a raw one, the echo id replies must carry.
+    ping6: Option<(Arc<UdpSocket>, Option<u16>)>,
     segments: &'a [Segment],
     arp_socks: &'a HashMap<usize, Arc<Socket>>,
     connect_permits: Arc<Semaphore>,
@@ -1022,16 +1088,32 @@ impl Driver<'_> {
             self.shared
                 .sent_addrs
                 .fetch_add(u64::from(!retry), Ordering::Relaxed);
-            if let (Some(p), IpAddr::V4(v4)) = (&self.ping, ip) {
+            let echo = match (ip, &self.ping, &self.ping6) {
+                (IpAddr::V4(v4), Some(p), _) => Some((
+                    p,
+                    icmp::echo_request(
+                        &self.shared.cookies,
+                        0,
+                        pass as u16,
+                        v4,
+                        self.shared.now_us(),
+                    ),
+                )),
+                (IpAddr::V6(v6), _, Some((p, id))) => Some((
+                    p,
+                    icmp6::echo_request(
+                        &self.shared.cookies,
+                        id.unwrap_or(0),
+                        pass as u16,
+                        v6,
+                        self.shared.now_us(),
+                    ),
+                )),
+                _ => None,
+            };
+            if let Some((p, pkt)) = echo {
                 self.shared.limiter.acquire().await;
-                let pkt = icmp::echo_request(
-                    &self.shared.cookies,
-                    0,
-                    pass as u16,
-                    v4,
-                    self.shared.now_us(),
-                );
-                let dst = SocketAddr::from((v4, 0));
+                let dst = SocketAddr::new(ip, 0);
                 let mut backoff = Duration::from_micros(200);
                 loop {
                     match p.send_to(&pkt, dst) {
@@ -1157,6 +1239,9 @@ fn raw_pass(
                     sh.sent_addrs.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            if k > 0 && sh.first_answer && !loss_sample(ip) && sh.is_found(ip) {
+                continue;
+            }
             let link = macs.get(&dst).and_then(|(mac, seg_i)| {
                 socks
                     .links
@@ -1215,6 +1300,23 @@ fn raw_pass(
         batch.flush(sh);
     }
     sent
+}
+
+/// One address in this many gets every probe even once it answered, under
+/// `Methods::first_answer`: the agreement between probe kinds that estimates loss needs hosts
+/// that were asked everything.
+const LOSS_SAMPLE_EVERY: u32 = 8;
+
+/// Whether `ip` is in the fixed sample of [`LOSS_SAMPLE_EVERY`]. A hash (splitmix64's
+/// finaliser), so the sample spreads over every part of a range rather than taking every
+/// eighth address, which on a real network lines up with how addresses are handed out.
+fn loss_sample(ip: IpAddr) -> bool {
+    let (_, n) = super::targets::ip_key(ip);
+    let mut z = (n as u64) ^ ((n >> 64) as u64).rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    z.is_multiple_of(u64::from(LOSS_SAMPLE_EVERY))
 }
 
 /// Sends the next repeat probe, if a host is waiting for one: an echo request it answered
@@ -1307,6 +1409,7 @@ mod tests {
                 netbios: false,
                 force_unprivileged: true,
                 tcp: true,
+                first_answer: false,
             },
         }
     }
@@ -1382,5 +1485,28 @@ mod tests {
             run(req, None, CancellationToken::new()).await,
             Err(SweepError::Settings(_))
         ));
+    }
+
+    #[test]
+    fn the_loss_sample_is_an_eighth_spread_over_the_range() {
+        let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+        let mut per_24 = [0u32; 256];
+        for n in 0..65_536u32 {
+            if loss_sample(IpAddr::V4(Ipv4Addr::from(base + n))) {
+                per_24[(n >> 8) as usize] += 1;
+            }
+        }
+        let total: u32 = per_24.iter().sum();
+        assert!((7_600..=8_800).contains(&total), "{total} of 65,536");
+        // Every /24 (a typical subnet) holds some of the sample, and none holds most of it.
+        assert!(per_24.iter().all(|&n| (12..=52).contains(&n)), "{per_24:?}");
+        // Not every eighth address: neighbours are not in lockstep.
+        let runs = (0..4096u32)
+            .filter(|n| {
+                let a = |k: u32| loss_sample(IpAddr::V4(Ipv4Addr::from(base + k)));
+                a(*n) && a(n + 8)
+            })
+            .count();
+        assert!(runs < 200, "{runs}");
     }
 }

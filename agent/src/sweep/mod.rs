@@ -3,7 +3,7 @@
 //!
 //! Data flow: [`targets`] (parse, size-check, lazy walk) -> [`scope`] (refuse what the
 //! configuration does not allow, before any socket exists) -> [`engine`] (per target: [`arp`]
-//! on attached segments found by [`netif`], else [`icmp`] echo and [`tcp`] probes, all paced by
+//! on attached segments found by [`netif`], else [`icmp`] / [`icmp6`] echo and [`tcp`] probes, all paced by
 //! the one [`rate`] limiter, waits from [`timing`], replies recognised by the cookies of
 //! [`probe`]) -> [`names`] (reverse DNS, NetBIOS) and [`oui`] (vendors) -> [`snmp_stage`]
 //! (SNMP on the live hosts: type, vendor, model) -> [`output`] (table, JSON, CSV, addresses).
@@ -14,6 +14,7 @@ pub mod arp;
 pub mod cli;
 pub mod engine;
 pub mod icmp;
+pub mod icmp6;
 pub mod names;
 pub mod netif;
 pub mod oui;
@@ -69,6 +70,9 @@ pub struct Methods {
     pub netbios: bool,
     /// Use unprivileged sockets even when raw sockets are available.
     pub force_unprivileged: bool,
+    /// Stop probing an address once it answered (host discovery, as `nmap -sn`): its other
+    /// ports are not enumerated, except on a fixed sample of hosts kept for loss estimates.
+    pub first_answer: bool,
 }
 
 impl Default for Methods {
@@ -80,6 +84,7 @@ impl Default for Methods {
             dns: true,
             netbios: true,
             force_unprivileged: false,
+            first_answer: false,
         }
     }
 }

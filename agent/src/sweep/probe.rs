@@ -29,6 +29,14 @@ impl Cookies {
     pub fn of(&self, ip: Ipv4Addr, port: u16) -> u32 {
         self.key.hash_one((u32::from(ip), port)) as u32
     }
+
+    /// [`Cookies::of`] for either family (IPv4 gives the same cookie as `of`).
+    pub fn of_ip(&self, ip: std::net::IpAddr, port: u16) -> u32 {
+        match ip {
+            std::net::IpAddr::V4(v4) => self.of(v4, port),
+            std::net::IpAddr::V6(v6) => self.key.hash_one((u128::from(v6), port)) as u32,
+        }
+    }
 }
 
 /// RFC 1071 checksum over `data` with `initial` as a partial sum (for pseudo-headers).

@@ -128,6 +128,9 @@ pub struct AnswerStats {
     /// Repeat probes sent to hosts that had already answered them, and their answers.
     repeats_sent: u64,
     repeats_answered: u64,
+    /// Live hosts each recorded host stands for (1 unless only a sample is recorded); 0 is
+    /// read as 1.
+    weight: f64,
 }
 
 impl AnswerStats {
@@ -157,6 +160,11 @@ impl AnswerStats {
             self.icmp_silent[kind] += 1;
         }
         after
+    }
+
+    /// Only one host in `weight` is recorded: expected misses scale by it.
+    pub fn set_weight(&mut self, weight: f64) {
+        self.weight = weight;
     }
 
     /// A repeat probe went out: the same probe again to a host that already answered it.
@@ -203,16 +211,17 @@ impl AnswerStats {
     /// lowers it) errs towards retrying.
     pub fn expected_missed(&self, passes: u32) -> Option<f64> {
         let miss = self.miss_rate()?;
-        Some(
-            self.by_count
-                .iter()
-                .enumerate()
-                .map(|(i, &hosts)| {
-                    let p = miss.powi(((i as u32 + 1) * passes) as i32);
-                    hosts as f64 * p / (1.0 - p).max(1e-9)
-                })
-                .sum(),
-        )
+        let weight = if self.weight > 0.0 { self.weight } else { 1.0 };
+        let missed: f64 = self
+            .by_count
+            .iter()
+            .enumerate()
+            .map(|(i, &hosts)| {
+                let p = miss.powi(((i as u32 + 1) * passes) as i32);
+                hosts as f64 * p / (1.0 - p).max(1e-9)
+            })
+            .sum();
+        Some(weight * missed)
     }
 
     /// Whether another pass over the silent addresses is worth its packets after `passes`
@@ -344,6 +353,30 @@ mod answer_tests {
 
     const ICMP_HOST: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7]; // echo + 7 ports (RST or SYN-ACK)
     const WINDOWS: &[usize] = &[3, 6, 7]; // firewalled: 135, 445, 3389 only
+
+    #[test]
+    fn a_sample_stands_for_the_hosts_it_was_drawn_from() {
+        // 30 % loss: eight hosts answering like each host of the sample expect as many misses
+        // as the sample recorded with weight 8.
+        let (mut full, mut sample) = (AnswerStats::default(), AnswerStats::default());
+        for _ in 0..8 {
+            let mut seed = 7;
+            feed(&mut full, 60, ICMP_HOST, 0.7, &mut seed);
+            feed(&mut full, 30, WINDOWS, 0.7, &mut seed);
+        }
+        let mut seed = 7;
+        feed(&mut sample, 60, ICMP_HOST, 0.7, &mut seed);
+        feed(&mut sample, 30, WINDOWS, 0.7, &mut seed);
+        let unweighted = sample.expected_missed(1).unwrap();
+        sample.set_weight(8.0);
+        let (a, b) = (
+            full.expected_missed(1).unwrap(),
+            sample.expected_missed(1).unwrap(),
+        );
+        assert!(a > 1.0, "{a}");
+        assert!((a - b).abs() < 1e-6 * a, "full {a}, sample {b}");
+        assert!((b - 8.0 * unweighted).abs() < 1e-6 * b);
+    }
 
     #[test]
     fn loss_table() {
