@@ -143,8 +143,9 @@ fn prepare(
                     part.iter()
                         .map(|&agent| {
                             let doc = fleet.document(agent, round, observed_at);
+                            let json = serde_json::to_vec(&doc)?;
                             let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-                            serde_json::to_writer(&mut gz, &doc)?;
+                            gz.write_all(&json)?;
                             Ok(Prepared {
                                 collector: agent as usize % collectors.max(1),
                                 token: tokens[fleet.site_of(agent)].clone(),

@@ -14,9 +14,11 @@ use parc_shared::snmp::SnmpDevice;
 use parc_shared::{Discovery, Document, Inventory};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use super::AppState;
+use super::{AppState, INTAKE_SLOTS, RETRY_AFTER_SECS};
 use crate::error::ApiError;
 use crate::intake::{self, Encoding, IntakeError};
 use crate::metrics::{Endpoint, Recorded};
@@ -46,9 +48,10 @@ async fn inventory(
 ) -> Result<(StatusCode, InventoryOutcome), ApiError> {
     let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(state)?;
+    let slot = intake_slot(state).await?;
     let doc: Document<Inventory> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_inventory(&site, &doc).await?;
+    slot.served();
     tracing::info!(
         document_id = %doc.header.document_id,
         hostname = %doc.body.host.hostname,
@@ -88,9 +91,10 @@ async fn discovery(
 ) -> Result<(StatusCode, DiscoveryOutcome), ApiError> {
     let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(state)?;
+    let slot = intake_slot(state).await?;
     let doc: Document<Discovery> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_discovery(&site, &doc).await?;
+    slot.served();
     tracing::info!(
         document_id = %doc.header.document_id,
         hosts = outcome.hosts,
@@ -118,9 +122,10 @@ async fn snmp(
 ) -> Result<(StatusCode, SnmpOutcome), ApiError> {
     let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
-    let _slot = intake_slot(state)?;
+    let slot = intake_slot(state).await?;
     let doc: Document<SnmpDevice> = read_document(state, &headers, body).await?;
     let outcome = state.store.ingest_snmp(&site, &doc).await?;
+    slot.served();
     tracing::info!(
         document_id = %doc.header.document_id,
         ip = %doc.body.ip,
@@ -157,13 +162,160 @@ async fn recorded<O: Recorded + Serialize>(
     Ok((status, Json(outcome)).into_response())
 }
 
-/// A permit to receive one document, held until the response is built.
-fn intake_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    state
-        .intake
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Busy(super::RETRY_AFTER_SECS))
+/// A permit to receive one document, held until the response is built. When every slot is
+/// taken the document waits up to [`SLOT_WAIT`] (at most [`MAX_WAITING`] of them at once);
+/// then the agent is told when to come back, at the pace the collector is serving (see
+/// [`Pacer`]).
+async fn intake_slot(state: &AppState) -> Result<Slot, ApiError> {
+    let admission = &*ADMISSION;
+    if let Ok(permit) = state.intake.clone().try_acquire_owned() {
+        return Ok(Slot::new(permit));
+    }
+    let waiting = Waiting::enter(&admission.waiting);
+    if waiting.ahead >= MAX_WAITING {
+        return Err(ApiError::Busy(admission.retry_after()));
+    }
+    let got = tokio::time::timeout(SLOT_WAIT, state.intake.clone().acquire_owned()).await;
+    drop(waiting);
+    match got {
+        Ok(Ok(permit)) => Ok(Slot::new(permit)),
+        _ => Err(ApiError::Busy(admission.retry_after())),
+    }
+}
+
+/// How long a document may wait for an intake slot before its agent gets a 429: short, so
+/// that an agent hears "later" well within its timeout (and the p99 target of 200 ms).
+pub const SLOT_WAIT: Duration = Duration::from_millis(100);
+/// Documents waiting for a slot at once; beyond it agents get a 429 without waiting.
+pub const MAX_WAITING: usize = 2 * super::INTAKE_SLOTS as usize;
+/// The longest wait a 429 asks for, whatever the backlog.
+pub const MAX_RETRY_AFTER_SECS: u64 = 900;
+
+/// An intake slot, and when it was granted (its service time paces [`Pacer`]).
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    since: Instant,
+}
+
+impl Slot {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Slot {
+        Slot {
+            _permit: permit,
+            since: Instant::now(),
+        }
+    }
+
+    /// The document is stored: its time in the slot tells how fast the collector serves.
+    fn served(&self) {
+        ADMISSION.served(self.since.elapsed());
+    }
+}
+
+/// Counts a waiting document for as long as it waits, even if its request is dropped.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// Documents that were already waiting.
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Waiting<'a> {
+        let ahead = count.fetch_add(1, Ordering::AcqRel);
+        Waiting { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The admission state of this process. One per process rather than in [`AppState`]: a
+/// process serves one collector (tests that build several states share it, which can only
+/// lengthen a Retry-After).
+static ADMISSION: LazyLock<Admission> = LazyLock::new(|| Admission {
+    origin: Instant::now(),
+    waiting: AtomicUsize::new(0),
+    pacer: Mutex::new(Pacer::new()),
+});
+
+struct Admission {
+    origin: Instant,
+    waiting: AtomicUsize,
+    pacer: Mutex<Pacer>,
+}
+
+impl Admission {
+    fn now(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
+
+    fn retry_after(&self) -> u64 {
+        let now = self.now();
+        self.pacer.lock().expect("pacer lock").book(now)
+    }
+
+    fn served(&self, took: Duration) {
+        self.pacer
+            .lock()
+            .expect("pacer lock")
+            .served(took.as_secs_f64());
+    }
+}
+
+/// Hands refused agents return times at the pace documents are being stored, so that a storm
+/// of agents comes back spread out instead of all at once after the same Retry-After (with a
+/// fixed value, every agent refused in the first second of a storm returns in the same second
+/// and is refused again: measured, 1.3 documents/s for 300 agents).
+///
+/// Each 429 books the next free return time, at least [`RETRY_AFTER_SECS`] away, and moves it
+/// on by one service interval (1 / rate); the rate is [`INTAKE_SLOTS`] over the moving average
+/// of the time documents spend in a slot. Times are seconds since an arbitrary origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pacer {
+    next_free: f64,
+    service_secs: f64,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new()
+    }
+}
+
+impl Pacer {
+    /// Until documents are measured: 10 per slot and second, a cautious guess.
+    const INITIAL_SERVICE_SECS: f64 = 0.1;
+    /// Weight of the newest service time in the moving average.
+    const ALPHA: f64 = 0.05;
+
+    pub fn new() -> Pacer {
+        Pacer {
+            next_free: 0.0,
+            service_secs: Self::INITIAL_SERVICE_SECS,
+        }
+    }
+
+    /// Documents per second the slots are serving.
+    pub fn rate(&self) -> f64 {
+        f64::from(INTAKE_SLOTS) / self.service_secs
+    }
+
+    /// Books a return time for an agent refused at `now`; returns the Retry-After seconds.
+    pub fn book(&mut self, now: f64) -> u64 {
+        let at = self.next_free.max(now + RETRY_AFTER_SECS as f64);
+        self.next_free = at + 1.0 / self.rate();
+        // Less a microsecond: `now + 10 - now` may come out a hair above 10.
+        let wait = (at - now - 1e-6).ceil().max(1.0);
+        (wait as u64).min(MAX_RETRY_AFTER_SECS)
+    }
+
+    /// A document spent `secs` in its slot.
+    pub fn served(&mut self, secs: f64) {
+        let average = self.service_secs + Self::ALPHA * (secs - self.service_secs);
+        self.service_secs = average.clamp(1e-4, 60.0);
+    }
 }
 
 /// A document's site token: authenticated, then held to its rate.
@@ -316,4 +468,56 @@ async fn drain(mut body: Body) {
         }
     };
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_agents_are_booked_at_the_serving_pace() {
+        let mut p = Pacer::new();
+        // 8 slots, 50 ms each: 160 documents/s.
+        for _ in 0..500 {
+            p.served(0.05);
+        }
+        assert!((p.rate() - 160.0).abs() < 1.0, "{}", p.rate());
+        // A storm's first second: 480 refusals at 480/s come back over 3 s, not at once.
+        let waits: Vec<u64> = (0..480).map(|i| p.book(100.0 + i as f64 / 480.0)).collect();
+        assert_eq!(waits[0], RETRY_AFTER_SECS);
+        assert_eq!(*waits.last().unwrap(), RETRY_AFTER_SECS + 2);
+        let returns: Vec<f64> = waits
+            .iter()
+            .enumerate()
+            .map(|(i, w)| 100.0 + i as f64 / 480.0 + *w as f64)
+            .collect();
+        // Returns within any one second: about the serving rate (whole seconds of Retry-After
+        // bunch them up to half as much again), never the whole storm.
+        for second in 110..114 {
+            let n = returns
+                .iter()
+                .filter(|&&t| t >= second as f64 && t < second as f64 + 1.0)
+                .count();
+            assert!(n <= 256, "{n} agents return in second {second}");
+        }
+        // Later, with the backlog gone, the wait is the minimum again.
+        assert_eq!(p.book(1000.0), RETRY_AFTER_SECS);
+    }
+
+    #[test]
+    fn a_stalled_collector_asks_for_longer_waits_up_to_a_bound() {
+        let mut p = Pacer::new();
+        for _ in 0..200 {
+            p.served(30.0);
+        }
+        let waits: Vec<u64> = (0..300).map(|_| p.book(0.0)).collect();
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert!(waits[10] > 30, "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), MAX_RETRY_AFTER_SECS);
+    }
+
+    #[test]
+    fn the_first_refusal_asks_for_the_minimum() {
+        assert_eq!(Pacer::new().book(12_345.678), RETRY_AFTER_SECS);
+    }
 }
