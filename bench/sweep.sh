@@ -53,6 +53,8 @@ fi
 PARC="parc=$BIN sweep {subnet} --format ips --rate {rate} --quiet"
 PARC_N="parc-no-names=$BIN sweep {subnet} --format ips --rate {rate} --quiet --no-names"
 PARC_U="parc-unpriv=$BIN sweep {subnet} --format ips --rate {rate} --quiet --unprivileged"
+# Host discovery only (nmap -sn's contract): an address that answered gets no more probes.
+PARC_F="parc-first=$BIN sweep {subnet} --format ips --rate {rate} --quiet --first-answer"
 
 row() {  # label cases [VAR=value...]
   local label=$1 cases=$2; shift 2
@@ -61,17 +63,17 @@ row() {  # label cases [VAR=value...]
     env "$@" "$TN/testnet.sh" up >&2
     eval "$(env "$@" "$TN/testnet.sh" env)"
     python3 "$TN/bench-sweep.py" --label "$label" --runs "$RUNS" --rate "${ROW_RATE:-$RATE}" --timeout 300 --out "$OUT" \
-      --custom "$PARC" --custom "$PARC_N" --custom "$PARC_U" --cases "$cases"
+      --custom "$PARC" --custom "$PARC_N" --custom "$PARC_U" --custom "$PARC_F" --cases "$cases"
   )
 }
 
 for r in $ROWS; do
   case $r in
-    routed21) row routed-21 parc,parc-no-names,parc-unpriv,nmap-fast-win,fping-1s TN_MODE=routed ;;
+    routed21) row routed-21 parc,parc-no-names,parc-first,parc-unpriv,nmap-fast-win,fping-1s TN_MODE=routed ;;
     direct21) row direct-21 parc,parc-no-names,parc-unpriv,arp-scan-fast,nmap-PR-T4 TN_MODE=direct ;;
     loss21) row routed-21-loss10 parc,nmap-fast-win TN_MODE=routed TN_LOSS_PCT=10 ;;
     delay21) row routed-21-delay5ms parc,nmap-fast-win TN_MODE=routed TN_DELAY_MS=5 ;;
-    routed16) RUNS=${RUNS16:-1} ROW_RATE=$RATE16 row routed-16 parc,parc-no-names,parc-unpriv,nmap-fast-win \
+    routed16) RUNS=${RUNS16:-1} ROW_RATE=$RATE16 row routed-16 parc,parc-no-names,parc-first,parc-unpriv,nmap-fast-win \
                 TN_MODE=routed TN_SUBNET=198.18.0.0/16 TN_PCS=9980 TN_SERVERS=20 ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
