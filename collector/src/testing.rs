@@ -151,7 +151,8 @@ fn postgres_bin_dir() -> Result<PathBuf, String> {
         .max()
         .map(|(_, bin)| bin)
         .ok_or_else(|| {
-            "no initdb under /usr/lib/postgresql/*/bin; install the Debian package postgresql".into()
+            "no initdb under /usr/lib/postgresql/*/bin; install the Debian package postgresql"
+                .into()
         })
 }
 
@@ -181,9 +182,16 @@ fn guardian(bin: &Path, root: &Path, as_root: bool) -> Result<ChildStdin, String
     } else {
         "\"$1/pg_ctl\""
     };
+    // PARC_TEST_POSTGRES_KEEP=1 keeps the directory, for its server.log (every failed
+    // statement is there, with the error).
+    let remove = if std::env::var_os("PARC_TEST_POSTGRES_KEEP").is_some() {
+        ""
+    } else {
+        "rm -rf \"$2\""
+    };
     let script = format!(
         "cat >/dev/null; if [ -e \"$2/data/postmaster.pid\" ]; then \
-         {stop} --pgdata \"$2/data\" --mode immediate stop; fi; rm -rf \"$2\""
+         {stop} --pgdata \"$2/data\" --mode immediate stop; fi; {remove}"
     );
     let mut child = Command::new("sh")
         .args(["-c", &script, "parc-pg-guardian"])

@@ -21,6 +21,9 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn database(dir: &Path) -> String {
+    if parc_collector::testing::postgres_requested() {
+        return parc_collector::testing::database_url(dir);
+    }
     format!("sqlite://{}", dir.join("sub").join("parc.db").display())
 }
 
@@ -104,7 +107,7 @@ fn bad_config_and_database_are_clear_errors() {
 #[test]
 fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let db = parc_collector::testing::database_url(dir.path());
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
         .env("RUST_LOG", "warn")
@@ -135,5 +138,7 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    assert!(dir.path().join("parc.db").exists());
+    if !parc_collector::testing::postgres_requested() {
+        assert!(dir.path().join("parc.db").exists());
+    }
 }

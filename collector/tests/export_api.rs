@@ -36,7 +36,7 @@ impl Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let mut tokens = Vec::new();
     for site in ["chu-nord", "chu-sud"] {

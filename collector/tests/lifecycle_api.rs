@@ -74,7 +74,7 @@ async fn user(store: &Store, login: &str, roles: &[(Option<i64>, &str)]) -> Stri
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, nord) = store.create_token("chu-nord").await.unwrap();
     let (_, sud) = store.create_token("chu-sud").await.unwrap();

@@ -23,7 +23,7 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
     let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);

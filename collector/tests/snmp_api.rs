@@ -36,7 +36,7 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
     let app = router(AppState::new(store.clone(), TEST_MAX_DOCUMENT));

@@ -27,7 +27,7 @@ struct Env {
 
 async fn env(require_enrolment: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
     let state = AppState::new(store.clone(), 1 << 20).require_enrolment(require_enrolment);
@@ -308,7 +308,7 @@ async fn https_serves_the_certificate_and_reloads_it_without_restart() {
     let cert = Reloadable::load(files.clone()).unwrap();
     let first = cert.fingerprint();
 
-    let url = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 2).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

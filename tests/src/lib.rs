@@ -59,13 +59,14 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts `parc-collector serve` on an ephemeral port with the SQLite file `dir/parc.db`.
+    /// Starts `parc-collector serve` on an ephemeral port with the SQLite file `dir/parc.db`,
+    /// or a fresh PostgreSQL database under `PARC_TEST_POSTGRES=1` (parc_collector::testing).
     pub fn start(dir: &Path) -> Result<Self> {
         Self::start_on(dir, "127.0.0.1:0")
     }
 
     pub fn start_on(dir: &Path, listen: &str) -> Result<Self> {
-        let database_url = format!("sqlite://{}", dir.join("parc.db").display());
+        let database_url = parc_collector::testing::database_url(dir);
         let mut child = Command::new(collector_bin())
             .args(["serve", "--listen", listen, "--database", &database_url])
             .env("RUST_LOG", "warn")

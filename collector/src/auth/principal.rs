@@ -5,10 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 
 use crate::error::ApiError;
-use crate::store::Db;
+use crate::store::{Db, QueryBuilder};
 
 /// What a user may do in an entity (or everywhere, for a group-wide role). Ordered: each role
 /// may do everything the ones below it may.

@@ -6,7 +6,9 @@ use parc_shared::Inventory;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::{Db, DbRow};
 

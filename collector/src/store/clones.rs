@@ -9,7 +9,9 @@
 //! (migration 0007), which `GET /api/v1/reports/clones` lists.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::{Db, DbConn, Store};
 use crate::auth::Scope;

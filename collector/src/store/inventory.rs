@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::{Db, DbConn};
 

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use parc_shared::Inventory;
 use serde_json::{json, Map, Value};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::{ts, Db, DbConn, Store};
 use crate::audit;

@@ -1,9 +1,12 @@
 //! The CMDB on SQLite, through sqlx. Nothing else reads or writes the database.
 //!
+//! - [`builder`]: [`QueryBuilder`], sqlx's dynamic query builder with `$N` placeholders.
 //! - [`tokens`]: sites and agent tokens (only hashes are stored).
 //! - [`agents`]: enrolled agents' public keys and their revocation.
 //! - [`inventory`]: applying an agent inventory: replay check, merge lookup, writes, history.
 //! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
+//! - [`sweep_jobs`]: sweeps started from the web UI (queued, claimed by an agent, answered),
+//!   the sweep list and a subnet's devices for the network view.
 //! - [`snmp`]: applying an SNMP device: merge, identification, switch port placements,
 //!   LLDP/CDP links, MACs from routers' ARP tables.
 //! - [`org`]: entities, sites, subnets, departments, locations.
@@ -38,14 +41,16 @@
 //! out by the database lock itself.
 //!
 //! Portability rules for store code: name [`Db`], [`DbPool`], [`DbConn`], [`DbRow`], never a
-//! driver's types; `$1`-style placeholders; bind and read only i64/i32/f64/String/&str/Vec<u8>
-//! and their Options (flags as 0/1 integers: the `Any` driver cannot read a SQLite integer as a
+//! driver's types; `$1`-style placeholders (dynamic SQL through this module's [`QueryBuilder`],
+//! never sqlx's, which writes `?`); bind and read only i64/i32/f64/String/&str/Vec<u8> and
+//! their Options (flags as 0/1 integers: the `Any` driver cannot read a SQLite integer as a
 //! bool, and PostgreSQL refuses a boolean where a BIGINT column is compared; timestamps as
 //! [`ts`] text); `CAST(SUM(..) AS BIGINT)` (PostgreSQL sums are NUMERIC, which `Any` cannot
 //! read); `ON CONFLICT` rather than `INSERT OR ...`; no SQLite-only functions.
 
 pub mod agents;
 pub mod assets;
+pub mod builder;
 pub mod clones;
 pub mod dashboard;
 pub mod discovery;
@@ -68,6 +73,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use builder::QueryBuilder;
 
 /// The database driver every store module is written against (see the module docs).
 pub type Db = sqlx::Any;

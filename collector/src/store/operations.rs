@@ -11,7 +11,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::lifecycle::{write_manual_history, ManualEntry};
 use super::{ts, Db, DbConn, DbRow, Store};

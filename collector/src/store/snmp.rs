@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use parc_shared::snmp::{SnmpDevice, SnmpInterface};
 use parc_shared::{Document, SourceKind};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
+
+use crate::store::QueryBuilder;
 
 use super::{Db, DbConn};
 
