@@ -15,6 +15,9 @@
 //! - [`reports`]: `GET /api/v1/reports/unmanaged`, `/silent-agents`, `/stale` (and
 //!   `/clones`, served by [`agents`]).
 //!
+//! - [`sweeps`]: sweeps started from the web UI (`POST|GET /api/v1/sweeps`,
+//!   `GET /api/v1/sweeps/{id}`), a subnet's devices (`GET /api/v1/subnets/{id}/devices`), and
+//!   the agents' side of jobs (`POST /api/v1/agents/jobs/claim`, `/api/v1/agents/jobs/{id}/fail`).
 //! - [`dashboard`]: `GET /api/v1/dashboard`, the fleet's figures for the caller's entities.
 //! - [`ui`]: the web UI, embedded: `GET /` (the page) and `GET /ui/{version}/{file}`.
 //! - [`openapi`]: `GET /api/v1/openapi.json`, the OpenAPI description of every route in
@@ -34,6 +37,7 @@ pub mod ingest;
 pub mod manage;
 pub mod openapi;
 pub mod reports;
+pub mod sweeps;
 pub mod ui;
 
 use std::sync::Arc;
@@ -169,6 +173,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/assets/{id}/glpi", export::glpi),
         endpoint(M::GET, "/api/v1/assets/{id}/history", assets::history),
         endpoint(M::POST, "/api/v1/agents/enroll", agents::enroll),
+        endpoint(M::POST, "/api/v1/agents/jobs/claim", sweeps::claim),
+        endpoint(M::POST, "/api/v1/agents/jobs/{id}/fail", sweeps::fail),
+        endpoint(M::POST, "/api/v1/sweeps", sweeps::create),
+        endpoint(M::GET, "/api/v1/sweeps", sweeps::list),
+        endpoint(M::GET, "/api/v1/sweeps/{id}", sweeps::detail),
+        endpoint(M::GET, "/api/v1/subnets/{id}/devices", sweeps::subnet_devices),
     ]
 }
 

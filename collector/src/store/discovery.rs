@@ -69,11 +69,14 @@ impl Store {
             document_id: &document_id,
             observed: &observed,
         };
+        let mut assets = Vec::with_capacity(hosts);
         for host in &doc.body.hosts {
-            match merge_host(conn, &ctx, host).await? {
+            let (decision, asset_id) = merge_host(conn, &ctx, host).await?;
+            match decision {
                 Decision::New => outcome.created += 1,
                 Decision::Match { .. } => outcome.matched += 1,
             }
+            assets.push(asset_id);
         }
         sqlx::query(
             "INSERT INTO documents (document_id, agent_id, source, site_id, observed_at,
@@ -88,6 +91,9 @@ impl Store {
         .bind(i64::try_from(hosts).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;
+        // What the sweep covered, and the web UI's job it answers, if any (issue #8).
+        super::sweep_jobs::record_sweep(conn, site, &agent_id, &document_id, &doc.body, &assets)
+            .await?;
         w.commit().await?;
         Ok(outcome)
     }
@@ -104,7 +110,7 @@ async fn merge_host(
     conn: &mut DbConn,
     ctx: &Ctx<'_>,
     host: &DiscoveredHost,
-) -> Result<Decision, sqlx::Error> {
+) -> Result<(Decision, i64), sqlx::Error> {
     // Validation already refused unparsable addresses; canonical text makes "::0:1" and "::1"
     // one address.
     let ip = host
@@ -246,7 +252,7 @@ async fn merge_host(
         ctx.document_id,
     )
     .await?;
-    Ok(decision)
+    Ok((decision, asset_id))
 }
 
 /// Sets kind, manufacturer, model and (when the asset has none usable) serial from a sweep's

@@ -60,6 +60,7 @@ pub mod operations;
 pub mod org;
 pub mod reports;
 pub mod snmp;
+pub mod sweep_jobs;
 pub mod tokens;
 pub mod users;
 
