@@ -19,6 +19,9 @@ missing=()
 for cmd in "${!NEED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${NEED[$cmd]}")
 done
+# PostgreSQL server programs for the PARC_TEST_POSTGRES=1 run below (the tests start a private
+# server of their own; Debian installs initdb off PATH).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -36,4 +39,17 @@ cargo build --workspace --bins
 ./scripts/build-windows.sh --fast
 ./scripts/build-msi.sh
 ./scripts/build-deb.sh --debug
-cargo test --workspace --no-fail-fast
+status=0
+cargo test --workspace --no-fail-fast || status=$?
+
+# The collector's tests and the collector-facing end-to-end tests again on PostgreSQL: each test
+# gets a new database on a private server the harness starts (parc_collector::testing). The
+# agent-only, test-net and packaging tests do not touch the database and are not repeated;
+# tests/tests/postgres.rs (two collectors on one database) already ran above.
+pg_start=$SECONDS
+PARC_TEST_POSTGRES=1 cargo test -p parc-collector --no-fail-fast || status=$?
+PARC_TEST_POSTGRES=1 cargo test -p parc-tests --no-fail-fast \
+  --test backbone --test discovery --test trust --test retry_after \
+  --test snmp_sweep || status=$?
+echo "==> PostgreSQL run: $((SECONDS - pg_start)) s"
+exit $status
