@@ -273,6 +273,52 @@ pub async fn flush(spool: &Spool, client: &Client) -> Result<FlushReport> {
     Ok(report)
 }
 
+/// First wait after a failed delivery in service mode.
+pub const RETRY_BASE: Duration = Duration::from_secs(30);
+/// Longest wait between two delivery attempts in service mode, whatever the collector asks.
+pub const RETRY_CAP: Duration = Duration::from_secs(3600);
+
+/// The service's retry policy, apart from the clock so that a day-long collector outage can
+/// be simulated with shifted time (agent/tests/outage.rs): after a pass that went through,
+/// nothing to wait for; after one that stopped, the collector's Retry-After (capped, a
+/// collector cannot park its agents for days) or exponential backoff with full jitter.
+#[derive(Debug)]
+pub struct Retry {
+    base: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Retry {
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Retry {
+            base,
+            cap,
+            failures: 0,
+        }
+    }
+
+    /// Failed passes in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// After a pass over the spool: None when it went through (deliver again when there is
+    /// something new), else how long to wait before the next attempt.
+    pub fn after(&mut self, report: &FlushReport, rng: &mut impl Rng) -> Option<Duration> {
+        if report.stopped.is_none() {
+            self.failures = 0;
+            return None;
+        }
+        let wait = match report.retry_after {
+            Some(asked) => asked.min(self.cap),
+            None => backoff(self.failures, self.base, self.cap, rng),
+        };
+        self.failures = self.failures.saturating_add(1);
+        Some(wait)
+    }
+}
+
 /// Delay before retry number `attempt` (0-based): exponential from `base`, capped, with full
 /// jitter so that agents that lost the collector together do not come back together.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, rng: &mut impl Rng) -> Duration {
@@ -458,6 +504,39 @@ mod tests {
                 message: "host.hostname is empty".into()
             }
         );
+    }
+
+    #[test]
+    fn retry_waits_grow_honour_retry_after_within_the_cap_and_reset() {
+        let mut rng = rand::thread_rng();
+        let mut retry = Retry::new(Duration::from_secs(30), Duration::from_secs(3600));
+        let failed = FlushReport {
+            stopped: Some("collector unreachable".into()),
+            ..Default::default()
+        };
+        let first = retry.after(&failed, &mut rng).unwrap();
+        assert!((15..=30).contains(&first.as_secs()), "{first:?}");
+        for _ in 0..20 {
+            retry.after(&failed, &mut rng);
+        }
+        let late = retry.after(&failed, &mut rng).unwrap();
+        assert!((1800..=3600).contains(&late.as_secs()), "{late:?}");
+        let asked = |secs| FlushReport {
+            stopped: Some("429".into()),
+            retry_after: Some(Duration::from_secs(secs)),
+            ..Default::default()
+        };
+        assert_eq!(
+            retry.after(&asked(7), &mut rng),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry.after(&asked(10_000_000), &mut rng),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(retry.failures(), 24);
+        assert_eq!(retry.after(&FlushReport::default(), &mut rng), None);
+        assert_eq!(retry.failures(), 0);
     }
 
     #[test]

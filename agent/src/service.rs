@@ -20,11 +20,8 @@ use tokio_util::sync::CancellationToken;
 #[cfg(unix)]
 use parc_shared::{Document, DocumentHeader, SourceKind};
 
-use crate::delivery::{backoff, flush, open_spool, Client};
+use crate::delivery::{flush, open_spool, Client, Retry, RETRY_BASE, RETRY_CAP};
 use crate::spool::Kind;
-
-const RETRY_BASE: Duration = Duration::from_secs(30);
-const RETRY_CAP: Duration = Duration::from_secs(3600);
 
 pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken) -> Result<()> {
     let spool = open_spool(config)?;
@@ -58,7 +55,7 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
     let job_poll: Option<Duration> = None;
     #[cfg_attr(not(unix), allow(unused_mut))]
     let mut next_job = job_poll.map(|_| Instant::now());
-    let mut failures: u32 = 0;
+    let mut retry = Retry::new(RETRY_BASE, RETRY_CAP);
     loop {
         let now = Instant::now();
         if now >= next_inventory {
@@ -97,17 +94,12 @@ pub async fn run(config: &AgentConfig, splay: bool, shutdown: CancellationToken)
             if !report.delivered.is_empty() && next_job.is_some() {
                 next_job = Some(Instant::now());
             }
-            match report.stopped {
-                None => {
-                    failures = 0;
-                    next_flush = next_inventory;
-                }
-                Some(why) => {
-                    let wait = report.retry_after.unwrap_or_else(|| {
-                        backoff(failures, RETRY_BASE, RETRY_CAP, &mut rand::thread_rng())
-                    });
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(reason = %why, waiting = report.waiting, retry_in = ?wait, "delivery postponed");
+            match retry.after(&report, &mut rand::thread_rng()) {
+                None => next_flush = next_inventory,
+                Some(wait) => {
+                    let why = report.stopped.as_deref().unwrap_or_default();
+                    tracing::warn!(reason = %why, waiting = report.waiting, retry_in = ?wait,
+                        failures = retry.failures(), dropped = spool.dropped(), "delivery postponed");
                     next_flush = Instant::now() + wait;
                 }
             }

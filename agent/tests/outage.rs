@@ -1,0 +1,205 @@
+//! A 24-hour collector outage, simulated with shifted time (issue #9).
+//!
+//! The service's schedule is replayed on a virtual clock: an inventory every hour (followed by
+//! a delivery attempt, as `parc-agent run` does), and a retry whenever [`Retry`] says. The
+//! spool, the HTTP client and the collector are real: during the outage every attempt really
+//! fails against a closed loopback port; then a real `parc-collector` starts and the next
+//! scheduled attempt drains the spool into it. Only the waiting is skipped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use parc_agent::delivery::{flush, Client, Retry, RETRY_BASE, RETRY_CAP};
+use parc_agent::spool::{Kind, Spool};
+use parc_config::agent::ServerConfig;
+use parc_shared::{Document, DocumentHeader, Inventory, SourceKind};
+use uuid::Uuid;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The real collector binary, built if needed (a no-op when `cargo test --workspace` built it).
+fn collector_bin() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["build", "-p", "parc-collector", "--bin", "parc-collector"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("debug/parc-collector")
+}
+
+struct Collector {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_collector(bin: &Path, db: &str) -> Collector {
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
+        .env("RUST_LOG", "warn")
+        .env("PARC_INITIAL_ADMIN_PASSWORD", "outage-test-admin-password")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Blocks until the collector prints its address (it does once it listens).
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.trim().strip_prefix("listening on ").map(String::from))
+        .expect("the collector reports its address");
+    Collector { child, url }
+}
+
+fn token(bin: &Path, db: &str) -> String {
+    let out = Command::new(bin)
+        .args(["token", "create", "--site", "outage", "--database", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn client(url: &str, token: &str) -> Client {
+    Client::new(&ServerConfig {
+        url: reqwest::Url::parse(&format!("{url}/")).unwrap(),
+        token: token.into(),
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap()
+}
+
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+fn inventory(agent_id: Uuid, hour: u64) -> Document<Inventory> {
+    let mut body = Inventory::default();
+    body.host.hostname = "ward-3-pc".into();
+    body.os.family = "linux".into();
+    body.os.arch = "x86_64".into();
+    body.memory.total_bytes = 8 << 30;
+    // Observed at the simulated hour, so each is newer than the last.
+    let observed =
+        chrono::Utc::now() - chrono::Duration::hours(48) + chrono::Duration::hours(hour as i64);
+    Document {
+        header: DocumentHeader::new(agent_id, SourceKind::AgentInventory, observed),
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_without_collector_spools_caps_backs_off_and_drains() {
+    const KEEP: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 64 * 1024 * 1024, KEEP).unwrap();
+    let agent_id = Uuid::new_v4();
+    let mut rng = rand::thread_rng();
+    let mut retry = Retry::new(RETRY_BASE, RETRY_CAP);
+    let away = client(&closed_port(), "token");
+
+    // Virtual time since the collector went away.
+    let mut now = Duration::ZERO;
+    let mut next_inventory = Duration::ZERO;
+    let mut next_flush = Duration::ZERO;
+    let mut attempts = 0u32;
+    let mut waits = Vec::new();
+    let mut pushed = Vec::new();
+    let mut hour = 0;
+    while now < 24 * HOUR {
+        if now >= next_inventory {
+            let doc = inventory(agent_id, hour);
+            spool
+                .push(Kind::Inventory, doc.header.document_id, &doc)
+                .unwrap();
+            pushed.push(doc.header.document_id);
+            hour += 1;
+            next_inventory = now + HOUR;
+            next_flush = now;
+        }
+        if now >= next_flush {
+            let report = flush(&spool, &away).await.unwrap();
+            attempts += 1;
+            assert!(report.delivered.is_empty() && report.refused.is_empty());
+            assert!(
+                report.stopped.as_deref().unwrap().contains("unreachable"),
+                "{report:?}"
+            );
+            let wait = retry.after(&report, &mut rng).expect("a failed pass waits");
+            waits.push(wait);
+            next_flush = now + wait;
+        }
+        now = next_inventory.min(next_flush);
+    }
+
+    // Spools hold and cap: the newest KEEP inventories, the rest dropped and counted.
+    let kept: Vec<Uuid> = spool
+        .entries()
+        .unwrap()
+        .iter()
+        .map(|e| e.document_id)
+        .collect();
+    assert_eq!(pushed.len(), 24);
+    assert_eq!(kept, pushed[24 - KEEP..]);
+    assert_eq!(spool.dropped(), (24 - KEEP) as u64);
+    // Backs off: a day costs tens of attempts, not thousands; the waits grew to the cap.
+    assert!((24..=80).contains(&attempts), "{attempts} attempts");
+    let longest = waits.iter().max().unwrap();
+    assert!(
+        *longest >= RETRY_CAP / 2 && *longest <= RETRY_CAP,
+        "{longest:?}"
+    );
+    assert!(retry.failures() >= 24);
+    eprintln!(
+        "24 h outage: {attempts} delivery attempts, longest wait {longest:?}, {} documents dropped",
+        spool.dropped()
+    );
+
+    // The collector comes back; the next scheduled attempt drains everything.
+    let bin = collector_bin();
+    let db = format!("sqlite://{}", dir.path().join("parc.db").display());
+    let collector = start_collector(&bin, &db);
+    let token = token(&bin, &db);
+    let back = client(&collector.url, &token);
+    let report = flush(&spool, &back).await.unwrap();
+    assert_eq!(report.stopped, None, "{report:?}");
+    let delivered: Vec<Uuid> = report
+        .delivered
+        .iter()
+        .map(|(e, _)| e.document_id)
+        .collect();
+    assert_eq!(delivered, kept, "oldest first, each once");
+    for (_, answer) in &report.delivered {
+        assert_eq!(answer["duplicate"], false, "{answer}");
+    }
+    assert!(spool.entries().unwrap().is_empty());
+    assert_eq!(retry.after(&report, &mut rng), None);
+    assert_eq!(retry.failures(), 0);
+}
