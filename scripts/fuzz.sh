@@ -45,7 +45,11 @@ for entry in "${TARGETS[@]}"; do
   wanted "$target" "$@" || continue
   cd "$ROOT/$dir"
   mkdir -p "corpus/$target" "seeds/$target"
-  nice -n 10 cargo fuzz build -O "$target" >"$LOG_DIR/$target.build.log" 2>&1
+  if ! nice -n 10 cargo fuzz build -O "$target" >"$LOG_DIR/$target.build.log" 2>&1; then
+    printf '%-18s build failed, see %s\n' "$target" "$LOG_DIR/$target.build.log"
+    status=1
+    continue
+  fi
   log=$LOG_DIR/$target.log
   started=$(date +%s)
   # -rss_limit_mb: a decoder that allocates without bound is a crash, not a slow run.
