@@ -1,6 +1,7 @@
-//! Lifecycle, manual fields, merge/split/undo and reports, end to end through the real router on
-//! a real SQLite file: documents are posted as agents post them, people act with API tokens of
-//! users holding roles in two entities.
+//! Lifecycle, manual fields, merge/split/undo and reports, end to end through the real router
+//! on a real database (a SQLite file, or PostgreSQL with `PARC_TEST_POSTGRES=1`): documents are
+//! posted as agents post them, people act with API tokens of users holding roles in two
+//! entities.
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -814,7 +815,9 @@ async fn roles_and_entities_are_enforced_on_every_route() {
     let p = |id: i64| format!("/api/v1/assets/{id}");
     let merge = |id: i64| format!("/api/v1/assets/{id}/merge");
     let split = |id: i64| format!("/api/v1/assets/{id}/split");
-    let cases: Vec<(&str, Method, String, Option<&str>, Value, StatusCode)> = vec![
+    // Name, method, path, token, body (null: none), expected status.
+    type Case<'a> = (&'a str, Method, String, Option<&'a str>, Value, StatusCode);
+    let cases: Vec<Case> = vec![
         (
             "no token",
             Method::PATCH,

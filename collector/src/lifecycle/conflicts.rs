@@ -152,9 +152,17 @@ mod tests {
         }
     }
 
+    /// Name, locked values, observations, expected (field, automatic) conflicts.
+    type Case = (
+        &'static str,
+        Locked,
+        Vec<Observation>,
+        Vec<(&'static str, &'static str)>,
+    );
+
     #[test]
     fn table() {
-        let cases: Vec<(&str, Locked, Vec<Observation>, Vec<(&str, &str)>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "nothing locked: nothing to contradict",
                 locked(None, None, None),

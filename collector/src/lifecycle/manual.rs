@@ -245,9 +245,11 @@ mod tests {
         assert_eq!(p.state, None);
     }
 
+    type Case = (&'static str, Option<(State, DateTime<Utc>)>);
+
     #[test]
     fn states_and_dates() {
-        let cases: [(&str, Option<(State, DateTime<Utc>)>); 4] = [
+        let cases: [Case; 4] = [
             (r#"{"state": "in_repair"}"#, Some((State::InRepair, now()))),
             (
                 r#"{"state": "retired", "state_since": "2026-11-01"}"#,
