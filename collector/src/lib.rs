@@ -54,6 +54,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use parc_config::CollectorConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +104,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let store = Store::open(&config.database_url, config.max_connections).await?;
+    let bootstrap = auth::bootstrap::ensure_admin(
+        &store,
+        config.auth.initial_admin_password.clone().map(|s| s.0),
+    )
+    .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -118,13 +124,22 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             cert.fingerprint()
         )?;
     }
+    if let auth::bootstrap::Bootstrap::Generated(password) = &bootstrap {
+        // Once, on stdout, never in the log: the admin signs in with it and changes it.
+        writeln!(stdout, "initial admin password: {password}")?;
+    }
     writeln!(stdout, "listening on {scheme}://{addr}")?;
     stdout.flush()?;
     tracing::info!(%addr, %scheme, database = %config.database_url, "listening");
-    let state = AppState::new(store.clone(), config.max_document_bytes)
+    let mut state = AppState::new(store.clone(), config.max_document_bytes)
         .require_enrolment(config.require_enrolment)
         .abuse_limits(&config.abuse)
         .lifecycle(config.lifecycle);
+    state.auth = Arc::new(auth::AuthSettings {
+        session_idle: chrono::Duration::hours(config.auth.session_idle_hours.into()),
+        secure_cookie: cert.is_some(),
+        ..auth::AuthSettings::default()
+    });
     let stop = CancellationToken::new();
     tokio::spawn({
         let stop = stop.clone();
@@ -170,8 +185,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = slowclient::GuardedListener::new(listener, deadlines(&state));
-    axum::serve(listener, http::router(state))
+    // tap_io: through it axum gives connect info (the peer address) for any listener.
+    let listener = slowclient::GuardedListener::new(listener, deadlines(&state)).tap_io(|_| {});
+    // Connect info: the peer address, for sign-in throttling.
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -188,8 +206,11 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, cert.server_config())?;
-    let listener = slowclient::GuardedListener::new(listener, deadlines(&state));
-    axum::serve(listener, http::router(state))
+    // tap_io: through it axum gives connect info (the peer address) for any listener.
+    let listener = slowclient::GuardedListener::new(listener, deadlines(&state)).tap_io(|_| {});
+    // Connect info: the peer address, for sign-in throttling.
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -380,7 +380,18 @@ async fn assets_by_kind(store: &Store) -> Result<Vec<(String, i64)>, sqlx::Error
 }
 
 /// `GET /metrics`. Not authenticated: it tells counts, never names or addresses.
-pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// For Prometheus (an API token) and group-wide users: the counts span every entity.
+pub async fn scrape(
+    State(state): State<AppState>,
+    principal: crate::auth::Principal,
+) -> Result<Response, ApiError> {
+    if principal.group_role.is_none()
+        && !matches!(principal.via, crate::auth::AuthMethod::ApiToken(_))
+    {
+        return Err(ApiError::Forbidden(
+            "metrics span every entity: they need a group-wide role or an API token".into(),
+        ));
+    }
     let assets = assets_by_kind(&state.store).await?;
     let in_flight = INTAKE_SLOTS as i64 - state.intake.available_permits() as i64;
     let body = state.metrics.encode(in_flight, &assets);

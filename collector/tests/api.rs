@@ -34,8 +34,11 @@ async fn env() -> Env {
     let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
+        .await
+        .unwrap();
     let state = AppState::new(store.clone(), TEST_MAX_DOCUMENT);
-    let app = router(state.clone());
+    let app = parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin);
     Env {
         _dir: dir,
         store,
@@ -877,8 +880,12 @@ async fn serves_over_a_real_socket_and_shuts_down() {
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&e.store, "socket-admin")
+        .await
+        .unwrap();
     let list: Value = client
         .get(format!("{base}/api/v1/assets"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap()

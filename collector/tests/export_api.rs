@@ -42,10 +42,13 @@ async fn env() -> Env {
     for site in ["chu-nord", "chu-sud"] {
         tokens.push((site, store.create_token(site).await.unwrap().1));
     }
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
+        .await
+        .unwrap();
     let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);
     Env {
         _dir: dir,
-        app: router(state.clone()),
+        app: parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin),
         state,
         tokens,
     }

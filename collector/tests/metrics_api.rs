@@ -26,10 +26,13 @@ async fn env() -> Env {
     let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
+        .await
+        .unwrap();
     let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);
     Env {
         _dir: dir,
-        app: router(state.clone()),
+        app: parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin),
         token,
         state,
     }

@@ -39,7 +39,13 @@ async fn env() -> Env {
     let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let app = router(AppState::new(store.clone(), TEST_MAX_DOCUMENT));
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
+        .await
+        .unwrap();
+    let app = parc_collector::auth::bootstrap::reads_as(
+        router(AppState::new(store.clone(), TEST_MAX_DOCUMENT)),
+        admin,
+    );
     Env {
         _dir: dir,
         store,

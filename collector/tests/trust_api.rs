@@ -30,10 +30,13 @@ async fn env(require_enrolment: bool) -> Env {
     let url = parc_collector::testing::database_url(dir.path());
     let store = Store::open(&url, 4).await.unwrap();
     let (_, token) = store.create_token("chu-nord").await.unwrap();
+    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
+        .await
+        .unwrap();
     let state = AppState::new(store.clone(), 1 << 20).require_enrolment(require_enrolment);
     Env {
         _dir: dir,
-        app: router(state),
+        app: parc_collector::auth::bootstrap::reads_as(router(state), admin),
         store,
         token,
     }

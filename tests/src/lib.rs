@@ -70,6 +70,7 @@ impl Collector {
         let mut child = Command::new(collector_bin())
             .args(["serve", "--listen", listen, "--database", &database_url])
             .env("RUST_LOG", "warn")
+            .env("PARC_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -140,8 +141,12 @@ impl Collector {
         Ok(token)
     }
 
+    /// GET as the bootstrap admin (signed in once per collector and test process).
     pub fn get(&self, path: &str) -> Result<serde_json::Value> {
-        let r = http().get(format!("{}{path}", self.url)).send()?;
+        let r = http()
+            .get(format!("{}{path}", self.url))
+            .header("Cookie", admin_session(&self.url)?)
+            .send()?;
         let status = r.status();
         let body = r.text()?;
         if !status.is_success() {
@@ -248,6 +253,7 @@ pub fn start_collector_with_config(
         .arg(config)
         .args(["--listen", "127.0.0.1:0", "--database", database_url])
         .env("RUST_LOG", "debug")
+        .env("PARC_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log)?)
         .spawn()
@@ -312,4 +318,50 @@ pub fn https_any_certificate() -> reqwest::blocking::Client {
         .tls_info(true)
         .build()
         .expect("http client")
+}
+
+/// The password of the `admin` user every test collector starts with
+/// (`PARC_INITIAL_ADMIN_PASSWORD`, set by [`Collector::start`]).
+pub const ADMIN_PASSWORD: &str = "parc-tests-admin-password";
+
+/// Signs in to the collector at `url` with `login` and `password`; returns the `Cookie` header
+/// value of the session.
+pub fn sign_in(url: &str, login: &str, password: &str) -> Result<String> {
+    // Test collectors serving HTTPS have self-signed certificates.
+    let client = if url.starts_with("https:") {
+        https_any_certificate()
+    } else {
+        http()
+    };
+    let r = client
+        .post(format!("{url}/api/v1/session"))
+        .json(&serde_json::json!({"login": login, "password": password}))
+        .send()?;
+    let status = r.status();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    match cookie {
+        Some(c) if status.is_success() => Ok(c),
+        _ => bail!("sign-in as {login} failed: {status}: {}", r.text()?),
+    }
+}
+
+/// The admin's session cookie for the collector at `url`, signed in once and reused.
+pub fn admin_session(url: &str) -> Result<String> {
+    static SESSIONS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        OnceLock::new();
+    let sessions = SESSIONS.get_or_init(Default::default);
+    if let Some(c) = sessions.lock().expect("sessions").get(url) {
+        return Ok(c.clone());
+    }
+    let cookie = sign_in(url, "admin", ADMIN_PASSWORD)?;
+    sessions
+        .lock()
+        .expect("sessions")
+        .insert(url.to_string(), cookie.clone());
+    Ok(cookie)
 }

@@ -63,6 +63,10 @@ impl Site {
     fn assets(&self) -> serde_json::Value {
         https_any_certificate()
             .get(format!("{}/api/v1/assets", self.collector.url))
+            .header(
+                "Cookie",
+                parc_tests::admin_session(&self.collector.url).unwrap(),
+            )
             .send()
             .unwrap()
             .json()

@@ -2,6 +2,7 @@
 //!
 //! - [`principal`]: [`Role`], [`Principal`] (a user's group-wide and per-entity roles, capped
 //!   by an API token's role) and [`Scope`] (the entities a list may show).
+//! - [`bootstrap`]: the first admin, created at the first start.
 //! - [`extract`]: `Principal` as an axum extractor: the `parc_session` cookie (plus the
 //!   `X-Requested-With: parc` CSRF header on writes) or an `Authorization: Bearer parc_api_…`
 //!   token; 401 otherwise.
@@ -13,13 +14,14 @@
 //! (which take site tokens) takes a `Principal`; lists are filtered with [`Scope`]; reading one
 //! record of another entity answers 404, never 403, so that ids do not reveal what exists.
 
+pub mod bootstrap;
 pub mod extract;
 pub mod password;
 pub mod principal;
 pub mod secret;
 pub mod throttle;
 
-pub use extract::{ClientAddr, SESSION_COOKIE};
+pub use extract::{ClientIp, SESSION_COOKIE};
 pub use principal::{AuthMethod, Principal, Role, Scope};
 
 use std::time::Duration as StdDuration;

@@ -92,6 +92,8 @@ mod tests {
             mac_addresses: vec!["00:1a:2b:3c:4d:01".into()],
             first_seen: "2026-01-01T00:00:00.000000Z".into(),
             last_seen: "2026-01-02T00:00:00.000000Z".into(),
+            entity_id: 1,
+            entity: "Default".into(),
         }
     }
 

@@ -195,6 +195,8 @@ mod tests {
             mac_addresses: vec![],
             first_seen: "t".into(),
             last_seen: "t".into(),
+            entity_id: 1,
+            entity: "Default".into(),
         }
     }
 

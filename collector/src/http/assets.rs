@@ -1,4 +1,5 @@
-//! Read endpoints for assets. Not authenticated for now (see the module map in `http`).
+//! Read endpoints for assets. Lists show the caller's entities only; one asset of another
+//! entity answers 404, exactly as a missing one.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -7,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::store::assets::{AssetFilter, AssetPage, Sort, MAX_PER_PAGE};
 use crate::store::dashboard::Cutoffs;
@@ -17,6 +19,8 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 pub struct ListQuery {
     q: Option<String>,
     site: Option<String>,
+    /// Entity id or name.
+    entity: Option<String>,
     kind: Option<String>,
     os: Option<String>,
     vendor: Option<String>,
@@ -77,6 +81,8 @@ pub fn check_query(q: ListQuery) -> Result<AssetFilter, String> {
     let filter = AssetFilter {
         q: nonempty(q.q),
         site: nonempty(q.site),
+        entity: nonempty(q.entity),
+        scope: None,
         kind: nonempty(q.kind),
         os: nonempty(q.os),
         vendor: nonempty(q.vendor),
@@ -97,6 +103,7 @@ pub fn check_query(q: ListQuery) -> Result<AssetFilter, String> {
     for (name, value) in [
         ("q", &filter.q),
         ("site", &filter.site),
+        ("entity", &filter.entity),
         ("kind", &filter.kind),
         ("os", &filter.os),
         ("vendor", &filter.vendor),
@@ -111,10 +118,12 @@ pub fn check_query(q: ListQuery) -> Result<AssetFilter, String> {
 
 pub async fn list(
     State(state): State<AppState>,
+    principal: Principal,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<AssetPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = check_query(query).map_err(ApiError::BadRequest)?;
+    let mut filter = check_query(query).map_err(ApiError::BadRequest)?;
+    filter.scope = Some(principal.scope(Role::Viewer));
     Ok(Json(state.store.list_assets(&filter).await?))
 }
 
@@ -123,11 +132,31 @@ fn asset_id(id: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::BadRequest("asset id must be an integer".into()))
 }
 
+/// The entity of asset `id` when `principal` holds `need` there. An asset of an entity the
+/// principal cannot read is 404, like a missing one; readable but below `need` is 403.
+pub async fn asset_entity_for(
+    state: &AppState,
+    principal: &Principal,
+    need: Role,
+    id: i64,
+) -> Result<i64, ApiError> {
+    let entity = state
+        .store
+        .asset_entity(id)
+        .await?
+        .filter(|e| principal.can(Role::Viewer, *e))
+        .ok_or_else(|| ApiError::NotFound(format!("no asset with id {id}")))?;
+    principal.require(need, entity)?;
+    Ok(entity)
+}
+
 pub async fn detail(
     State(state): State<AppState>,
+    principal: Principal,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = asset_id(id)?;
+    asset_entity_for(&state, &principal, Role::Viewer, id).await?;
     state
         .store
         .asset_detail(id)
@@ -141,9 +170,11 @@ pub async fn detail(
 
 pub async fn history(
     State(state): State<AppState>,
+    principal: Principal,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = asset_id(id)?;
+    asset_entity_for(&state, &principal, Role::Viewer, id).await?;
     let items = state
         .store
         .asset_history(id)
@@ -160,6 +191,7 @@ mod tests {
         ListQuery {
             q: text.map(str::to_string),
             site: None,
+            entity: None,
             kind: Some(" ".into()),
             os: None,
             vendor: None,

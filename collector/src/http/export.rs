@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::assets::{check_query, ListQuery};
 use super::AppState;
+use crate::auth::{Principal, Role};
 use crate::error::ApiError;
 use crate::export::Format;
 use crate::store::assets::{AssetFilter, AssetSummary};
@@ -38,6 +39,7 @@ pub struct ExportQuery {
 
 pub async fn export(
     State(state): State<AppState>,
+    principal: Principal,
     options: Result<Query<ExportQuery>, QueryRejection>,
     list: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -49,7 +51,8 @@ pub async fn export(
     }
     let format = Format::parse(options.format.as_deref()).map_err(ApiError::BadRequest)?;
     let Query(list) = list.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = check_query(list).map_err(ApiError::BadRequest)?;
+    let mut filter = check_query(list).map_err(ApiError::BadRequest)?;
+    filter.scope = Some(principal.scope(Role::Viewer));
 
     // The first batch before the headers: a database error is still a clean 500 here, while
     // later it can only cut the body short.
@@ -127,11 +130,13 @@ async fn write_batches(
 
 pub async fn glpi(
     State(state): State<AppState>,
+    principal: Principal,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = id
         .map(|Path(id)| id)
         .map_err(|_| ApiError::BadRequest("asset id must be an integer".into()))?;
+    super::assets::asset_entity_for(&state, &principal, Role::Viewer, id).await?;
     let record = state
         .store
         .computer_record(id)

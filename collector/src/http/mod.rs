@@ -2,9 +2,16 @@
 //!
 //! - [`ingest`]: `POST /api/v1/inventories`, `/api/v1/discoveries` and `/api/v1/snmp`: bearer
 //!   token, bounded body, intake checks, then the store.
-//! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`.
-//!   Reads are not authenticated yet: users and roles come with a later issue, and until then
-//!   the collector should listen on an address only trusted networks reach.
+//! - [`assets`]: `GET /api/v1/assets`, `/api/v1/assets/{id}`, `/api/v1/assets/{id}/history`,
+//!   filtered to the entities the caller may read.
+//! - [`session`]: `POST|DELETE /api/v1/session` (sign in and out), `GET /api/v1/me`.
+//! - [`users`]: users, their roles, API tokens.
+//! - [`org`]: entities, sites (and their agent tokens), subnets, departments, locations,
+//!   agent revocation, the audit log.
+//!
+//! Every route takes a [`crate::auth::Principal`] (session cookie or API token) except
+//! `/healthz`, `/api/v1/openapi.json`, the web UI's static files, sign-in, and the agents' own
+//! routes (site tokens).
 //! - [`export`]: `GET /api/v1/assets/export?format=csv|json&<list filters>` (every matching
 //!   asset, streamed) and `GET /api/v1/assets/{id}/glpi` (GLPI native inventory). Same
 //!   authentication as the other reads.
@@ -24,7 +31,7 @@
 //!   [`endpoints`].
 //!
 //! `GET /healthz` checks the database with a trivial query; `GET /metrics` is
-//! [`crate::metrics::scrape`] (not authenticated: counts only).
+//! [`crate::metrics::scrape`] (a group-wide role or any API token).
 //!
 //! [`endpoints`] is the one list of routes: the router is built from it and the OpenAPI
 //! document is tested against it.
@@ -36,9 +43,12 @@ pub mod export;
 pub mod ingest;
 pub mod manage;
 pub mod openapi;
+pub mod org;
 pub mod reports;
+pub mod session;
 pub mod sweeps;
 pub mod ui;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +189,40 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/sweeps", sweeps::list),
         endpoint(M::GET, "/api/v1/sweeps/{id}", sweeps::detail),
         endpoint(M::GET, "/api/v1/subnets/{id}/devices", sweeps::subnet_devices),
+        // Users and access (issue #7).
+        endpoint(M::POST, "/api/v1/session", session::sign_in),
+        endpoint(M::DELETE, "/api/v1/session", session::sign_out),
+        endpoint(M::GET, "/api/v1/me", session::me),
+        endpoint(M::GET, "/api/v1/users", users::list),
+        endpoint(M::POST, "/api/v1/users", users::create),
+        endpoint(M::PATCH, "/api/v1/users/{id}", users::update),
+        endpoint(M::PUT, "/api/v1/users/{id}/roles", users::set_role),
+        endpoint(M::GET, "/api/v1/api-tokens", users::list_tokens),
+        endpoint(M::POST, "/api/v1/api-tokens", users::create_token),
+        endpoint(M::DELETE, "/api/v1/api-tokens/{id}", users::revoke_token),
+        endpoint(M::GET, "/api/v1/entities", org::list_entities),
+        endpoint(M::POST, "/api/v1/entities", org::create_entity),
+        endpoint(M::PATCH, "/api/v1/entities/{id}", org::rename_entity),
+        endpoint(M::DELETE, "/api/v1/entities/{id}", org::delete_entity),
+        endpoint(M::GET, "/api/v1/sites", org::list_sites),
+        endpoint(M::POST, "/api/v1/sites", org::create_site),
+        endpoint(M::PATCH, "/api/v1/sites/{id}", org::update_site),
+        endpoint(M::DELETE, "/api/v1/sites/{id}", org::delete_site),
+        endpoint(M::POST, "/api/v1/sites/{id}/tokens", org::create_site_token),
+        endpoint(M::DELETE, "/api/v1/tokens/{id}", org::revoke_site_token),
+        endpoint(M::POST, "/api/v1/agents/{id}/revoke", org::revoke_agent),
+        endpoint(M::GET, "/api/v1/subnets", org::list_subnets),
+        endpoint(M::POST, "/api/v1/subnets", org::create_subnet),
+        endpoint(M::DELETE, "/api/v1/subnets/{id}", org::delete_subnet),
+        endpoint(M::GET, "/api/v1/departments", org::list_departments),
+        endpoint(M::POST, "/api/v1/departments", org::create_department),
+        endpoint(M::PATCH, "/api/v1/departments/{id}", org::update_department),
+        endpoint(M::DELETE, "/api/v1/departments/{id}", org::delete_department),
+        endpoint(M::GET, "/api/v1/locations", org::list_locations),
+        endpoint(M::POST, "/api/v1/locations", org::create_location),
+        endpoint(M::PATCH, "/api/v1/locations/{id}", org::update_location),
+        endpoint(M::DELETE, "/api/v1/locations/{id}", org::delete_location),
+        endpoint(M::GET, "/api/v1/audit", org::audit),
     ]
 }
 

@@ -13,6 +13,7 @@ use crate::store::QueryBuilder;
 use super::{Db, DbRow};
 
 use super::Store;
+use crate::auth::Scope;
 use crate::facts;
 
 pub const MAX_PER_PAGE: u32 = 500;
@@ -41,6 +42,11 @@ pub struct AssetFilter {
     pub reported_since: Option<String>,
     /// Agent inventory observed before (silent agents).
     pub reported_before: Option<String>,
+    /// Entity id or name.
+    pub entity: Option<String>,
+    /// The entities the caller may read. None: every entity, for internal callers only; the
+    /// API always sets it from the caller's principal.
+    pub scope: Option<Scope>,
     pub sort: Sort,
     /// From 1.
     pub page: u32,
@@ -114,6 +120,8 @@ pub struct AssetSummary {
     pub mac_addresses: Vec<String>,
     pub first_seen: String,
     pub last_seen: String,
+    pub entity_id: i64,
+    pub entity: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +145,7 @@ pub struct HistoryItem {
 }
 
 const SUMMARY_COLUMNS: &str = "a.id, a.name, a.kind, s.name, a.serial, a.uuid, a.manufacturer,
-    a.model, a.os, a.first_seen, a.last_seen";
+    a.model, a.os, a.first_seen, a.last_seen, s.entity_id, e.name";
 
 /// Escapes LIKE wildcards so that a search for "50%" finds "50%", not everything.
 fn like_pattern(q: &str) -> String {
@@ -154,7 +162,20 @@ fn like_pattern(q: &str) -> String {
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Db>, f: &AssetFilter) {
-    q.push(" FROM assets a JOIN sites s ON s.id = a.site_id WHERE 1 = 1");
+    q.push(
+        " FROM assets a JOIN sites s ON s.id = a.site_id JOIN entities e ON e.id = s.entity_id \
+         WHERE 1 = 1",
+    );
+    if let Some(scope) = &f.scope {
+        scope.push_site_filter(q, "a.site_id");
+    }
+    if let Some(entity) = &f.entity {
+        // An entity by id or by name.
+        match entity.parse::<i64>() {
+            Ok(id) => q.push(" AND s.entity_id = ").push_bind(id),
+            Err(_) => q.push(" AND e.name = ").push_bind(entity.clone()),
+        };
+    }
     if let Some(site) = &f.site {
         q.push(" AND s.name = ").push_bind(site.clone());
     }
@@ -237,6 +258,8 @@ fn summary(row: &DbRow) -> AssetSummary {
         mac_addresses: Vec::new(),
         first_seen: row.get(9),
         last_seen: row.get(10),
+        entity_id: row.get(11),
+        entity: row.get(12),
     }
 }
 
@@ -319,7 +342,8 @@ impl Store {
         let Some(row) = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS}, a.facts, a.sweep_facts, a.match_rule, a.firmware,
                 a.snmp_facts
-             FROM assets a JOIN sites s ON s.id = a.site_id WHERE a.id = $1"
+             FROM assets a JOIN sites s ON s.id = a.site_id JOIN entities e ON e.id = s.entity_id
+             WHERE a.id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -330,11 +354,11 @@ impl Store {
         let mut items = [summary(&row)];
         self.fill_keys(&mut items).await?;
         let [asset] = items;
-        let facts_text: Option<String> = row.get(11);
-        let sweep_text: Option<String> = row.get(12);
-        let match_rule: String = row.get(13);
-        let firmware: Option<String> = row.get(14);
-        let snmp_text: Option<String> = row.get(15);
+        let facts_text: Option<String> = row.get(13);
+        let sweep_text: Option<String> = row.get(14);
+        let match_rule: String = row.get(15);
+        let firmware: Option<String> = row.get(16);
+        let snmp_text: Option<String> = row.get(17);
 
         let inv: Option<Inventory> = facts_text.as_deref().and_then(|t| {
             serde_json::from_str(t)

@@ -49,6 +49,7 @@
 //! read); `ON CONFLICT` rather than `INSERT OR ...`; no SQLite-only functions.
 
 pub mod agents;
+pub mod audit;
 pub mod assets;
 pub mod builder;
 pub mod clones;

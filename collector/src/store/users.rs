@@ -5,8 +5,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use serde_json::json;
+
 use super::{ts, DbConn, Store};
-use crate::auth::{AuthMethod, Principal, Role};
+use crate::audit;
+use crate::auth::{secret, AuthMethod, Principal, Role};
+use crate::error::ApiError;
 
 /// Absolute lifetime of a session, however active: a stolen cookie does not live forever.
 pub const SESSION_MAX_AGE: Duration = Duration::days(7);
@@ -382,4 +386,297 @@ mod tests {
             assert!(check_login(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+/// A new user as the API or the CLI asks for it; the password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub login: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub roles: Vec<(Option<i64>, Role)>,
+}
+
+/// Changes to a user; None leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+async fn entity_exists(conn: &mut DbConn, id: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM entities WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+impl Store {
+    /// Creates a user and its roles, audited as `actor`'s action, in one transaction.
+    pub async fn create_user(&self, actor: &Principal, new: &NewUser) -> Result<User, ApiError> {
+        let mut w = self.write().await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE login = $1")
+            .bind(&new.login)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if taken.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "login {:?} is already taken",
+                new.login
+            )));
+        }
+        for (entity, _) in &new.roles {
+            if let Some(e) = entity {
+                if !entity_exists(&mut w.tx, *e).await? {
+                    return Err(ApiError::Unprocessable(format!("no entity with id {e}")));
+                }
+            }
+        }
+        let id = insert_user(&mut w.tx, &new.login, &new.display_name, &new.password_hash).await?;
+        for (entity, role) in &new.roles {
+            set_role(&mut w.tx, id, *entity, Some(*role)).await?;
+        }
+        let roles: Vec<_> = new
+            .roles
+            .iter()
+            .map(|(e, r)| json!({"entity_id": e, "role": r}))
+            .collect();
+        audit::record(
+            &mut w.tx,
+            actor,
+            "user.create",
+            None,
+            &format!("user:{id}"),
+            &json!({"login": new.login, "display_name": new.display_name, "roles": roles}),
+        )
+        .await?;
+        let user = user_in(&mut w.tx, id).await?.expect("just created");
+        w.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn update_user(
+        &self,
+        actor: &Principal,
+        id: i64,
+        change: &UserChange,
+    ) -> Result<Option<User>, ApiError> {
+        let mut w = self.write().await?;
+        if user_in(&mut w.tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        let now = ts(Utc::now());
+        if let Some(name) = &change.display_name {
+            sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        if let Some(hash) = &change.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+            // A new password ends every session of the user: the old one may have leaked.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        match change.disabled {
+            Some(true) => {
+                sqlx::query(
+                    "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+                )
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            Some(false) => {
+                sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            None => {}
+        }
+        audit::record(
+            &mut w.tx,
+            actor,
+            "user.update",
+            None,
+            &format!("user:{id}"),
+            &json!({
+                "display_name": change.display_name,
+                "password_changed": change.password_hash.is_some(),
+                "disabled": change.disabled,
+            }),
+        )
+        .await?;
+        let user = user_in(&mut w.tx, id).await?;
+        w.commit().await?;
+        Ok(user)
+    }
+
+    /// Sets (or with None removes) a user's role in an entity or group-wide.
+    pub async fn set_user_role(
+        &self,
+        actor: &Principal,
+        id: i64,
+        entity_id: Option<i64>,
+        role: Option<Role>,
+    ) -> Result<Option<User>, ApiError> {
+        let mut w = self.write().await?;
+        if user_in(&mut w.tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        if let Some(e) = entity_id {
+            if !entity_exists(&mut w.tx, e).await? {
+                return Err(ApiError::Unprocessable(format!("no entity with id {e}")));
+            }
+        }
+        set_role(&mut w.tx, id, entity_id, role).await?;
+        audit::record(
+            &mut w.tx,
+            actor,
+            "user.role",
+            entity_id,
+            &format!("user:{id}"),
+            &json!({"entity_id": entity_id, "role": role}),
+        )
+        .await?;
+        let user = user_in(&mut w.tx, id).await?;
+        w.commit().await?;
+        Ok(user)
+    }
+
+    /// Creates an API token for `user_id`; returns its id and the token, shown only now.
+    pub async fn create_api_token(
+        &self,
+        actor: &Principal,
+        user_id: i64,
+        name: &str,
+        role: Role,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(ApiTokenInfo, String), ApiError> {
+        let token = secret::new_api_token();
+        let mut w = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (hash, user_id, name, role, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(secret::hash(&token))
+        .bind(user_id)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(ts(Utc::now()))
+        .bind(expires_at.map(ts))
+        .fetch_one(&mut *w.tx)
+        .await?;
+        audit::record(
+            &mut w.tx,
+            actor,
+            "api_token.create",
+            None,
+            &format!("api_token:{id}"),
+            &json!({"user_id": user_id, "name": name, "role": role,
+                    "expires_at": expires_at.map(ts)}),
+        )
+        .await?;
+        let info = api_token_in(&mut w.tx, id).await?.expect("just created");
+        w.commit().await?;
+        Ok((info, token))
+    }
+
+    /// API tokens of one user, or of everyone (None).
+    pub async fn list_api_tokens(
+        &self,
+        user_id: Option<i64>,
+    ) -> Result<Vec<ApiTokenInfo>, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        let ids: Vec<i64> = match user_id {
+            Some(u) => {
+                sqlx::query_scalar("SELECT id FROM api_tokens WHERE user_id = $1 ORDER BY id")
+                    .bind(u)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT id FROM api_tokens ORDER BY id")
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(api_token_in(&mut conn, id).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn api_token(&self, id: i64) -> Result<Option<ApiTokenInfo>, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        api_token_in(&mut conn, id).await
+    }
+
+    /// Revokes an API token (idempotent); false when there is no such token.
+    pub async fn revoke_api_token(&self, actor: &Principal, id: i64) -> Result<bool, ApiError> {
+        let mut w = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        let exists = api_token_in(&mut w.tx, id).await?.is_some();
+        if n > 0 {
+            audit::record(
+                &mut w.tx,
+                actor,
+                "api_token.revoke",
+                None,
+                &format!("api_token:{id}"),
+                &json!({}),
+            )
+            .await?;
+        }
+        w.commit().await?;
+        Ok(exists)
+    }
+}
+
+async fn api_token_in(conn: &mut DbConn, id: i64) -> Result<Option<ApiTokenInfo>, sqlx::Error> {
+    let Some(r) = sqlx::query(
+        "SELECT t.id, t.user_id, u.login, t.name, t.role, t.created_at, t.expires_at,
+                t.revoked_at, t.last_used
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ApiTokenInfo {
+        id: r.get(0),
+        user_id: r.get(1),
+        login: r.get(2),
+        name: r.get(3),
+        role: parse_role(r.get::<&str, _>(4))?,
+        created_at: r.get(5),
+        expires_at: r.get(6),
+        revoked_at: r.get(7),
+        last_used: r.get(8),
+    }))
 }
