@@ -60,11 +60,7 @@ async function route() {
   const [name, page, args] = found;
   if (!session && name !== 'login') {
     session = await Session.load();
-    if (!session) {
-      const back = location.hash && location.hash !== '#/login' ? location.hash : '';
-      location.hash = `#/login${back ? `?next=${encodeURIComponent(back)}` : ''}`;
-      return;
-    }
+    if (!session) { toLogin(); return; }
   }
   header(name);
   document.body.dataset.rendered = '';
@@ -86,9 +82,16 @@ async function route() {
   document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
 }
 
+/** To the login page, which comes back here once logged in. */
+function toLogin() {
+  if (location.hash.startsWith('#/login')) return;
+  const back = location.hash && location.hash !== '#/' ? location.hash : '';
+  location.hash = `#/login${back ? `?next=${encodeURIComponent(back)}` : ''}`;
+}
+
 setUnauthorizedHandler(() => {
   session = null;
-  if (!location.hash.startsWith('#/login')) location.hash = '#/login';
+  toLogin();
 });
 
 document.getElementById('logout').addEventListener('click', async () => {
