@@ -160,6 +160,7 @@ fn collector_sigkilled_during_a_storm_loses_no_acknowledged_document() {
     let url = Arc::new(RwLock::new(first.url.clone()));
     let collector = Arc::new(Mutex::new(Some(first)));
     let acked = Arc::new(AtomicUsize::new(0));
+    let replays = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(600);
 
     let drivers: Vec<_> = (0..AGENTS)
@@ -167,6 +168,7 @@ fn collector_sigkilled_during_a_storm_loses_no_acknowledged_document() {
             let url = url.clone();
             let token = token.clone();
             let acked = acked.clone();
+            let replays = replays.clone();
             let mut rng = Rng(rng.next());
             std::thread::spawn(move || {
                 let client = http();
@@ -177,7 +179,11 @@ fn collector_sigkilled_during_a_storm_loses_no_acknowledged_document() {
                     let body = serde_json::to_vec(&doc).unwrap();
                     let answer =
                         post_until_acknowledged(&client, &url, &token, &body, &mut rng, deadline);
-                    assert_eq!(answer["duplicate"], false, "{answer}");
+                    // A replay answer is right too: the collector committed an earlier
+                    // attempt and was killed before its answer left.
+                    if answer["duplicate"] == true {
+                        replays.fetch_add(1, Ordering::SeqCst);
+                    }
                     acked.fetch_add(1, Ordering::SeqCst);
                     mine.push(Acked {
                         document_id: doc.header.document_id,
@@ -215,7 +221,11 @@ fn collector_sigkilled_during_a_storm_loses_no_acknowledged_document() {
     for d in drivers {
         documents.extend(d.join().expect("a storm driver failed"));
     }
-    eprintln!("storm: {total} documents from {AGENTS} agents; SIGKILL after {acked_before_kill:?} acknowledgements");
+    eprintln!(
+        "storm: {total} documents from {AGENTS} agents; SIGKILL after {acked_before_kill:?} \
+         acknowledgements; {} first acknowledged as replays (committed, answer lost in a kill)",
+        replays.load(Ordering::SeqCst)
+    );
     assert_eq!(documents.len(), total);
     assert!(
         acked_before_kill.iter().all(|&n| n > 0 && n < total),
