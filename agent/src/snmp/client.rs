@@ -337,14 +337,7 @@ impl CommunityTransport {
         limits: &SnmpLimits,
         deadline: Instant,
     ) -> Result<Answer, SnmpError> {
-        let max_varbinds = match request {
-            Request::Get(oids) => oids.len(),
-            Request::GetNext(_) => 1,
-            Request::GetBulk {
-                oids,
-                max_repetitions,
-            } => oids.len().saturating_mul(*max_repetitions as usize),
-        };
+        let max_varbinds = request.max_varbinds();
         let attempts = limits.retries + 1;
         // Ids of every attempt of this request: a reply to an earlier attempt that arrives
         // late is as good as the latest one.
@@ -439,13 +432,7 @@ async fn v3_request(
     deadline: Instant,
 ) -> Result<Answer, SnmpError> {
     let attempts = limits.retries + 1;
-    let max_varbinds = match request {
-        Request::Get(oids) => oids.len(),
-        Request::GetNext(_) => 1,
-        Request::GetBulk {
-            max_repetitions, ..
-        } => *max_repetitions as usize,
-    };
+    let max_varbinds = request.max_varbinds();
     let mut last = SnmpError::Timeout {
         timeout_ms: limits.timeout.as_millis(),
         attempts,

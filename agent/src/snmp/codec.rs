@@ -150,6 +150,20 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The most variables a correct reply can carry: more is a hostile or broken agent.
+    pub fn max_varbinds(&self) -> usize {
+        match self {
+            Request::Get(oids) => oids.len(),
+            Request::GetNext(_) => 1,
+            Request::GetBulk {
+                oids,
+                max_repetitions,
+            } => oids.len().saturating_mul(*max_repetitions as usize),
+        }
+    }
+}
+
 /// Community-based protocol versions (the wire numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommunityVersion {
