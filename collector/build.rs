@@ -9,7 +9,9 @@ fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=ui");
 
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    // Read at run time: a build script binary can be reused by a checkout at another path.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let ui = Path::new(&manifest_dir).join("ui");
     let mut files: Vec<_> = std::fs::read_dir(&ui)
         .expect("collector/ui exists")
         .map(|e| e.expect("readable ui/ entry").path())
