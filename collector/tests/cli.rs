@@ -115,6 +115,12 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // A new database has no user: the first start creates `admin` and prints its password once.
+    let password_line = lines.next().unwrap().unwrap();
+    let password = password_line
+        .strip_prefix("initial admin password: ")
+        .unwrap_or_else(|| panic!("unexpected first line {password_line:?}"));
+    assert!(password.len() >= 16, "{password_line:?}");
     let first = lines.next().unwrap().unwrap();
     let addr = first
         .strip_prefix("listening on http://127.0.0.1:")

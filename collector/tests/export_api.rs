@@ -26,6 +26,8 @@ struct Env {
     state: AppState,
     /// Site name → agent token.
     tokens: Vec<(&'static str, String)>,
+    /// An admin API token: what a script calling the export over HTTP presents.
+    admin: String,
 }
 
 impl Env {
@@ -48,9 +50,10 @@ async fn env() -> Env {
     let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);
     Env {
         _dir: dir,
-        app: parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin),
+        app: parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin.clone()),
         state,
         tokens,
+        admin,
     }
 }
 
@@ -545,11 +548,15 @@ async fn export_streams_over_a_real_socket() {
         e.state.clone(),
         stop.clone().cancelled_owned(),
     ));
-    let response = reqwest::get(format!(
-        "http://{addr}/api/v1/assets/export?format=csv&site=chu-nord"
-    ))
-    .await
-    .unwrap();
+    let url = format!("http://{addr}/api/v1/assets/export?format=csv&site=chu-nord");
+    let anonymous = reqwest::get(&url).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body = response.bytes().await.unwrap();
     let (_, rows) = csv_rows(&body);

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AppState;
-use crate::error::ApiError;
 use crate::auth::{Principal, Role};
+use crate::error::ApiError;
 use crate::store::agents::Enrolment;
 use crate::store::clones::ClonesReport;
 

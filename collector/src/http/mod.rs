@@ -177,7 +177,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/api/v1/assets/{id}/split", manage::split),
         endpoint(M::POST, "/api/v1/operations/{id}/undo", manage::undo),
         endpoint(M::GET, "/api/v1/reports/unmanaged", reports::unmanaged),
-        endpoint(M::GET, "/api/v1/reports/silent-agents", reports::silent_agents),
+        endpoint(
+            M::GET,
+            "/api/v1/reports/silent-agents",
+            reports::silent_agents,
+        ),
         endpoint(M::GET, "/api/v1/reports/stale", reports::stale),
         endpoint(M::GET, "/api/v1/reports/clones", agents::clones),
         endpoint(M::GET, "/api/v1/assets/{id}/glpi", export::glpi),
@@ -188,7 +192,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/api/v1/sweeps", sweeps::create),
         endpoint(M::GET, "/api/v1/sweeps", sweeps::list),
         endpoint(M::GET, "/api/v1/sweeps/{id}", sweeps::detail),
-        endpoint(M::GET, "/api/v1/subnets/{id}/devices", sweeps::subnet_devices),
+        endpoint(
+            M::GET,
+            "/api/v1/subnets/{id}/devices",
+            sweeps::subnet_devices,
+        ),
         // Users and access (issue #7).
         endpoint(M::POST, "/api/v1/session", session::sign_in),
         endpoint(M::DELETE, "/api/v1/session", session::sign_out),
@@ -217,7 +225,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/departments", org::list_departments),
         endpoint(M::POST, "/api/v1/departments", org::create_department),
         endpoint(M::PATCH, "/api/v1/departments/{id}", org::update_department),
-        endpoint(M::DELETE, "/api/v1/departments/{id}", org::delete_department),
+        endpoint(
+            M::DELETE,
+            "/api/v1/departments/{id}",
+            org::delete_department,
+        ),
         endpoint(M::GET, "/api/v1/locations", org::list_locations),
         endpoint(M::POST, "/api/v1/locations", org::create_location),
         endpoint(M::PATCH, "/api/v1/locations/{id}", org::update_location),

@@ -49,8 +49,8 @@
 //! read); `ON CONFLICT` rather than `INSERT OR ...`; no SQLite-only functions.
 
 pub mod agents;
-pub mod audit;
 pub mod assets;
+pub mod audit;
 pub mod builder;
 pub mod clones;
 pub mod dashboard;
