@@ -175,8 +175,12 @@ fn ipv6_segment_finds_echo_and_firewalled_hosts() {
     );
     assert_eq!(d.addresses_probed, 17);
     for h in &d.hosts {
-        // Nothing listens: the kernel's RST says the host is there.
-        assert!(h.methods.contains(&ProbeMethod::TcpClosed), "{h:?}");
+        // The echo-blocking host is found only by its kernel's RST (nothing listens). The echo
+        // host's RST may come after the probe timeout: its first packets wait for neighbour
+        // discovery (~1 s RTT seen), so for it echo alone is required.
+        if h.ip == "fd00:6::11" {
+            assert!(h.methods.contains(&ProbeMethod::TcpClosed), "{h:?}");
+        }
         assert!(h.open_ports.is_empty(), "{h:?}");
         let echo = h.methods.contains(&ProbeMethod::IcmpEcho);
         assert_eq!(echo, h.ip == "fd00:6::10", "ICMPv6 echo of {}", h.ip);
