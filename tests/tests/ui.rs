@@ -120,6 +120,10 @@ async fn forget(b: &Client) -> Result<()> {
 
 /// Opens `url` (a navigation, or only a hash change) and waits until `page` is drawn.
 async fn go(b: &Client, url: &str, page: &str) -> Result<()> {
+    // The same URL again is no navigation and no hash change: the page stays drawn as it is.
+    if b.current_url().await?.as_str() == url {
+        return rendered(b, page).await;
+    }
     let _ = forget(b).await;
     b.goto(url).await?;
     rendered(b, page).await
@@ -406,7 +410,6 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
 // ---- tests
 
 #[test]
-#[ignore = "fails since the return-to-page login change (2e58ef7): lands on the asset list where the test waits for the dashboard; to fix next session"]
 fn technician_logs_in_reads_the_dashboard_searches_and_edits_an_asset() {
     let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(driver) = chromedriver() else { return };
@@ -428,7 +431,7 @@ fn technician_logs_in_reads_the_dashboard_searches_and_edits_an_asset() {
         let refused = wait_text(&b, "#login-form .error", "Wrong login").await;
         assert!(refused.is_ok(), "{refused:?}");
         fill(&b, "#password", PASSWORD).await?;
-        click_to(&b, "#login-form button[type=submit]", "dashboard").await?;
+        click_to(&b, "#login-form button[type=submit]", "assets").await?;
         // Back where the login interrupted: the page asked for first.
         assert!(b.current_url().await?.as_str().ends_with("#/assets"));
         go(&b, &format!("{base}/#/"), "dashboard").await?;
@@ -557,7 +560,6 @@ fn a_viewer_of_one_entity_sees_none_of_the_other_and_cannot_edit() {
 }
 
 #[test]
-#[ignore = "the French login form shows but the test's render mark never comes; not yet understood, to fix next session"]
 fn the_ui_speaks_french_and_keeps_the_choice() {
     let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(driver) = chromedriver() else { return };
