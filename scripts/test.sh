@@ -33,6 +33,9 @@ fi
 # SNMP fixture simulator for tests/tests/snmp_fixtures.rs (pysmi: snmpsim imports it without declaring it).
 if python3 -c 'import snmpsim, pysmi' 2>/dev/null || python3 -m pip install -q snmpsim pysmi 2>/dev/null || python3 -m pip install -q --break-system-packages snmpsim pysmi; then export PARC_REQUIRE_SNMPSIM=1; else echo "==> snmpsim could not be installed: the SNMP fixture test will skip"; fi
 
+# CI builds once from scratch: incremental state would only add gigabytes to a disk that may be small.
+export CARGO_INCREMENTAL=0
+echo "==> disk before the build: $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 cargo build --workspace --bins
 # Deployment artifacts, checked by tests/tests/packaging.rs: the cross-built Windows agent and
 # its MSI, and the .deb packages (from the binaries just built, to stay within CI's time).
@@ -52,4 +55,5 @@ PARC_TEST_POSTGRES=1 cargo test -p parc-tests --no-fail-fast \
   --test backbone --test discovery --test trust --test retry_after \
   --test snmp_sweep || status=$?
 echo "==> PostgreSQL run: $((SECONDS - pg_start)) s"
+echo "==> disk after the tests: $(df -h --output=avail . | tail -1 | tr -d ' ') free, target/ $(du -sh target | cut -f1)"
 exit $status
