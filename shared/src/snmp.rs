@@ -35,6 +35,11 @@ pub struct SnmpDevice {
     pub cdp_neighbors: Vec<CdpNeighbor>,
     #[serde(default)]
     pub arp: Vec<ArpEntry>,
+    /// What the maker's own MIB gave for the values the standard MIBs left empty (APC
+    /// PowerNet, Eaton XUPS, printer makers' serial and model objects); read only when
+    /// sysObjectID names that maker.
+    #[serde(default)]
+    pub vendor_mib: Option<VendorMibFacts>,
     pub identification: Identification,
     /// Sections that failed, with why; everything else is still filled in.
     #[serde(default)]
@@ -125,6 +130,37 @@ pub struct UpsInfo {
     pub battery_status: Option<u32>,
     /// Percent.
     pub battery_charge: Option<u32>,
+    /// upsEstimatedMinutesRemaining, in seconds.
+    #[serde(default)]
+    pub battery_runtime_seconds: Option<u32>,
+}
+
+/// Values read from a maker's private MIB (`[[vendor_get]]` in the agent's SNMP rules). Each
+/// is present only when the standard MIBs had nothing for it; identification falls back to
+/// these after the standard values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VendorMibFacts {
+    /// IANA enterprise number whose MIB answered (the one in sysObjectID).
+    pub enterprise: u32,
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// YYYY-MM-DD.
+    #[serde(default)]
+    pub manufacture_date: Option<String>,
+    /// In UPS-MIB's terms: 1 unknown, 2 normal, 3 low, 4 depleted.
+    #[serde(default)]
+    pub battery_status: Option<u32>,
+    /// Percent.
+    #[serde(default)]
+    pub battery_charge: Option<u32>,
+    #[serde(default)]
+    pub battery_runtime_seconds: Option<u32>,
 }
 
 /// HOST-RESOURCES-MIB facts.
@@ -313,5 +349,23 @@ mod tests {
         let back: SnmpDevice =
             serde_json::from_str(&serde_json::to_string(&device).unwrap()).unwrap();
         assert_eq!(back, device);
+    }
+
+    #[test]
+    fn documents_from_before_vendor_mibs_still_parse() {
+        let old = r#"{"ip":"10.0.0.9","port":161,"version":"v2c","credential_index":0,
+            "system":{"descr":"UPS"},"chassis":null,"ip_forwarding":null,"printer":null,
+            "ups":{"manufacturer":"EATON","model":"9PX","firmware":null,
+                   "battery_status":2,"battery_charge":97},
+            "host":null,"bridge":null,
+            "identification":{"device_type":"ups","vendor":null,"model":null,"serial":null,
+                              "firmware":null,"enterprise":534}}"#;
+        let d: SnmpDevice = serde_json::from_str(old).unwrap();
+        assert_eq!(d.vendor_mib, None);
+        let ups = d.ups.unwrap();
+        assert_eq!(
+            (ups.battery_charge, ups.battery_runtime_seconds),
+            (Some(97), None)
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! SNMP identification against recorded devices: snmpsim serves the fixtures of
-//! `tests/fixtures/snmp` (an access switch, a printer, a UPS, a router and a Linux server, each
-//! under its own community) on 127.0.0.1, and the real `parc-agent snmp` queries each one.
+//! `tests/fixtures/snmp` (an access switch, a printer, a UPS, a router and a Linux server, and
+//! four devices known only through their maker's MIB: an APC and an Eaton UPS, an HP and a
+//! Kyocera printer; each under its own community) on 127.0.0.1, and the real
+//! `parc-agent snmp` queries each one. The maker's-MIB devices are also pushed to a real
+//! collector and checked through its API.
 //!
 //! The expected values come from `expected.json`, which the fixture generator writes from the
 //! same constants as the data, so a check here fails on the agent, not on a typo.
@@ -193,20 +196,33 @@ fn get_sys_uptime(community: &str, request_id: u8) -> Vec<u8> {
 }
 
 fn query(sim: &Simulator, state: &Path, community: &str) -> Result<SnmpDevice> {
+    query_with(sim, state, community, &[])
+}
+
+/// `parc-agent [GLOBAL...] snmp 127.0.0.1 ...` for one community; `global` may carry
+/// `--server`/`--token`, and then the device is pushed too.
+fn query_with(
+    sim: &Simulator,
+    state: &Path,
+    community: &str,
+    global: &[&str],
+) -> Result<SnmpDevice> {
     let port = sim.port.to_string();
-    let out = parc_tests::agent(
-        state,
-        &[
-            "snmp",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--community",
-            community,
-            "--format",
-            "json",
-        ],
-    )?;
+    let mut args: Vec<&str> = global.to_vec();
+    args.extend([
+        "snmp",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--community",
+        community,
+        "--format",
+        "json",
+    ]);
+    if !global.is_empty() {
+        args.push("--push");
+    }
+    let out = parc_tests::agent(state, &args)?;
     if !out.status.success() {
         bail!(
             "parc-agent snmp ({community}) failed: {}",
@@ -475,8 +491,32 @@ fn check_server(r: &mut Report, d: &SnmpDevice, want: &Value) {
     );
 }
 
+/// Devices read through their maker's MIB: exactly the facts the fixture gives there, and
+/// none of those the standard MIBs already gave (those are never asked).
+fn check_vendor_mib(r: &mut Report, d: &SnmpDevice, want: &Value) {
+    let name = want["community"].as_str().unwrap_or("?");
+    r.eq(
+        &format!("{name} vendor MIB facts"),
+        serde_json::to_value(&d.vendor_mib).unwrap_or_default(),
+        want["vendor_mib"].clone(),
+    );
+    if want.get("pages").is_some() {
+        r.eq(
+            &format!("{name} page counter"),
+            d.printer.as_ref().and_then(|p| p.page_count),
+            want["pages"].as_u64(),
+        );
+    }
+    if want.get("battery_charge").is_some() {
+        check_ups(r, d, want);
+    }
+}
+
 /// The checks of one kind of device, beyond its identification.
 type Check = fn(&mut Report, &SnmpDevice, &Value);
+
+/// The devices whose identity comes (partly) from their maker's MIB.
+const VENDOR_MIB_DEVICES: [&str; 4] = ["ups-apc", "ups-xups", "printer-hp", "printer-kyocera"];
 
 #[test]
 fn recorded_devices_are_identified_and_their_tables_read() -> Result<()> {
@@ -493,12 +533,16 @@ fn recorded_devices_are_identified_and_their_tables_read() -> Result<()> {
     let sim = Simulator::start()?;
     let state = tempfile::tempdir()?;
     let mut report = Report::default();
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 9] = [
         ("switch", check_switch),
         ("printer", check_printer),
         ("ups", check_ups),
         ("router", check_router),
         ("server", check_server),
+        (VENDOR_MIB_DEVICES[0], check_vendor_mib),
+        (VENDOR_MIB_DEVICES[1], check_vendor_mib),
+        (VENDOR_MIB_DEVICES[2], check_vendor_mib),
+        (VENDOR_MIB_DEVICES[3], check_vendor_mib),
     ];
     for (community, check) in checks {
         let want = &expected[community];
@@ -511,6 +555,89 @@ fn recorded_devices_are_identified_and_their_tables_read() -> Result<()> {
         };
         check_identification(&mut report, community, &device, want);
         check(&mut report, &device, want);
+    }
+    assert!(
+        report.0.is_empty(),
+        "{} mismatches:\n{}",
+        report.0.len(),
+        report.0.join("\n")
+    );
+    Ok(())
+}
+
+/// The devices known through their maker's MIB, pushed by `parc-agent snmp --push` to a real
+/// collector (each to its own site, so nothing but its own record can merge with it): the
+/// asset's kind, manufacturer, model, serial and firmware read back through the API are the
+/// fixture's, the vendor serials included.
+#[test]
+fn vendor_mib_devices_reach_the_cmdb() -> Result<()> {
+    if let Some(why) = snmpsim_missing() {
+        if std::env::var_os("PARC_REQUIRE_SNMPSIM").is_some() {
+            bail!("PARC_REQUIRE_SNMPSIM is set but {why}");
+        }
+        eprintln!("skipping the snmpsim collector test: {why}");
+        return Ok(());
+    }
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("expected.json"),
+    )?)?;
+    let sim = Simulator::start()?;
+    let dir = tempfile::tempdir()?;
+    let collector = parc_tests::Collector::start(dir.path())?;
+    let mut report = Report::default();
+    for community in VENDOR_MIB_DEVICES {
+        let token = collector.token(community)?;
+        let state = dir.path().join(community);
+        if let Err(e) = query_with(
+            &sim,
+            &state,
+            community,
+            &["--server", &collector.url, "--token", &token],
+        ) {
+            report.0.push(format!("{community}: {e:#}"));
+        }
+    }
+    let list = collector.get("/api/v1/assets?per_page=500")?;
+    let mut by_name = std::collections::BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let id = item["id"].as_i64().context("asset id")?;
+        let asset = collector.get(&format!("/api/v1/assets/{id}"))?;
+        let name = s(&asset["snmp"]["system"]["name"]).unwrap_or_default();
+        by_name.insert(name, asset);
+    }
+    report.eq(
+        "assets in the CMDB",
+        by_name.len(),
+        VENDOR_MIB_DEVICES.len(),
+    );
+    for community in VENDOR_MIB_DEVICES {
+        let want = &expected[community];
+        let name = want["name"].as_str().unwrap_or("?");
+        let Some(asset) = by_name.get(name) else {
+            report.0.push(format!(
+                "{community}: no asset named {name:?} among {:?}",
+                by_name.keys().collect::<Vec<_>>()
+            ));
+            continue;
+        };
+        for (field, key) in [
+            ("kind", "type"),
+            ("manufacturer", "vendor"),
+            ("model", "model"),
+            ("serial", "serial"),
+            ("firmware", "firmware"),
+        ] {
+            report.eq(
+                &format!("{community} asset {field}"),
+                s(&asset[field]),
+                s(&want[key]),
+            );
+        }
+        report.eq(
+            &format!("{community} stored identification serial"),
+            s(&asset["snmp"]["identification"]["serial"]),
+            s(&want["serial"]),
+        );
     }
     assert!(
         report.0.is_empty(),

@@ -11,12 +11,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use parc_shared::snmp::{
     ArpEntry, BridgeInfo, CdpNeighbor, EntityChassis, FdbEntry, HostResources, HostStorage,
     LldpNeighbor, PrinterInfo, PrinterSupply, SectionError, SnmpDevice, SnmpInterface,
-    SnmpIpAddress, SnmpSystem, UpsInfo,
+    SnmpIpAddress, SnmpSystem, UpsInfo, VendorMibFacts,
 };
 
 use super::client::Session;
 use super::codec::{format_mac, Value, VarBind};
 use super::credential::Depth;
+use super::identify::{Rules, Transform, VendorField, VendorGet};
 use super::oid::Oid;
 
 /// OIDs of the objects collected, grouped by MIB.
@@ -36,6 +37,7 @@ pub mod oids {
     pub const UPS_MODEL: &[u32] = &[1, 3, 6, 1, 2, 1, 33, 1, 1, 2, 0];
     pub const UPS_SOFTWARE: &[u32] = &[1, 3, 6, 1, 2, 1, 33, 1, 1, 3, 0];
     pub const UPS_BATTERY_STATUS: &[u32] = &[1, 3, 6, 1, 2, 1, 33, 1, 2, 1, 0];
+    pub const UPS_MINUTES_REMAINING: &[u32] = &[1, 3, 6, 1, 2, 1, 33, 1, 2, 3, 0];
     pub const UPS_CHARGE: &[u32] = &[1, 3, 6, 1, 2, 1, 33, 1, 2, 4, 0];
 
     pub const ENT_PHYSICAL: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1];
@@ -192,6 +194,7 @@ pub fn ups_from(s: &Scalars) -> Option<UpsInfo> {
         firmware: s.text(UPS_SOFTWARE),
         battery_status: s.u32(UPS_BATTERY_STATUS),
         battery_charge: s.u32(UPS_CHARGE),
+        battery_runtime_seconds: s.u32(UPS_MINUTES_REMAINING).and_then(|m| m.checked_mul(60)),
     };
     (ups != UpsInfo::default()).then_some(ups)
 }
@@ -482,8 +485,205 @@ pub fn arp_from(t: &Table) -> Vec<ArpEntry> {
         .collect()
 }
 
-/// Runs every section against an open session whose system group already answered.
+/// Longest text each vendor field may hold; a longer value is refused, not cut, because a
+/// 5,000-character "serial" is not a serial.
+fn vendor_text_limit(field: VendorField) -> usize {
+    match field {
+        VendorField::Serial => 64,
+        VendorField::ManufactureDate => 32,
+        _ => 128,
+    }
+}
+
+/// What one vendor field got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VendorValue {
+    Text(String),
+    Number(u32),
+}
+
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Int(_) => "an INTEGER",
+        Value::Bytes(_) => "an OCTET STRING",
+        Value::Oid(_) => "an OBJECT IDENTIFIER",
+        Value::Ip(_) => "an IpAddress",
+        Value::Counter32(_) => "a Counter32",
+        Value::Gauge32(_) => "a Gauge32",
+        Value::Ticks(_) => "TimeTicks",
+        Value::Counter64(_) => "a Counter64",
+        Value::Unsupported => "an unsupported type",
+        _ => "nothing",
+    }
+}
+
+/// "mm/dd/yy" or "mm/dd/yyyy" (APC's dates of manufacture) as "yyyy-mm-dd". Two-digit years
+/// are 20yy: no managed UPS or PDU predates 2000 by that much.
+pub fn month_day_year(text: &str) -> Option<String> {
+    let mut parts = text.trim().split('/');
+    let (m, d, y) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let num = |s: &str, digits: &[usize]| -> Option<u32> {
+        (digits.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (m, d, y) = (num(m, &[1, 2])?, num(d, &[1, 2])?, num(y, &[2, 4])?);
+    let y = if y < 100 { 2000 + y } else { y };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    Some(date.format("%Y-%m-%d").to_string())
+}
+
+/// Checks and converts one value a maker's MIB returned. `Ok(None)` when there is nothing
+/// usable (absent, empty, a placeholder, a code the map does not list); `Err` says why a value
+/// that is there was refused (wrong type, too long, binary, out of range). Pure.
+pub fn vendor_value(get: &VendorGet, value: &Value) -> Result<Option<VendorValue>, String> {
+    if value.is_absent() {
+        return Ok(None);
+    }
+    let field = get.field;
+    if field.is_text() {
+        let Value::Bytes(bytes) = value else {
+            return Err(format!(
+                "expected an OCTET STRING, got {}",
+                value_kind(value)
+            ));
+        };
+        let limit = vendor_text_limit(field);
+        // Bytes bound characters from above: a reply far over the limit is refused before
+        // it is decoded.
+        if bytes.len() > limit * 4 {
+            return Err(format!(
+                "{} bytes, longer than the {limit} characters allowed",
+                bytes.len()
+            ));
+        }
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |e| e + 1);
+        let text = std::str::from_utf8(&bytes[..end])
+            .ok()
+            .filter(|t| t.chars().all(|c| !c.is_control() || c == ' '))
+            .ok_or_else(|| "binary data, not text".to_string())?
+            .trim();
+        let chars = text.chars().count();
+        if chars > limit {
+            return Err(format!(
+                "{chars} characters, longer than the {limit} allowed"
+            ));
+        }
+        if text.is_empty() || parc_shared::is_junk_serial(text) {
+            return Ok(None);
+        }
+        return match &get.transform {
+            Transform::MonthDayYear => month_day_year(text)
+                .map(|d| Some(VendorValue::Text(d)))
+                .ok_or_else(|| format!("{text:?} is not a mm/dd/yy date")),
+            _ => Ok(Some(VendorValue::Text(text.to_string()))),
+        };
+    }
+    let n = match value {
+        Value::Int(_) | Value::Counter32(_) | Value::Gauge32(_) | Value::Ticks(_) => {
+            value.as_i64().expect("an integer type")
+        }
+        other => return Err(format!("expected an integer, got {}", value_kind(other))),
+    };
+    let n = match &get.transform {
+        Transform::Map(codes) => return Ok(codes.get(&n).map(|&c| VendorValue::Number(c))),
+        Transform::TicksToSeconds => n.div_euclid(100),
+        _ => n,
+    };
+    let n = u32::try_from(n).map_err(|_| format!("{n} is out of range"))?;
+    if field == VendorField::BatteryCharge && n > 100 {
+        return Err(format!("{n} is not a percentage"));
+    }
+    Ok(Some(VendorValue::Number(n)))
+}
+
+/// The maker's facts from one GET's answers: per field, the first usable value in the rules'
+/// order. Refused values are returned as section errors naming the field and the object. Pure.
+pub fn vendor_facts(
+    enterprise: u32,
+    asked: &[&VendorGet],
+    answers: &Scalars,
+) -> (Option<VendorMibFacts>, Vec<SectionError>) {
+    let mut facts = VendorMibFacts {
+        enterprise,
+        ..Default::default()
+    };
+    let mut errors = Vec::new();
+    let mut found = false;
+    for get in asked {
+        let Some(value) = answers.get(get.oid.arcs()) else {
+            continue;
+        };
+        let value = match vendor_value(get, value) {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(why) => {
+                errors.push(SectionError {
+                    section: "vendor_mib".into(),
+                    message: format!("{} ({}): {why}", get.field.as_str(), get.oid),
+                });
+                continue;
+            }
+        };
+        let (text, number) = match value {
+            VendorValue::Text(t) => (Some(t), None),
+            VendorValue::Number(n) => (None, Some(n)),
+        };
+        let slot_text = |slot: &mut Option<String>| {
+            if slot.is_none() {
+                *slot = text.clone();
+            }
+        };
+        let slot_number = |slot: &mut Option<u32>| {
+            if slot.is_none() {
+                *slot = number;
+            }
+        };
+        match get.field {
+            VendorField::Manufacturer => slot_text(&mut facts.manufacturer),
+            VendorField::Model => slot_text(&mut facts.model),
+            VendorField::Serial => slot_text(&mut facts.serial),
+            VendorField::Firmware => slot_text(&mut facts.firmware),
+            VendorField::ManufactureDate => slot_text(&mut facts.manufacture_date),
+            VendorField::BatteryStatus => slot_number(&mut facts.battery_status),
+            VendorField::BatteryCharge => slot_number(&mut facts.battery_charge),
+            VendorField::BatteryRuntime => slot_number(&mut facts.battery_runtime_seconds),
+        }
+        found = true;
+    }
+    (found.then_some(facts), errors)
+}
+
+/// Runs every section against an open session whose system group already answered, then
+/// asks the maker's MIB for what the standard ones left empty.
 pub async fn collect(session: &mut Session, device: &mut SnmpDevice, depth: Depth) {
+    collect_standard(session, device, depth).await;
+    collect_vendor(session, device, Rules::builtin()).await;
+}
+
+/// One GET of the maker's objects for the fields still empty, when sysObjectID names a maker
+/// the rules list; nothing at all otherwise.
+async fn collect_vendor(session: &mut Session, device: &mut SnmpDevice, rules: &Rules) {
+    let asked = rules.vendor_requests(device);
+    let Some(enterprise) = asked.first().map(|g| g.enterprise) else {
+        return;
+    };
+    let mut run = Run {
+        session,
+        errors: Vec::new(),
+    };
+    let oids: Vec<&[u32]> = asked.iter().map(|g| g.oid.arcs()).collect();
+    let answers = run.get("vendor_mib", &oids).await;
+    let (facts, errors) = vendor_facts(enterprise, &asked, &answers);
+    device.vendor_mib = facts;
+    device.errors.extend(run.errors);
+    device.errors.extend(errors);
+}
+
+async fn collect_standard(session: &mut Session, device: &mut SnmpDevice, depth: Depth) {
     let full = depth == Depth::Full;
     let mut run = Run {
         session,
@@ -499,6 +699,7 @@ pub async fn collect(session: &mut Session, device: &mut SnmpDevice, depth: Dept
         UPS_MODEL,
         UPS_SOFTWARE,
         UPS_BATTERY_STATUS,
+        UPS_MINUTES_REMAINING,
         UPS_CHARGE,
     ];
     let scalars = run.get("probes", &probes).await;
@@ -1009,5 +1210,213 @@ mod tests {
             a.iter().map(|a| a.ip.as_str()).collect::<Vec<_>>(),
             vec!["192.0.2.1", "fe80::1"]
         );
+    }
+
+    fn get(field: VendorField, transform: Transform) -> VendorGet {
+        VendorGet {
+            enterprise: 318,
+            field,
+            oid: Oid::new(&[1, 3, 6, 1, 4, 1, 318, 9, 0]),
+            object_id_prefix: vec![],
+            transform,
+        }
+    }
+
+    #[test]
+    fn vendor_values_are_checked_per_field() {
+        use VendorField::*;
+        let text_ok = |s: &str| Ok(Some(VendorValue::Text(s.into())));
+        let map: std::collections::BTreeMap<i64, u32> = [(1, 1), (2, 2), (3, 3)].into();
+        let cases: Vec<(&str, VendorGet, Value, Result<Option<VendorValue>, &str>)> = vec![
+            (
+                "serial, padded with NULs and blanks",
+                get(Serial, Transform::None),
+                Value::Bytes(b"AS2211341275  \0\0".to_vec()),
+                text_ok("AS2211341275"),
+            ),
+            (
+                "serial of 64 characters is the limit",
+                get(Serial, Transform::None),
+                text(&"A1".repeat(32)),
+                text_ok(&"A1".repeat(32)),
+            ),
+            (
+                "serial one character over",
+                get(Serial, Transform::None),
+                text(&format!("{}X", "A1".repeat(32))),
+                Err("65 characters, longer than the 64 allowed"),
+            ),
+            (
+                "a 60 kB string is refused before it is decoded",
+                get(Model, Transform::None),
+                text(&"x".repeat(60_000)),
+                Err("60000 bytes, longer than the 128 characters allowed"),
+            ),
+            (
+                "serial as an INTEGER",
+                get(Serial, Transform::None),
+                Value::Int(12345),
+                Err("expected an OCTET STRING, got an INTEGER"),
+            ),
+            (
+                "model as binary",
+                get(Model, Transform::None),
+                Value::Bytes(vec![0x01, 0xff, 0x80, 0x41]),
+                Err("binary data, not text"),
+            ),
+            (
+                "placeholder serial",
+                get(Serial, Transform::None),
+                text("0000000000"),
+                Ok(None),
+            ),
+            (
+                "empty model",
+                get(Model, Transform::None),
+                text(""),
+                Ok(None),
+            ),
+            (
+                "absent object",
+                get(Firmware, Transform::None),
+                Value::NoSuchObject,
+                Ok(None),
+            ),
+            (
+                "APC date of manufacture",
+                get(ManufactureDate, Transform::MonthDayYear),
+                text("11/03/22"),
+                text_ok("2022-11-03"),
+            ),
+            (
+                "impossible date",
+                get(ManufactureDate, Transform::MonthDayYear),
+                text("13/45/22"),
+                Err("\"13/45/22\" is not a mm/dd/yy date"),
+            ),
+            (
+                "runtime in TimeTicks",
+                get(BatteryRuntime, Transform::TicksToSeconds),
+                Value::Ticks(246_000),
+                Ok(Some(VendorValue::Number(2460))),
+            ),
+            (
+                "runtime in seconds",
+                get(BatteryRuntime, Transform::None),
+                Value::Int(1860),
+                Ok(Some(VendorValue::Number(1860))),
+            ),
+            (
+                "negative runtime",
+                get(BatteryRuntime, Transform::None),
+                Value::Int(-5),
+                Err("-5 is out of range"),
+            ),
+            (
+                "runtime as a string",
+                get(BatteryRuntime, Transform::None),
+                text("1860"),
+                Err("expected an integer, got an OCTET STRING"),
+            ),
+            (
+                "charge as a Gauge32",
+                get(BatteryCharge, Transform::None),
+                Value::Gauge32(97),
+                Ok(Some(VendorValue::Number(97))),
+            ),
+            (
+                "charge over 100 %",
+                get(BatteryCharge, Transform::None),
+                Value::Int(250),
+                Err("250 is not a percentage"),
+            ),
+            (
+                "charge in a Counter64",
+                get(BatteryCharge, Transform::None),
+                Value::Counter64(97),
+                Err("expected an integer, got a Counter64"),
+            ),
+            (
+                "status mapped",
+                get(BatteryStatus, Transform::Map(map.clone())),
+                Value::Int(3),
+                Ok(Some(VendorValue::Number(3))),
+            ),
+            (
+                "status code the map leaves out",
+                get(BatteryStatus, Transform::Map(map)),
+                Value::Int(4),
+                Ok(None),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (name, get, value, want) in cases {
+            let got = vendor_value(&get, &value);
+            let want = want.map_err(str::to_string);
+            if got != want {
+                failures.push(format!("{name}: want {want:?}, got {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn dates_month_day_year() {
+        for (raw, want) in [
+            ("11/03/22", Some("2022-11-03")),
+            ("1/5/2019", Some("2019-01-05")),
+            (" 02/29/24 ", Some("2024-02-29")),
+            ("02/29/23", None),
+            ("2022-11-03", None),
+            ("11/03", None),
+            ("11/03/22/1", None),
+            ("+1/03/22", None),
+            ("", None),
+        ] {
+            assert_eq!(month_day_year(raw).as_deref(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn vendor_facts_take_the_first_usable_value_and_report_refusals() {
+        let oid = |last: u32| Oid::new(&[1, 3, 6, 1, 4, 1, 641, last, 0]);
+        let entry = |field, last| VendorGet {
+            oid: oid(last),
+            ..get(field, Transform::None)
+        };
+        let asked = [
+            entry(VendorField::Serial, 1),
+            entry(VendorField::Serial, 2),
+            entry(VendorField::Serial, 3),
+            entry(VendorField::Model, 4),
+            entry(VendorField::Firmware, 5),
+            entry(VendorField::BatteryCharge, 6),
+        ];
+        let refs: Vec<&VendorGet> = asked.iter().collect();
+        let answers = Scalars::from_varbinds(vec![
+            (oid(1), text("")),
+            (oid(2), text("LX4101A77")),
+            (oid(3), text("LATER-ONE")),
+            (oid(4), Value::Int(7)),
+            (oid(5), Value::NoSuchInstance),
+            (oid(6), Value::Gauge32(55)),
+        ]);
+        let (facts, errors) = vendor_facts(641, &refs, &answers);
+        let facts = facts.expect("facts");
+        assert_eq!(facts.enterprise, 641);
+        assert_eq!(facts.serial.as_deref(), Some("LX4101A77"));
+        assert_eq!(facts.model, None);
+        assert_eq!(facts.firmware, None);
+        assert_eq!(facts.battery_charge, Some(55));
+        assert_eq!(
+            errors,
+            vec![SectionError {
+                section: "vendor_mib".into(),
+                message: "model (1.3.6.1.4.1.641.4.0): expected an OCTET STRING, got an INTEGER"
+                    .into()
+            }]
+        );
+        let (none, errors) = vendor_facts(641, &refs, &Scalars::default());
+        assert_eq!((none, errors.len()), (None, 0));
     }
 }

@@ -5,7 +5,7 @@
 //! They are parsed into raw types, then checked into compiled ones (regexes built, types
 //! resolved), with every problem reported at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use parc_shared::snmp::{DeviceType, Identification, SnmpDevice};
@@ -33,6 +33,20 @@ struct RawRules {
     model: Vec<RawExtract>,
     #[serde(default)]
     firmware: Vec<RawExtract>,
+    #[serde(default)]
+    vendor_get: Vec<RawVendorGet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVendorGet {
+    enterprise: u32,
+    field: String,
+    oid: String,
+    #[serde(default)]
+    object_id_prefix: Vec<String>,
+    transform: Option<String>,
+    map: Option<BTreeMap<String, u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +97,10 @@ const SECTIONS: &[&str] = &[
     "cdp",
 ];
 
+/// Most `[[vendor_get]]` objects one maker may list: they all go in one GET, which must stay
+/// well inside a reply's size.
+pub const MAX_VENDOR_GETS_PER_ENTERPRISE: usize = 24;
+
 /// Checked, compiled rules.
 #[derive(Debug)]
 pub struct Rules {
@@ -92,6 +110,233 @@ pub struct Rules {
     models: Vec<Regex>,
     firmwares: Vec<Regex>,
     enterprises: HashMap<u32, String>,
+    vendor_gets: Vec<VendorGet>,
+}
+
+/// A value the standard MIBs may lack that a maker's MIB carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VendorField {
+    Manufacturer,
+    Model,
+    Serial,
+    Firmware,
+    ManufactureDate,
+    BatteryStatus,
+    BatteryCharge,
+    BatteryRuntime,
+}
+
+impl VendorField {
+    pub const ALL: [VendorField; 8] = [
+        VendorField::Manufacturer,
+        VendorField::Model,
+        VendorField::Serial,
+        VendorField::Firmware,
+        VendorField::ManufactureDate,
+        VendorField::BatteryStatus,
+        VendorField::BatteryCharge,
+        VendorField::BatteryRuntime,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VendorField::Manufacturer => "manufacturer",
+            VendorField::Model => "model",
+            VendorField::Serial => "serial",
+            VendorField::Firmware => "firmware",
+            VendorField::ManufactureDate => "manufacture_date",
+            VendorField::BatteryStatus => "battery_status",
+            VendorField::BatteryCharge => "battery_charge",
+            VendorField::BatteryRuntime => "battery_runtime_seconds",
+        }
+    }
+
+    /// Text fields take an OCTET STRING; the others an integer.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            VendorField::Manufacturer
+                | VendorField::Model
+                | VendorField::Serial
+                | VendorField::Firmware
+                | VendorField::ManufactureDate
+        )
+    }
+
+    /// True when the standard MIBs already gave this value, so the maker's MIB is not asked.
+    pub fn standard_has(self, d: &SnmpDevice) -> bool {
+        let chassis = d.chassis.as_ref();
+        let printer = d.printer.as_ref();
+        let ups = d.ups.as_ref();
+        match self {
+            VendorField::Manufacturer => {
+                usable_serial(chassis.and_then(|c| c.manufacturer.as_deref())).is_some()
+                    || usable_serial(ups.and_then(|u| u.manufacturer.as_deref())).is_some()
+            }
+            VendorField::Model => {
+                usable_serial(chassis.and_then(|c| c.model.as_deref())).is_some()
+                    || usable_serial(printer.and_then(|p| p.model.as_deref())).is_some()
+                    || usable_serial(ups.and_then(|u| u.model.as_deref())).is_some()
+            }
+            VendorField::Serial => {
+                usable_serial(chassis.and_then(|c| c.serial.as_deref())).is_some()
+                    || usable_serial(printer.and_then(|p| p.serial.as_deref())).is_some()
+            }
+            VendorField::Firmware => {
+                usable_serial(chassis.and_then(|c| c.software_rev.as_deref())).is_some()
+                    || usable_serial(chassis.and_then(|c| c.firmware_rev.as_deref())).is_some()
+                    || usable_serial(ups.and_then(|u| u.firmware.as_deref())).is_some()
+            }
+            // ENTITY-MIB's entPhysicalMfgDate is not collected; UPS-MIB has none.
+            VendorField::ManufactureDate => false,
+            VendorField::BatteryStatus => ups.is_some_and(|u| u.battery_status.is_some()),
+            VendorField::BatteryCharge => ups.is_some_and(|u| u.battery_charge.is_some()),
+            VendorField::BatteryRuntime => ups.is_some_and(|u| u.battery_runtime_seconds.is_some()),
+        }
+    }
+}
+
+/// How a raw vendor value becomes the field's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transform {
+    /// Text as it is (trimmed), integers as they are.
+    None,
+    /// TimeTicks (hundredths of a second) to seconds.
+    TicksToSeconds,
+    /// "mm/dd/yy" or "mm/dd/yyyy" to "yyyy-mm-dd".
+    MonthDayYear,
+    /// The vendor's integer codes to the field's; codes not listed are dropped.
+    Map(BTreeMap<i64, u32>),
+}
+
+/// One object of a maker's MIB to GET when the standard value is missing.
+#[derive(Debug, Clone)]
+pub struct VendorGet {
+    pub enterprise: u32,
+    pub field: VendorField,
+    pub oid: Oid,
+    /// sysObjectID prefixes this object applies to (any of); empty for every product.
+    pub object_id_prefix: Vec<String>,
+    pub transform: Transform,
+}
+
+impl VendorGet {
+    fn applies_to(&self, object_id: &str) -> bool {
+        self.object_id_prefix.is_empty()
+            || self
+                .object_id_prefix
+                .iter()
+                .any(|p| object_id == p.trim_end_matches('.') || object_id.starts_with(p.as_str()))
+    }
+}
+
+/// A value worth keeping: trimmed, not empty, not a placeholder ("To be filled by O.E.M.",
+/// "0000000"), the test identification applies to every text it reports.
+fn usable_serial(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty() && !parc_shared::is_junk_serial(s))
+        .map(str::to_string)
+}
+
+/// Checks one `[[vendor_get]]` entry, pushing every problem found.
+fn vendor_get(raw: RawVendorGet, problems: &mut Vec<String>) -> Option<VendorGet> {
+    let what = format!(
+        "vendor_get {} {:?} {:?}",
+        raw.enterprise, raw.field, raw.oid
+    );
+    let before = problems.len();
+    let field = VendorField::ALL
+        .into_iter()
+        .find(|f| f.as_str() == raw.field);
+    if field.is_none() {
+        let known: Vec<&str> = VendorField::ALL.iter().map(|f| f.as_str()).collect();
+        problems.push(format!(
+            "{what}: unknown field (known: {})",
+            known.join(", ")
+        ));
+    }
+    let oid = match raw.oid.parse::<Oid>() {
+        Ok(o) if o.enterprise() == Some(raw.enterprise) => Some(o),
+        Ok(_) => {
+            problems.push(format!(
+                "{what}: not under 1.3.6.1.4.1.{}, the enterprise it is listed for",
+                raw.enterprise
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{what}: {e}"));
+            None
+        }
+    };
+    for p in &raw.object_id_prefix {
+        if !p.starts_with(&format!("1.3.6.1.4.1.{}.", raw.enterprise))
+            && p != &format!("1.3.6.1.4.1.{}", raw.enterprise)
+        {
+            problems.push(format!(
+                "{what}: object_id_prefix {p:?} is not under enterprise {}",
+                raw.enterprise
+            ));
+        }
+    }
+    let transform = match (raw.transform.as_deref(), raw.map) {
+        (None, None) => Transform::None,
+        (Some("ticks_to_seconds"), None) => Transform::TicksToSeconds,
+        (Some("month_day_year"), None) => Transform::MonthDayYear,
+        (None, Some(map)) => {
+            let mut codes = BTreeMap::new();
+            for (k, v) in map {
+                match k.parse::<i64>() {
+                    Ok(k) => {
+                        codes.insert(k, v);
+                    }
+                    Err(_) => problems.push(format!("{what}: map key {k:?} is not an integer")),
+                }
+            }
+            Transform::Map(codes)
+        }
+        (Some(t), None) => {
+            problems.push(format!(
+                "{what}: unknown transform {t:?} (known: ticks_to_seconds, month_day_year)"
+            ));
+            Transform::None
+        }
+        (Some(_), Some(_)) => {
+            problems.push(format!("{what}: give a transform or a map, not both"));
+            Transform::None
+        }
+    };
+    if let Some(field) = field {
+        let fits = match (&transform, field) {
+            (Transform::None, VendorField::BatteryStatus) => {
+                problems.push(format!(
+                    "{what}: battery_status needs a map from the vendor's codes to UPS-MIB's"
+                ));
+                true
+            }
+            (Transform::None, _) => true,
+            (Transform::TicksToSeconds, VendorField::BatteryRuntime) => true,
+            (Transform::MonthDayYear, VendorField::ManufactureDate) => true,
+            (Transform::Map(_), f) => !f.is_text(),
+            _ => false,
+        };
+        if !fits {
+            problems.push(format!(
+                "{what}: this transform does not apply to {}",
+                field.as_str()
+            ));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(VendorGet {
+        enterprise: raw.enterprise,
+        field: field?,
+        oid: oid?,
+        object_id_prefix: raw.object_id_prefix,
+        transform,
+    })
 }
 
 #[derive(Debug)]
@@ -204,6 +449,23 @@ impl Rules {
         };
         let models = extracts(raw.model, "model", &mut problems);
         let firmwares = extracts(raw.firmware, "firmware", &mut problems);
+        let vendor_gets: Vec<VendorGet> = raw
+            .vendor_get
+            .into_iter()
+            .filter_map(|g| vendor_get(g, &mut problems))
+            .collect();
+        let mut per_enterprise: BTreeMap<u32, usize> = BTreeMap::new();
+        for g in &vendor_gets {
+            *per_enterprise.entry(g.enterprise).or_default() += 1;
+        }
+        for (enterprise, n) in per_enterprise {
+            if n > MAX_VENDOR_GETS_PER_ENTERPRISE {
+                problems.push(format!(
+                    "vendor_get: {n} objects for enterprise {enterprise}, over the \
+                     {MAX_VENDOR_GETS_PER_ENTERPRISE} one GET may carry"
+                ));
+            }
+        }
         let mut enterprises = HashMap::new();
         for (n, line) in enterprises_tsv.lines().enumerate() {
             let line = line.trim();
@@ -238,6 +500,7 @@ impl Rules {
             models,
             firmwares,
             enterprises,
+            vendor_gets,
         })
     }
 
@@ -257,6 +520,24 @@ impl Rules {
 
     pub fn enterprise_count(&self) -> usize {
         self.enterprises.len()
+    }
+
+    /// The maker's objects worth a GET for this device: its sysObjectID names their
+    /// enterprise (and product prefix, when one is given), and the standard MIBs left their
+    /// field empty. In the file's order, which is the order of preference within a field.
+    /// Pure.
+    pub fn vendor_requests(&self, device: &SnmpDevice) -> Vec<&VendorGet> {
+        let Some(object_id) = device.system.object_id.as_deref() else {
+            return Vec::new();
+        };
+        let Some(enterprise) = object_id.parse::<Oid>().ok().and_then(|o| o.enterprise()) else {
+            return Vec::new();
+        };
+        self.vendor_gets
+            .iter()
+            .filter(|g| g.enterprise == enterprise && g.applies_to(object_id))
+            .filter(|g| !g.field.standard_has(device))
+            .collect()
     }
 }
 
@@ -298,6 +579,7 @@ impl<'a> Evidence<'a> {
             d.chassis.as_ref().and_then(|c| c.descr.as_deref()),
             d.printer.as_ref().and_then(|p| p.model.as_deref()),
             d.ups.as_ref().and_then(|u| u.model.as_deref()),
+            d.vendor_mib.as_ref().and_then(|v| v.model.as_deref()),
         ]
         .into_iter()
         .flatten()
@@ -390,12 +672,10 @@ pub fn identify_with(rules: &Rules, device: &SnmpDevice) -> Identification {
         .map(|r| r.name.clone())
         .collect();
 
-    let usable = |s: Option<&str>| {
-        s.map(str::trim)
-            .filter(|s| !s.is_empty() && !parc_shared::is_junk_serial(s))
-            .map(str::to_string)
-    };
+    let usable = usable_serial;
     let chassis = device.chassis.as_ref();
+    // Standard MIBs first; the maker's MIB only fills what they left empty.
+    let vendor_mib = device.vendor_mib.as_ref();
     let descr = evidence.descr;
     let extract = |list: &[Regex]| {
         list.iter().find_map(|r| {
@@ -412,6 +692,7 @@ pub fn identify_with(rules: &Rules, device: &SnmpDevice) -> Identification {
         .map(str::to_string)
         .or_else(|| usable(chassis.and_then(|c| c.manufacturer.as_deref())))
         .or_else(|| usable(device.ups.as_ref().and_then(|u| u.manufacturer.as_deref())))
+        .or_else(|| usable(vendor_mib.and_then(|v| v.manufacturer.as_deref())))
         .or_else(|| {
             rules
                 .vendors
@@ -422,12 +703,15 @@ pub fn identify_with(rules: &Rules, device: &SnmpDevice) -> Identification {
     let model = usable(chassis.and_then(|c| c.model.as_deref()))
         .or_else(|| usable(device.printer.as_ref().and_then(|p| p.model.as_deref())))
         .or_else(|| usable(device.ups.as_ref().and_then(|u| u.model.as_deref())))
+        .or_else(|| usable(vendor_mib.and_then(|v| v.model.as_deref())))
         .or_else(|| extract(&rules.models));
     let serial = usable(chassis.and_then(|c| c.serial.as_deref()))
-        .or_else(|| usable(device.printer.as_ref().and_then(|p| p.serial.as_deref())));
+        .or_else(|| usable(device.printer.as_ref().and_then(|p| p.serial.as_deref())))
+        .or_else(|| usable(vendor_mib.and_then(|v| v.serial.as_deref())));
     let firmware = usable(chassis.and_then(|c| c.software_rev.as_deref()))
         .or_else(|| usable(chassis.and_then(|c| c.firmware_rev.as_deref())))
         .or_else(|| usable(device.ups.as_ref().and_then(|u| u.firmware.as_deref())))
+        .or_else(|| usable(vendor_mib.and_then(|v| v.firmware.as_deref())))
         .or_else(|| extract(&rules.firmwares));
 
     Identification {

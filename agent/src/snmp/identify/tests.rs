@@ -595,3 +595,268 @@ fn bad_rules_are_reported_all_at_once() {
         assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
     }
 }
+
+#[test]
+fn bad_vendor_gets_are_reported_all_at_once() {
+    let bad = r#"
+        threshold = 10
+        [[vendor_get]]
+        enterprise = 318
+        field = "colour"
+        oid = "1.3.6.1.4.1.318.1.1.1.1.1.1.0"
+        [[vendor_get]]
+        enterprise = 318
+        field = "serial"
+        oid = "1.3.6.1.4.1.534.1.1.6.0"
+        [[vendor_get]]
+        enterprise = 318
+        field = "battery_status"
+        oid = "1.3.6.1.4.1.318.1.1.1.2.1.1.0"
+        [[vendor_get]]
+        enterprise = 318
+        field = "serial"
+        oid = "1.3.6.1.4.1.318.1.1.1.1.2.3.0"
+        transform = "ticks_to_seconds"
+        [[vendor_get]]
+        enterprise = 318
+        field = "battery_charge"
+        oid = "1.3.6.1.4.1.318.1.1.1.2.2.1.0"
+        transform = "rot13"
+        [[vendor_get]]
+        enterprise = 318
+        field = "battery_status"
+        oid = "1.3.6.1.4.1.318.1.1.1.2.1.1.0"
+        map = { x = 1 }
+        [[vendor_get]]
+        enterprise = 11
+        field = "serial"
+        oid = "not an oid"
+        object_id_prefix = ["1.3.6.1.4.1.9."]
+    "#;
+    let problems = Rules::parse(bad, "318\tAPC\n").unwrap_err();
+    let all = problems.join("\n");
+    for needle in [
+        "unknown field (known: manufacturer",
+        "not under 1.3.6.1.4.1.318",
+        "battery_status needs a map",
+        "does not apply to serial",
+        "unknown transform \"rot13\"",
+        "map key \"x\" is not an integer",
+        "invalid OID \"not an oid\"",
+        "object_id_prefix \"1.3.6.1.4.1.9.\" is not under enterprise 11",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    let many: String = (0..=MAX_VENDOR_GETS_PER_ENTERPRISE)
+        .map(|i| {
+            format!(
+                "[[vendor_get]]\nenterprise = 1347\nfield = \"model\"\noid = \"1.3.6.1.4.1.1347.{i}\"\n"
+            )
+        })
+        .collect();
+    let problems = Rules::parse(&format!("threshold = 1\n{many}"), "").unwrap_err();
+    assert!(
+        problems
+            .join("\n")
+            .contains("over the 24 one GET may carry"),
+        "{problems:?}"
+    );
+}
+
+/// The fields asked of the maker's MIB for a device, as "field oid" strings.
+fn asked(device: &SnmpDevice) -> Vec<String> {
+    Rules::builtin()
+        .vendor_requests(device)
+        .iter()
+        .map(|g| format!("{} {}", g.field.as_str(), g.oid))
+        .collect()
+}
+
+#[test]
+fn the_makers_mib_is_asked_only_for_what_the_standard_ones_left_empty() {
+    let with = |object_id: &str| SnmpDevice {
+        system: SnmpSystem {
+            object_id: Some(object_id.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let full_ups = UpsInfo {
+        manufacturer: Some("EATON".into()),
+        model: Some("Eaton 5PX 1500".into()),
+        firmware: Some("01.20".into()),
+        battery_status: Some(2),
+        battery_charge: Some(96),
+        battery_runtime_seconds: None,
+    };
+    let printer = |serial: &str| PrinterInfo {
+        serial: Some(serial.into()).filter(|s: &String| !s.is_empty()),
+        model: Some("HP LaserJet M507".into()),
+        page_count: Some(1),
+        supplies: vec![],
+    };
+    let apc_ups = [
+        "model 1.3.6.1.4.1.318.1.1.1.1.1.1.0",
+        "serial 1.3.6.1.4.1.318.1.1.1.1.2.3.0",
+        "firmware 1.3.6.1.4.1.318.1.1.1.1.2.1.0",
+        "manufacture_date 1.3.6.1.4.1.318.1.1.1.1.2.2.0",
+        "battery_status 1.3.6.1.4.1.318.1.1.1.2.1.1.0",
+        "battery_charge 1.3.6.1.4.1.318.1.1.1.2.2.1.0",
+        "battery_runtime_seconds 1.3.6.1.4.1.318.1.1.1.2.2.3.0",
+    ];
+    let cases: Vec<(&str, SnmpDevice, Vec<&str>)> = vec![
+        (
+            "APC UPS without UPS-MIB: every APC object, the UPS ones first",
+            with("1.3.6.1.4.1.318.1.3.2.12"),
+            apc_ups.to_vec(),
+        ),
+        (
+            "Eaton answering UPS-MIB: only the serial and runtime it lacks, no ePDU objects",
+            SnmpDevice {
+                ups: Some(full_ups.clone()),
+                ..with("1.3.6.1.4.1.534.1")
+            },
+            vec![
+                "serial 1.3.6.1.4.1.534.1.1.6.0",
+                "battery_runtime_seconds 1.3.6.1.4.1.534.1.2.1.0",
+            ],
+        ),
+        (
+            "UPS-MIB with a runtime leaves nothing to ask but the serial",
+            SnmpDevice {
+                ups: Some(UpsInfo {
+                    battery_runtime_seconds: Some(600),
+                    ..full_ups.clone()
+                }),
+                ..with("1.3.6.1.4.1.534.1")
+            },
+            vec!["serial 1.3.6.1.4.1.534.1.1.6.0"],
+        ),
+        (
+            "HP printer with a Printer-MIB serial: only the firmware",
+            SnmpDevice {
+                printer: Some(printer("CNB1234567")),
+                ..with("1.3.6.1.4.1.11.2.3.9.1")
+            },
+            vec!["firmware 1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.6.0"],
+        ),
+        (
+            "HP printer whose serial is a placeholder: serial and firmware",
+            SnmpDevice {
+                printer: Some(printer("0000000000")),
+                ..with("1.3.6.1.4.1.11.2.3.9.1")
+            },
+            vec![
+                "serial 1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.3.0",
+                "firmware 1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.6.0",
+            ],
+        ),
+        (
+            "HP switch: enterprise 11 but not the printer tree",
+            with("1.3.6.1.4.1.11.2.3.7.11.181"),
+            vec![],
+        ),
+        (
+            "a switch with a full ENTITY chassis of a listed maker asks nothing",
+            SnmpDevice {
+                chassis: Some(EntityChassis {
+                    serial: Some("VCF9Z04513".into()),
+                    model: Some("M3655idn".into()),
+                    software_rev: Some("2V9".into()),
+                    ..Default::default()
+                }),
+                ..with("1.3.6.1.4.1.1347.41")
+            },
+            vec![],
+        ),
+        ("an unlisted maker", with("1.3.6.1.4.1.9.1.1208"), vec![]),
+        ("no sysObjectID", SnmpDevice::default(), vec![]),
+        (
+            "a sysObjectID outside enterprises",
+            with("1.3.6.1.2.1.33"),
+            vec![],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, device, want) in cases {
+        let got = asked(&device);
+        let got: Vec<&str> = got.iter().map(String::as_str).collect();
+        // The APC case lists its UPS objects; the PDU ones follow in the file.
+        let got = if name.starts_with("APC") {
+            got[..want.len().min(got.len())].to_vec()
+        } else {
+            got
+        };
+        if got != want {
+            failures.push(format!("{name}:\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let apc = asked(&with("1.3.6.1.4.1.318.1.3.4.5"));
+    assert!(
+        apc.iter()
+            .any(|a| a == "serial 1.3.6.1.4.1.318.1.1.12.1.6.0"),
+        "rack PDU serial asked too: {apc:?}"
+    );
+    assert!(apc.len() <= MAX_VENDOR_GETS_PER_ENTERPRISE);
+}
+
+#[test]
+fn vendor_values_fill_only_what_the_standard_ones_left_empty() {
+    let vendor = VendorMibFacts {
+        enterprise: 534,
+        manufacturer: Some("Eaton Corporation".into()),
+        model: Some("5PX 1500i RT2U G2".into()),
+        serial: Some("G118K27043".into()),
+        firmware: Some("INV: 01.20.5099".into()),
+        ..Default::default()
+    };
+    let standard = Fixture {
+        descr: "Eaton 5PX",
+        object_id: "1.3.6.1.4.1.534.1",
+        ups: Some(("EATON", "Eaton 5PX 1500")),
+        ..Default::default()
+    };
+    let mut d = standard.device();
+    d.ups.as_mut().unwrap().firmware = Some("01.20.5099".into());
+    d.vendor_mib = Some(vendor.clone());
+    let got = identify(&d);
+    assert_eq!(
+        (
+            got.device_type,
+            got.model.as_deref(),
+            got.serial.as_deref(),
+            got.firmware.as_deref()
+        ),
+        (
+            DeviceType::Ups,
+            Some("Eaton 5PX 1500"),
+            Some("G118K27043"),
+            Some("01.20.5099")
+        )
+    );
+
+    // Nothing standard at all: the maker's values, and its model counts for model rules.
+    let bare = SnmpDevice {
+        system: SnmpSystem {
+            descr: Some("Embedded device".into()),
+            object_id: Some("1.3.6.1.4.1.424242.1".into()),
+            ..Default::default()
+        },
+        vendor_mib: Some(VendorMibFacts {
+            enterprise: 424242,
+            manufacturer: Some("ACME Power".into()),
+            serial: Some("To be filled by O.E.M.".into()),
+            ..vendor
+        }),
+        ..Default::default()
+    };
+    let got = identify(&bare);
+    assert_eq!(got.vendor.as_deref(), Some("ACME Power"));
+    assert_eq!(got.model.as_deref(), Some("5PX 1500i RT2U G2"));
+    assert_eq!(
+        got.serial, None,
+        "a placeholder serial is dropped whatever its MIB"
+    );
+    assert_eq!(got.firmware.as_deref(), Some("INV: 01.20.5099"));
+}
