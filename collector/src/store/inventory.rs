@@ -1,4 +1,19 @@
 //! Applying an agent inventory to the CMDB, in one write transaction.
+//!
+//! The transaction holds the database's write lock (SQLite's, or the advisory lock every
+//! collector on a PostgreSQL database takes), so it is kept short:
+//!
+//! - everything that depends on the document alone (keys, facts JSON, sorted software and its
+//!   digest, addresses, the reported keys) is computed before it, in [`Prepared`];
+//! - one query ([`lookup`]) brings every candidate asset with its keys, stored facts, MACs and
+//!   addresses;
+//! - MACs, addresses and software are written as differences from what is stored, and
+//!   history as one multi-row insert; an unchanged software list (same digest) is not read.
+//!
+//! A document that changes no tracked fact thus costs the replay check, the lookup and three
+//! writes: the asset row (facts and last seen), its source and the document.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
@@ -9,6 +24,10 @@ use sqlx::Row;
 use crate::store::QueryBuilder;
 
 use super::{Db, DbConn};
+
+mod bulk;
+
+use bulk::{Bulk, Placeholders};
 
 use super::tokens::Site;
 use super::{ts, Store};
@@ -50,10 +69,38 @@ impl SoftwareRow {
     }
 }
 
-/// Identifies a sorted software list; equal digests mean equal rows.
+/// Identifies a sorted software list; equal digests mean equal rows. The fields are hashed
+/// as they are, each with its presence and length, rather than through a JSON rendering of
+/// the list (which cost more than the hash itself).
 fn software_digest(rows: &[SoftwareRow]) -> String {
-    let bytes = serde_json::to_vec(rows).expect("software rows serialise");
-    hex::encode(Sha256::digest(&bytes))
+    fn text(h: &mut Sha256, value: Option<&str>) {
+        match value {
+            None => h.update([0u8]),
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update((rows.len() as u64).to_le_bytes());
+    for r in rows {
+        text(&mut h, Some(&r.name));
+        text(&mut h, r.version.as_deref());
+        text(&mut h, r.arch.as_deref());
+        text(&mut h, r.publisher.as_deref());
+        match r.size_bytes {
+            None => h.update([0u8]),
+            Some(n) => {
+                h.update([1u8]);
+                h.update(n.to_le_bytes());
+            }
+        }
+        text(&mut h, r.install_date.as_deref());
+        text(&mut h, Some(&r.source));
+    }
+    hex::encode(h.finalize())
 }
 
 fn software_rows(inv: &Inventory) -> Vec<SoftwareRow> {
@@ -74,14 +121,94 @@ fn software_rows(inv: &Inventory) -> Vec<SoftwareRow> {
     rows
 }
 
+/// The facts column: the inventory without its software (stored as rows), built field by
+/// field rather than by cloning the whole inventory and its hundreds of packages.
+fn facts_json(inv: &Inventory) -> String {
+    let without_software = Inventory {
+        host: inv.host.clone(),
+        os: inv.os.clone(),
+        hardware: inv.hardware.clone(),
+        cpus: inv.cpus.clone(),
+        memory: inv.memory.clone(),
+        disks: inv.disks.clone(),
+        filesystems: inv.filesystems.clone(),
+        network: inv.network.clone(),
+        software: Vec::new(),
+        users: inv.users.clone(),
+    };
+    serde_json::to_string(&without_software).expect("inventory serialises")
+}
+
+/// An inventory made ready for the store: every value the transaction binds or compares that
+/// the document alone determines, computed before the write lock is taken.
+struct Prepared<'a> {
+    site: &'a Site,
+    inv: &'a Inventory,
+    document_id: String,
+    agent_id: String,
+    observed: String,
+    received: String,
+    keys: Keys,
+    facts_json: String,
+    os: Option<String>,
+    serial: Option<String>,
+    uuid: Option<String>,
+    software: Vec<SoftwareRow>,
+    digest: String,
+    addresses: Vec<String>,
+    reported_json: String,
+    /// The tracked fields history compares, software aside (compared only when its digest
+    /// changed).
+    scalars: Snapshot,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(site: &'a Site, doc: &'a Document<Inventory>, received_at: DateTime<Utc>) -> Self {
+        let header = &doc.header;
+        let inv = &doc.body;
+        let agent_id = header.agent_id.to_string();
+        let keys = Keys::from_inventory(inv, &agent_id, site.id);
+        let addresses = facts::inventory_addresses(inv);
+        let reported_json = ReportedKeys {
+            name: keys.name.clone(),
+            serial: keys.serial.clone(),
+            uuid: keys.uuid.clone(),
+            macs: keys.macs.clone(),
+            addresses: addresses.clone(),
+        }
+        .to_json();
+        let software = software_rows(inv);
+        let digest = software_digest(&software);
+        Prepared {
+            site,
+            inv,
+            document_id: header.document_id.to_string(),
+            agent_id,
+            observed: ts(super::observed_at(header.observed_at, received_at)),
+            received: ts(received_at),
+            keys,
+            facts_json: facts_json(inv),
+            os: facts::os_summary(inv),
+            serial: inv.hardware.serial.as_ref().map(|s| s.value.clone()),
+            uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
+            software,
+            digest,
+            addresses,
+            reported_json,
+            scalars: Snapshot::of(inv, &[]),
+        }
+    }
+}
+
 impl Store {
     pub async fn ingest_inventory(
         &self,
         site: &Site,
         doc: &Document<Inventory>,
     ) -> Result<InventoryOutcome, sqlx::Error> {
+        let prepared = Prepared::new(site, doc, Utc::now());
         let mut w = self.write().await?;
-        let outcome = apply(&mut w.tx, site, doc, Utc::now()).await?;
+        let outcome = apply(&mut w.tx, &prepared).await?;
         if !outcome.duplicate {
             w.commit().await?;
         }
@@ -89,19 +216,9 @@ impl Store {
     }
 }
 
-async fn apply(
-    conn: &mut DbConn,
-    site: &Site,
-    doc: &Document<Inventory>,
-    received_at: DateTime<Utc>,
-) -> Result<InventoryOutcome, sqlx::Error> {
-    let header = &doc.header;
-    let inv = &doc.body;
-    let document_id = header.document_id.to_string();
-    let agent_id = header.agent_id.to_string();
-
+async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, sqlx::Error> {
     if let Some(row) = sqlx::query("SELECT asset_id, rule FROM documents WHERE document_id = $1")
-        .bind(&document_id)
+        .bind(&p.document_id)
         .fetch_optional(&mut *conn)
         .await?
     {
@@ -115,223 +232,88 @@ async fn apply(
         });
     }
 
-    let keys = Keys::from_inventory(inv, &agent_id, site.id);
-    let candidates = candidates(conn, &keys).await?;
+    let Lookup {
+        candidates,
+        mut stored,
+    } = lookup(conn, &p.keys).await?;
     // After a split, this agent's documents stay on its side (see lifecycle::plan).
-    let candidates = super::lifecycle::exclude_never_merged(conn, candidates, &agent_id).await?;
+    let candidates = super::lifecycle::exclude_never_merged(conn, candidates, &p.agent_id).await?;
     // A cloned disk image: this agent id on contradicting hardware is another machine.
-    let (candidates, cloned_from) = super::clones::exclude_clones(candidates, &keys);
-    let decision = reconcile::reconcile(&keys, &candidates);
+    let (candidates, cloned_from) = super::clones::exclude_clones(candidates, &p.keys);
+    let decision = reconcile::reconcile(&p.keys, &candidates);
     let rule = decision.rule();
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
-    let observed = ts(super::observed_at(header.observed_at, received_at));
-    let facts_json = {
-        let mut without_software = inv.clone();
-        without_software.software.clear();
-        serde_json::to_string(&without_software).expect("inventory serialises")
-    };
-    let new_software = software_rows(inv);
-    let digest = software_digest(&new_software);
-    let hw = &inv.hardware;
-    let serial = hw.serial.as_ref().map(|s| s.value.clone());
-    let uuid = hw.uuid.as_ref().map(|u| u.value.clone());
-
     let mut changes: Vec<Change> = Vec::new();
-    let (asset_id, created, stale) = match decision {
+    let (asset_id, created) = match decision {
         Decision::New => {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
-                    uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
-                    match_rule, software_digest, first_seen, last_seen)
-                 VALUES ($1, 'computer', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                    $14, $15, $13, $13)
-                 RETURNING id",
-            )
-            .bind(site.id)
-            .bind(&inv.host.hostname)
-            .bind(&keys.name)
-            .bind(&serial)
-            .bind(&uuid)
-            .bind(&keys.serial)
-            .bind(&keys.uuid)
-            .bind(&inv.host.machine_id)
-            .bind(&hw.manufacturer)
-            .bind(&hw.model)
-            .bind(facts::os_summary(inv))
-            .bind(&facts_json)
-            .bind(&observed)
-            .bind(rule.as_str())
-            .bind(&digest)
-            .fetch_one(&mut *conn)
-            .await?;
-            insert_software(conn, id, &new_software.iter().collect::<Vec<_>>()).await?;
+            let id = insert_asset(conn, p, rule).await?;
+            insert_software(conn, id, &p.software.iter().collect::<Vec<_>>()).await?;
+            write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
+            write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
             changes.push(Change {
                 field: "asset",
                 old: None,
                 new: Some(format!("created (rule: {rule})")),
             });
-            (id, true, false)
+            (id, true)
         }
         Decision::Match { asset_id, .. } => {
-            let row = sqlx::query(
-                "SELECT facts, facts_observed_at, site_id, kind, name, software_digest
-                 FROM assets WHERE id = $1",
-            )
-            .bind(asset_id)
-            .fetch_one(&mut *conn)
-            .await?;
-            let old_facts: Option<String> = row.get(0);
-            let old_observed: Option<String> = row.get(1);
-            let old_site: i64 = row.get(2);
-            let old_kind: String = row.get(3);
-            let old_name: Option<String> = row.get(4);
-            let old_digest: Option<String> = row.get(5);
-
+            let old = stored.remove(&asset_id).ok_or(sqlx::Error::RowNotFound)?;
             // A spooled document delivered after a newer one must not roll the facts back.
-            let stale = old_observed
+            let stale = old
+                .facts_observed_at
                 .as_deref()
-                .is_some_and(|o| o > observed.as_str());
-            if !stale {
-                let software_changed = old_digest.as_deref() != Some(digest.as_str());
-                let old_software = if software_changed {
-                    Some(load_software(conn, asset_id).await?)
-                } else {
-                    None
-                };
-                match old_facts.as_deref().map(serde_json::from_str::<Inventory>) {
-                    Some(Ok(old_inv)) => {
-                        let new_packages: Vec<Package> =
-                            new_software.iter().map(SoftwareRow::package).collect();
-                        let old_packages: Vec<Package> = match &old_software {
-                            Some(rows) => rows.iter().map(|(_, s)| s.package()).collect(),
-                            None => new_packages.clone(),
-                        };
-                        changes.extend(history::diff(
-                            &Snapshot::of(&old_inv, &old_packages),
-                            &Snapshot::of(inv, &new_packages),
-                        ));
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(asset_id, error = %e, "stored facts unreadable; history restarts");
-                    }
-                    // Known so far only from sweeps: there is nothing to compare field by
-                    // field, so record what the asset became.
-                    None => {
-                        if old_kind != "computer" {
-                            changes.push(Change {
-                                field: "kind",
-                                old: Some(old_kind),
-                                new: Some("computer".into()),
-                            });
-                        }
-                        if old_name.as_deref() != Some(inv.host.hostname.as_str()) {
-                            changes.push(Change {
-                                field: "hostname",
-                                old: old_name,
-                                new: Some(inv.host.hostname.clone()),
-                            });
-                        }
-                    }
-                }
-                if old_site != site.id {
-                    let old_site_name: String =
-                        sqlx::query_scalar("SELECT name FROM sites WHERE id = $1")
-                            .bind(old_site)
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    changes.push(Change {
-                        field: "site",
-                        old: Some(old_site_name),
-                        new: Some(site.name.clone()),
-                    });
-                }
-                sqlx::query(
-                    "UPDATE assets SET site_id = $1, kind = 'computer', name = $2, name_key = $3,
-                        serial = $4, uuid = $5, serial_key = $6, uuid_key = $7, machine_id = $8,
-                        manufacturer = $9, model = $10, os = $11, facts = $12,
-                        facts_observed_at = $13, match_rule = $14, software_digest = $15
-                     WHERE id = $16",
-                )
-                .bind(site.id)
-                .bind(&inv.host.hostname)
-                .bind(&keys.name)
-                .bind(&serial)
-                .bind(&uuid)
-                .bind(&keys.serial)
-                .bind(&keys.uuid)
-                .bind(&inv.host.machine_id)
-                .bind(&hw.manufacturer)
-                .bind(&hw.model)
-                .bind(facts::os_summary(inv))
-                .bind(&facts_json)
-                .bind(&observed)
-                .bind(rule.as_str())
-                .bind(&digest)
-                .bind(asset_id)
-                .execute(&mut *conn)
-                .await?;
-                if let Some(old_software) = &old_software {
-                    let (gone, added) = software_delta(old_software, &new_software);
-                    delete_software(conn, &gone).await?;
-                    insert_software(conn, asset_id, &added).await?;
-                }
-            }
-            touch_seen(conn, asset_id, &observed).await?;
+                .is_some_and(|o| o > p.observed.as_str());
             if stale {
                 // Only the source bookkeeping below is updated.
-                tracing::info!(asset_id, %document_id, "older than the stored facts; not applied");
+                touch_seen(conn, asset_id, &p.observed).await?;
+                tracing::info!(asset_id, document_id = %p.document_id, "older than the stored facts; not applied");
+            } else {
+                changes = update_asset(conn, p, asset_id, rule, old).await?;
             }
-            (asset_id, false, stale)
+            (asset_id, false)
         }
     };
 
-    if !stale {
-        replace_inventory_keys(conn, asset_id, &keys.macs, &facts::inventory_addresses(inv))
-            .await?;
-    }
-
-    record_source(
-        conn,
-        asset_id,
-        SourceKind::AgentInventory,
-        &agent_id,
-        &observed,
-        &document_id,
-        rule,
-    )
-    .await?;
-    super::clones::record(conn, &agent_id, asset_id, &cloned_from, &observed).await?;
+    super::clones::record(conn, &p.agent_id, asset_id, &cloned_from, &p.observed).await?;
     let matched = explain::inventory(
-        &keys,
+        &p.keys,
         candidates
             .iter()
             .find(|c| !created && c.asset_id == asset_id)
             .map(|c| &c.keys),
     );
-    let reported = ReportedKeys {
-        name: keys.name.clone(),
-        serial: keys.serial.clone(),
-        uuid: keys.uuid.clone(),
-        macs: keys.macs.clone(),
-        addresses: facts::inventory_addresses(inv),
-    };
-    super::lifecycle::explain_source(
-        conn,
-        asset_id,
-        SourceKind::AgentInventory.as_str(),
-        &agent_id,
-        &matched,
-        &reported,
+    sqlx::query(
+        "INSERT INTO sources (asset_id, kind, agent_id, first_seen, last_seen, last_document_id,
+            rule, matched_keys, reported_keys)
+         VALUES ($1, 'agent_inventory', $2, $3, $3, $4, $5, $6, $7)
+         ON CONFLICT (asset_id, kind, agent_id) DO UPDATE SET
+            first_seen = CASE WHEN excluded.first_seen < sources.first_seen
+                         THEN excluded.first_seen ELSE sources.first_seen END,
+            last_seen = CASE WHEN excluded.last_seen > sources.last_seen
+                        THEN excluded.last_seen ELSE sources.last_seen END,
+            last_document_id = excluded.last_document_id,
+            rule = excluded.rule,
+            matched_keys = excluded.matched_keys,
+            reported_keys = excluded.reported_keys",
     )
+    .bind(asset_id)
+    .bind(&p.agent_id)
+    .bind(&p.observed)
+    .bind(&p.document_id)
+    .bind(rule.as_str())
+    .bind(explain::to_json(&matched))
+    .bind(&p.reported_json)
+    .execute(&mut *conn)
     .await?;
     write_history(
         conn,
         asset_id,
         &changes,
-        &observed,
+        &p.observed,
         "agent_inventory",
-        &document_id,
+        &p.document_id,
     )
     .await?;
     sqlx::query(
@@ -339,11 +321,11 @@ async fn apply(
             asset_id, rule)
          VALUES ($1, $2, 'agent_inventory', $3, $4, $5, $6, $7)",
     )
-    .bind(&document_id)
-    .bind(&agent_id)
-    .bind(site.id)
-    .bind(&observed)
-    .bind(ts(received_at))
+    .bind(&p.document_id)
+    .bind(&p.agent_id)
+    .bind(p.site.id)
+    .bind(&p.observed)
+    .bind(&p.received)
     .bind(asset_id)
     .bind(rule.as_str())
     .execute(&mut *conn)
@@ -356,6 +338,143 @@ async fn apply(
         duplicate: false,
         changes: changes.len(),
     })
+}
+
+async fn insert_asset(conn: &mut DbConn, p: &Prepared<'_>, rule: Rule) -> Result<i64, sqlx::Error> {
+    let hw = &p.inv.hardware;
+    sqlx::query_scalar(
+        "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
+            uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
+            match_rule, software_digest, first_seen, last_seen)
+         VALUES ($1, 'computer', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+            $14, $15, $13, $13)
+         RETURNING id",
+    )
+    .bind(p.site.id)
+    .bind(&p.inv.host.hostname)
+    .bind(&p.keys.name)
+    .bind(&p.serial)
+    .bind(&p.uuid)
+    .bind(&p.keys.serial)
+    .bind(&p.keys.uuid)
+    .bind(&p.inv.host.machine_id)
+    .bind(&hw.manufacturer)
+    .bind(&hw.model)
+    .bind(&p.os)
+    .bind(&p.facts_json)
+    .bind(&p.observed)
+    .bind(rule.as_str())
+    .bind(&p.digest)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Applies a (not stale) document to the asset it matched; returns the history to record.
+async fn update_asset(
+    conn: &mut DbConn,
+    p: &Prepared<'_>,
+    asset_id: i64,
+    rule: Rule,
+    old: StoredAsset,
+) -> Result<Vec<Change>, sqlx::Error> {
+    let mut changes = Vec::new();
+    let software_changed = old.software_digest.as_deref() != Some(p.digest.as_str());
+    let old_software = if software_changed {
+        Some(load_software(conn, asset_id).await?)
+    } else {
+        None
+    };
+    match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
+        Some(Ok(old_inv)) => match &old_software {
+            Some(rows) => {
+                let old_packages: Vec<Package> = rows.iter().map(|(_, s)| s.package()).collect();
+                let new_packages: Vec<Package> =
+                    p.software.iter().map(SoftwareRow::package).collect();
+                changes.extend(history::diff(
+                    &Snapshot::of(&old_inv, &old_packages),
+                    &Snapshot::of(p.inv, &new_packages),
+                ));
+            }
+            // Same digest, same packages: only the other tracked fields can differ.
+            None => changes.extend(history::diff(&Snapshot::of(&old_inv, &[]), &p.scalars)),
+        },
+        Some(Err(e)) => {
+            tracing::warn!(asset_id, error = %e, "stored facts unreadable; history restarts");
+        }
+        // Known so far only from sweeps: there is nothing to compare field by field, so record
+        // what the asset became.
+        None => {
+            if old.kind != "computer" {
+                changes.push(Change {
+                    field: "kind",
+                    old: Some(old.kind.clone()),
+                    new: Some("computer".into()),
+                });
+            }
+            if old.name.as_deref() != Some(p.inv.host.hostname.as_str()) {
+                changes.push(Change {
+                    field: "hostname",
+                    old: old.name.clone(),
+                    new: Some(p.inv.host.hostname.clone()),
+                });
+            }
+        }
+    }
+    if old.site_id != p.site.id {
+        let old_site_name: String = sqlx::query_scalar("SELECT name FROM sites WHERE id = $1")
+            .bind(old.site_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        changes.push(Change {
+            field: "site",
+            old: Some(old_site_name),
+            new: Some(p.site.name.clone()),
+        });
+    }
+    let hw = &p.inv.hardware;
+    // Last and first seen move outwards as in [`touch_seen`], in the same statement.
+    sqlx::query(
+        "UPDATE assets SET site_id = $1, kind = 'computer', name = $2, name_key = $3,
+            serial = $4, uuid = $5, serial_key = $6, uuid_key = $7, machine_id = $8,
+            manufacturer = $9, model = $10, os = $11, facts = $12,
+            facts_observed_at = $13, match_rule = $14, software_digest = $15,
+            last_seen = CASE WHEN last_seen < $13 THEN $13 ELSE last_seen END,
+            first_seen = CASE WHEN first_seen > $13 THEN $13 ELSE first_seen END
+         WHERE id = $16",
+    )
+    .bind(p.site.id)
+    .bind(&p.inv.host.hostname)
+    .bind(&p.keys.name)
+    .bind(&p.serial)
+    .bind(&p.uuid)
+    .bind(&p.keys.serial)
+    .bind(&p.keys.uuid)
+    .bind(&p.inv.host.machine_id)
+    .bind(&hw.manufacturer)
+    .bind(&hw.model)
+    .bind(&p.os)
+    .bind(&p.facts_json)
+    .bind(&p.observed)
+    .bind(rule.as_str())
+    .bind(&p.digest)
+    .bind(asset_id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(old_software) = &old_software {
+        let (gone, added) = software_delta(old_software, &p.software);
+        delete_software(conn, &gone).await?;
+        insert_software(conn, asset_id, &added).await?;
+    }
+    write_keys(conn, asset_id, &KeyTable::MACS, &old.macs, &p.keys.macs).await?;
+    write_keys(
+        conn,
+        asset_id,
+        &KeyTable::ADDRESSES,
+        &old.addresses,
+        &p.addresses,
+    )
+    .await?;
+    Ok(changes)
 }
 
 fn rule_from_str(s: Option<&str>) -> Rule {
@@ -373,30 +492,63 @@ fn rule_from_str(s: Option<&str>) -> Rule {
     .unwrap_or(Rule::New)
 }
 
-/// Every asset sharing at least one key with the document, with its own keys.
-async fn candidates(conn: &mut DbConn, keys: &Keys) -> Result<Vec<Candidate>, sqlx::Error> {
-    // One indexed lookup per key, united: an OR across columns would scan the assets table,
-    // whose rows carry the facts JSON, on every document.
-    let mut q: QueryBuilder<Db> = QueryBuilder::new("");
+/// A candidate asset as stored: what applying the document to it needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct StoredAsset {
+    site_id: i64,
+    kind: String,
+    name: Option<String>,
+    facts: Option<String>,
+    facts_observed_at: Option<String>,
+    software_digest: Option<String>,
+    /// (MAC, source) of every MAC the asset holds.
+    macs: Vec<(String, String)>,
+    /// (address, source).
+    addresses: Vec<(String, String)>,
+}
+
+/// Every asset sharing at least one key with the document: its keys for the merge, and its
+/// stored state for applying the document.
+#[derive(Debug, Default)]
+struct Lookup {
+    candidates: Vec<Candidate>,
+    stored: BTreeMap<i64, StoredAsset>,
+}
+
+/// One row of the lookup query: which kind of row (`ROW_*`), the asset, its site (asset rows)
+/// and up to nine text columns whose meaning depends on the kind.
+type LookupRow = (i64, i64, Option<i64>, [Option<String>; 9]);
+
+const ROW_ASSET: i64 = 0;
+const ROW_MAC: i64 = 1;
+const ROW_AGENT: i64 = 2;
+const ROW_ADDRESS: i64 = 3;
+
+/// The candidates of a document, in one query: the ids of assets sharing a key with it (one
+/// indexed lookup per key, united: an OR across columns would scan the assets table, whose rows
+/// carry the facts JSON), then their asset rows, MACs, agent ids and addresses together.
+async fn lookup(conn: &mut DbConn, keys: &Keys) -> Result<Lookup, sqlx::Error> {
+    let mut q: QueryBuilder<Db> = QueryBuilder::new("WITH c(id) AS (");
+    let init = q.sql().len();
     let union = |q: &mut QueryBuilder<Db>, select: &str| {
-        if !q.sql().is_empty() {
+        if q.sql().len() > init {
             q.push(" UNION ");
         }
         q.push(select);
     };
     if let Some(serial) = &keys.serial {
         union(&mut q, "SELECT id FROM assets WHERE serial_key = ");
-        q.push_bind(serial.clone());
+        q.push_bind(serial.as_str());
     }
     if let Some(uuid) = &keys.uuid {
         union(&mut q, "SELECT id FROM assets WHERE uuid_key = ");
-        q.push_bind(uuid.clone());
+        q.push_bind(uuid.as_str());
     }
     if !keys.macs.is_empty() {
         union(&mut q, "SELECT asset_id FROM asset_macs WHERE mac IN (");
         let mut sep = q.separated(", ");
         for mac in &keys.macs {
-            sep.push_bind(mac.clone());
+            sep.push_bind(mac.as_str());
         }
         q.push(")");
     }
@@ -405,54 +557,125 @@ async fn candidates(conn: &mut DbConn, keys: &Keys) -> Result<Vec<Candidate>, sq
             &mut q,
             "SELECT asset_id FROM sources WHERE kind = 'agent_inventory' AND agent_id = ",
         );
-        q.push_bind(agent.clone());
+        q.push_bind(agent.as_str());
     }
     if let Some(name) = &keys.name {
         union(&mut q, "SELECT id FROM assets WHERE site_id = ");
         q.push_bind(keys.site_id)
             .push(" AND name_key = ")
-            .push_bind(name.clone());
+            .push_bind(name.as_str());
     }
-    if q.sql().is_empty() {
-        return Ok(Vec::new());
+    if q.sql().len() == init {
+        return Ok(Lookup::default());
     }
-    q.push(" ORDER BY 1");
-    let ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
-
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row = sqlx::query(
-            "SELECT serial_key, uuid_key, machine_id, name_key, site_id FROM assets WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let macs: Vec<String> =
-            sqlx::query_scalar("SELECT mac FROM asset_macs WHERE asset_id = $1 ORDER BY mac")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
-        let agent_ids: Vec<String> = sqlx::query_scalar(
-            "SELECT agent_id FROM sources WHERE asset_id = $1 AND kind = 'agent_inventory'
-             ORDER BY agent_id",
-        )
-        .bind(id)
+    // The branches share one column list; NULL fills what a kind of row does not have (both
+    // servers type a NULL in a later branch after the first branch's column).
+    q.push(format!(
+        ")
+         SELECT CAST({ROW_ASSET} AS BIGINT), a.id, a.site_id, a.serial_key, a.uuid_key,
+                a.machine_id, a.name_key, a.kind, a.name, a.facts, a.facts_observed_at,
+                a.software_digest
+         FROM assets a WHERE a.id IN (SELECT id FROM c)
+         UNION ALL
+         SELECT CAST({ROW_MAC} AS BIGINT), m.asset_id, NULL, m.mac, m.source, NULL, NULL, NULL,
+                NULL, NULL, NULL, NULL
+         FROM asset_macs m WHERE m.asset_id IN (SELECT id FROM c)
+         UNION ALL
+         SELECT CAST({ROW_AGENT} AS BIGINT), s.asset_id, NULL, s.agent_id, NULL, NULL, NULL,
+                NULL, NULL, NULL, NULL, NULL
+         FROM sources s WHERE s.kind = 'agent_inventory' AND s.asset_id IN (SELECT id FROM c)
+         UNION ALL
+         SELECT CAST({ROW_ADDRESS} AS BIGINT), d.asset_id, NULL, d.address, d.source, NULL,
+                NULL, NULL, NULL, NULL, NULL, NULL
+         FROM asset_addresses d WHERE d.asset_id IN (SELECT id FROM c)"
+    ));
+    let rows: Vec<LookupRow> = q
+        .build()
         .fetch_all(&mut *conn)
-        .await?;
-        out.push(Candidate {
-            asset_id: id,
-            keys: Keys {
-                serial: row.get(0),
-                uuid: row.get(1),
-                macs,
-                agent_ids,
-                machine_id: row.get(2),
-                name: row.get(3),
-                site_id: row.get(4),
-            },
-        });
+        .await?
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.get::<Option<String>, _>(i);
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                std::array::from_fn(|i| text(i + 3)),
+            )
+        })
+        .collect();
+    Ok(assemble(keys.site_id, rows))
+}
+
+/// Builds the candidates and their stored state from the lookup's rows (in any order).
+fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
+    let mut keys: BTreeMap<i64, Keys> = BTreeMap::new();
+    let mut stored: BTreeMap<i64, StoredAsset> = BTreeMap::new();
+    let mut macs: Vec<(i64, String, String)> = Vec::new();
+    let mut agents: Vec<(i64, String)> = Vec::new();
+    let mut addresses: Vec<(i64, String, String)> = Vec::new();
+    for (kind, id, site, [t1, t2, t3, t4, t5, t6, t7, t8, t9]) in rows {
+        match kind {
+            ROW_ASSET => {
+                let site = site.unwrap_or(site_id);
+                keys.insert(
+                    id,
+                    Keys {
+                        serial: t1,
+                        uuid: t2,
+                        macs: Vec::new(),
+                        agent_ids: Vec::new(),
+                        machine_id: t3,
+                        name: t4,
+                        site_id: site,
+                    },
+                );
+                stored.insert(
+                    id,
+                    StoredAsset {
+                        site_id: site,
+                        kind: t5.unwrap_or_default(),
+                        name: t6,
+                        facts: t7,
+                        facts_observed_at: t8,
+                        software_digest: t9,
+                        macs: Vec::new(),
+                        addresses: Vec::new(),
+                    },
+                );
+            }
+            ROW_MAC => macs.push((id, t1.unwrap_or_default(), t2.unwrap_or_default())),
+            ROW_AGENT => agents.push((id, t1.unwrap_or_default())),
+            _ => addresses.push((id, t1.unwrap_or_default(), t2.unwrap_or_default())),
+        }
     }
-    Ok(out)
+    for (id, mac, source) in macs {
+        if let (Some(k), Some(s)) = (keys.get_mut(&id), stored.get_mut(&id)) {
+            k.macs.push(mac.clone());
+            s.macs.push((mac, source));
+        }
+    }
+    for (id, agent) in agents {
+        if let Some(k) = keys.get_mut(&id) {
+            k.agent_ids.push(agent);
+        }
+    }
+    for (id, address, source) in addresses {
+        if let Some(s) = stored.get_mut(&id) {
+            s.addresses.push((address, source));
+        }
+    }
+    let candidates = keys
+        .into_iter()
+        .map(|(asset_id, mut keys)| {
+            keys.macs.sort();
+            keys.macs.dedup();
+            keys.agent_ids.sort();
+            keys.agent_ids.dedup();
+            Candidate { asset_id, keys }
+        })
+        .collect();
+    Lookup { candidates, stored }
 }
 
 /// The stored software of an asset with row ids, sorted by row.
@@ -525,84 +748,161 @@ pub(crate) fn software_delta<'a>(
     (gone, added)
 }
 
+/// Software row ids per DELETE.
+const DELETE_CHUNK: usize = 10_000;
+
 async fn delete_software(conn: &mut DbConn, ids: &[i64]) -> Result<(), sqlx::Error> {
-    for chunk in ids.chunks(SOFTWARE_CHUNK) {
-        let mut q: QueryBuilder<Db> = QueryBuilder::new("DELETE FROM software WHERE id IN (");
-        let mut sep = q.separated(", ");
-        for id in chunk {
-            sep.push_bind(*id);
-        }
+    let p = Placeholders::of(conn);
+    for chunk in ids.chunks(DELETE_CHUNK) {
+        let mut q = Bulk::new(p, "DELETE FROM software WHERE id IN (");
+        q.list(chunk, |q, id| {
+            q.bind(*id);
+        });
         q.push(")");
-        q.build().execute(&mut *conn).await?;
+        q.execute(conn).await?;
     }
     Ok(())
 }
 
-/// Rows per INSERT: 7 columns each stays far below SQLite's bound-parameter limit.
-const SOFTWARE_CHUNK: usize = 1_000;
+/// Rows per software INSERT: 8 values each, 16,000 per statement, below SQLite's limit of
+/// 32,766 bound values (PostgreSQL's is 65,535). One statement for a typical PC.
+const SOFTWARE_CHUNK: usize = 2_000;
 
 async fn insert_software(
     conn: &mut DbConn,
     asset_id: i64,
     rows: &[&SoftwareRow],
 ) -> Result<(), sqlx::Error> {
+    let p = Placeholders::of(conn);
     for chunk in rows.chunks(SOFTWARE_CHUNK) {
-        let mut q: QueryBuilder<Db> = QueryBuilder::new(
+        let mut q = Bulk::new(
+            p,
             "INSERT INTO software (asset_id, name, version, arch, publisher, size_bytes,
-                install_date, source) ",
+                install_date, source) VALUES ",
         );
-        q.push_values(chunk, |mut b, s| {
-            b.push_bind(asset_id)
-                .push_bind(s.name.clone())
-                .push_bind(s.version.clone())
-                .push_bind(s.arch.clone())
-                .push_bind(s.publisher.clone())
-                .push_bind(s.size_bytes)
-                .push_bind(s.install_date.clone())
-                .push_bind(s.source.clone());
+        q.list(chunk, |q, s| {
+            q.push("(")
+                .bind(asset_id)
+                .push(", ")
+                .bind(s.name.as_str())
+                .push(", ")
+                .bind(s.version.as_deref())
+                .push(", ")
+                .bind(s.arch.as_deref())
+                .push(", ")
+                .bind(s.publisher.as_deref())
+                .push(", ")
+                .bind(s.size_bytes)
+                .push(", ")
+                .bind(s.install_date.as_deref())
+                .push(", ")
+                .bind(s.source.as_str())
+                .push(")");
         });
-        q.build().execute(&mut *conn).await?;
+        q.execute(conn).await?;
     }
     Ok(())
 }
 
-/// The MACs and addresses an inventory reports replace the previous inventory's; those a sweep
-/// added are kept.
-async fn replace_inventory_keys(
+/// A table of identity keys an inventory reports (MACs or addresses), with rows tagged by the
+/// source that added them.
+struct KeyTable {
+    table: &'static str,
+    column: &'static str,
+}
+
+impl KeyTable {
+    const MACS: KeyTable = KeyTable {
+        table: "asset_macs",
+        column: "mac",
+    };
+    const ADDRESSES: KeyTable = KeyTable {
+        table: "asset_addresses",
+        column: "address",
+    };
+}
+
+/// Rows per key INSERT or DELETE (a handful in practice; bounded for safety).
+const KEY_CHUNK: usize = 5_000;
+
+/// Makes the asset's inventory-sourced keys in `t` those `reported` (see [`key_delta`]),
+/// given the (value, source) rows it holds now: at most one DELETE and one INSERT per chunk,
+/// nothing when they already agree.
+async fn write_keys(
     conn: &mut DbConn,
     asset_id: i64,
-    macs: &[String],
-    addresses: &[String],
+    t: &KeyTable,
+    stored: &[(String, String)],
+    reported: &[String],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM asset_macs WHERE asset_id = $1 AND source = 'inventory'")
-        .bind(asset_id)
-        .execute(&mut *conn)
-        .await?;
-    for mac in macs {
-        sqlx::query(
-            "INSERT INTO asset_macs (asset_id, mac, source) VALUES ($1, $2, 'inventory')
-             ON CONFLICT (asset_id, mac) DO UPDATE SET source = 'inventory'",
-        )
-        .bind(asset_id)
-        .bind(mac)
-        .execute(&mut *conn)
-        .await?;
+    let (gone, upsert) = key_delta(stored, reported);
+    let p = Placeholders::of(conn);
+    for chunk in gone.chunks(KEY_CHUNK) {
+        let mut q = Bulk::new(
+            p,
+            format!(
+                "DELETE FROM {} WHERE source = 'inventory' AND asset_id = ",
+                t.table
+            ),
+        );
+        q.bind(asset_id).push(&format!(" AND {} IN (", t.column));
+        q.list(chunk, |q, value| {
+            q.bind(value.as_str());
+        });
+        q.push(")");
+        q.execute(conn).await?;
     }
-    sqlx::query("DELETE FROM asset_addresses WHERE asset_id = $1 AND source = 'inventory'")
-        .bind(asset_id)
-        .execute(&mut *conn)
-        .await?;
-    for address in addresses {
-        sqlx::query(
-            "INSERT INTO asset_addresses (asset_id, address, source) VALUES ($1, $2, 'inventory')
-             ON CONFLICT (asset_id, address) DO UPDATE SET source = 'inventory'",
-        )
-        .bind(asset_id)
-        .bind(address)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in upsert.chunks(KEY_CHUNK) {
+        let mut q = Bulk::new(
+            p,
+            format!(
+                "INSERT INTO {} (asset_id, {}, source) VALUES ",
+                t.table, t.column
+            ),
+        );
+        q.list(chunk, |q, value| {
+            q.push("(")
+                .bind(asset_id)
+                .push(", ")
+                .bind(value.as_str())
+                .push(", 'inventory')");
+        });
+        q.push(&format!(
+            " ON CONFLICT (asset_id, {}) DO UPDATE SET source = 'inventory'",
+            t.column
+        ));
+        q.execute(conn).await?;
     }
     Ok(())
+}
+
+/// The keys an inventory reports replace the previous inventory's; those another source (a
+/// sweep, SNMP) added are kept, and become the inventory's when it reports them too. Given
+/// the asset's (value, source) rows and the reported values, returns the inventory rows to
+/// delete and the values to write as the inventory's (inserted, or re-tagged). Each value is
+/// returned once, whatever the duplicates in the input.
+pub(crate) fn key_delta<'a>(
+    stored: &'a [(String, String)],
+    reported: &'a [String],
+) -> (Vec<&'a String>, Vec<&'a String>) {
+    let mut gone: Vec<&String> = stored
+        .iter()
+        .filter(|(v, source)| source == "inventory" && !reported.contains(v))
+        .map(|(v, _)| v)
+        .collect();
+    gone.sort();
+    gone.dedup();
+    let mut upsert: Vec<&String> = reported
+        .iter()
+        .filter(|r| {
+            !stored
+                .iter()
+                .any(|(v, source)| v == *r && source == "inventory")
+        })
+        .collect();
+    upsert.sort();
+    upsert.dedup();
+    (gone, upsert)
 }
 
 /// Moves first/last seen outwards to include `observed`, never inwards.
@@ -655,6 +955,10 @@ pub(super) async fn record_source(
     Ok(())
 }
 
+/// Rows per history INSERT: 7 values each.
+const HISTORY_CHUNK: usize = 2_000;
+
+/// Writes history rows, many per statement (a reinstalled PC can change hundreds of packages).
 pub(super) async fn write_history(
     conn: &mut DbConn,
     asset_id: i64,
@@ -663,20 +967,31 @@ pub(super) async fn write_history(
     source: &str,
     document_id: &str,
 ) -> Result<(), sqlx::Error> {
-    for c in changes {
-        sqlx::query(
-            "INSERT INTO history (asset_id, field, old_value, new_value, changed_at, source, document_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(asset_id)
-        .bind(c.field)
-        .bind(&c.old)
-        .bind(&c.new)
-        .bind(changed_at)
-        .bind(source)
-        .bind(document_id)
-        .execute(&mut *conn)
-        .await?;
+    let p = Placeholders::of(conn);
+    for chunk in changes.chunks(HISTORY_CHUNK) {
+        let mut q = Bulk::new(
+            p,
+            "INSERT INTO history (asset_id, field, old_value, new_value, changed_at, source,
+                document_id) VALUES ",
+        );
+        q.list(chunk, |q, c| {
+            q.push("(")
+                .bind(asset_id)
+                .push(", ")
+                .bind(c.field)
+                .push(", ")
+                .bind(c.old.as_deref())
+                .push(", ")
+                .bind(c.new.as_deref())
+                .push(", ")
+                .bind(changed_at)
+                .push(", ")
+                .bind(source)
+                .push(", ")
+                .bind(document_id)
+                .push(")");
+        });
+        q.execute(conn).await?;
     }
     Ok(())
 }
@@ -695,6 +1010,164 @@ mod tests {
             install_date: None,
             source: "dpkg".into(),
         }
+    }
+
+    fn rows(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(v, s)| (v.to_string(), s.to_string()))
+            .collect()
+    }
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn software_digest_tells_lists_apart() {
+        let a = vec![row("a", "1"), row("b", "1")];
+        let mut moved = a.clone();
+        // The same characters in other fields: a plain concatenation would not see it.
+        moved[0].name = "a1".into();
+        moved[0].version = Some(String::new());
+        let mut none = a.clone();
+        none[1].version = None;
+        let mut empty = a.clone();
+        empty[1].version = Some(String::new());
+        let digests = [
+            software_digest(&a),
+            software_digest(&moved),
+            software_digest(&none),
+            software_digest(&empty),
+            software_digest(&a[..1]),
+            software_digest(&[]),
+        ];
+        for (i, d) in digests.iter().enumerate() {
+            assert_eq!(d.len(), 64);
+            for other in &digests[i + 1..] {
+                assert_ne!(d, other);
+            }
+        }
+        assert_eq!(software_digest(&a), software_digest(&a.clone()));
+    }
+
+    #[test]
+    fn key_delta_writes_only_the_difference() {
+        type Case<'a> = (
+            &'a str,
+            Vec<(String, String)>,
+            Vec<String>,
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "new asset",
+                rows(&[]),
+                strings(&["a", "b"]),
+                &[],
+                &["a", "b"],
+            ),
+            (
+                "unchanged: nothing to write",
+                rows(&[("a", "inventory"), ("b", "inventory")]),
+                strings(&["a", "b"]),
+                &[],
+                &[],
+            ),
+            (
+                "one replaced",
+                rows(&[("a", "inventory"), ("b", "inventory")]),
+                strings(&["a", "c"]),
+                &["b"],
+                &["c"],
+            ),
+            (
+                "a sweep's key is kept, and becomes the inventory's when reported",
+                rows(&[("a", "sweep"), ("b", "sweep"), ("c", "inventory")]),
+                strings(&["a"]),
+                &["c"],
+                &["a"],
+            ),
+            (
+                "nothing reported: the inventory's go, others stay",
+                rows(&[("a", "snmp"), ("c", "inventory")]),
+                strings(&[]),
+                &["c"],
+                &[],
+            ),
+            (
+                "duplicates are written once",
+                rows(&[("c", "inventory"), ("c", "inventory")]),
+                strings(&["a", "a"]),
+                &["c"],
+                &["a"],
+            ),
+        ];
+        for (name, stored, reported, gone, upsert) in cases {
+            let (g, u) = key_delta(&stored, &reported);
+            let g: Vec<&str> = g.iter().map(|s| s.as_str()).collect();
+            let u: Vec<&str> = u.iter().map(|s| s.as_str()).collect();
+            assert_eq!((g.as_slice(), u.as_slice()), (gone, upsert), "{name}");
+        }
+    }
+
+    #[test]
+    fn lookup_rows_assemble_into_candidates() {
+        let t = |v: &[Option<&str>]| -> [Option<String>; 9] {
+            std::array::from_fn(|i| v.get(i).copied().flatten().map(str::to_string))
+        };
+        let asset = |id: i64, site: i64, serial: &str| {
+            (
+                ROW_ASSET,
+                id,
+                Some(site),
+                t(&[
+                    Some(serial),
+                    None,
+                    None,
+                    Some("pc"),
+                    Some("computer"),
+                    Some("PC"),
+                    Some("{}"),
+                    Some("2026-01-01T00:00:00.000000Z"),
+                    Some("d1"),
+                ]),
+            )
+        };
+        // Rows in any order, children before their asset, a MAC from two sources.
+        let found: Vec<LookupRow> = vec![
+            (ROW_MAC, 7, None, t(&[Some("m2"), Some("inventory")])),
+            (ROW_AGENT, 7, None, t(&[Some("agent-b")])),
+            asset(7, 2, "SN7"),
+            (ROW_MAC, 7, None, t(&[Some("m1"), Some("sweep")])),
+            (ROW_AGENT, 7, None, t(&[Some("agent-a")])),
+            (
+                ROW_ADDRESS,
+                7,
+                None,
+                t(&[Some("10.0.0.7"), Some("inventory")]),
+            ),
+            asset(3, 1, "SN3"),
+            // A child row of an asset not in the result (deleted meanwhile) is ignored.
+            (ROW_MAC, 9, None, t(&[Some("m9"), Some("inventory")])),
+        ];
+        let l = assemble(1, found);
+        let ids: Vec<i64> = l.candidates.iter().map(|c| c.asset_id).collect();
+        assert_eq!(ids, vec![3, 7]);
+        let seven = &l.candidates[1].keys;
+        assert_eq!(seven.serial.as_deref(), Some("SN7"));
+        assert_eq!(seven.macs, strings(&["m1", "m2"]));
+        assert_eq!(seven.agent_ids, strings(&["agent-a", "agent-b"]));
+        assert_eq!((seven.site_id, seven.name.as_deref()), (2, Some("pc")));
+        let s = &l.stored[&7];
+        assert_eq!(s.macs, rows(&[("m2", "inventory"), ("m1", "sweep")]));
+        assert_eq!(s.addresses, rows(&[("10.0.0.7", "inventory")]));
+        assert_eq!(
+            (s.kind.as_str(), s.software_digest.as_deref(), s.site_id),
+            ("computer", Some("d1"), 2)
+        );
+        assert!(l.candidates[0].keys.macs.is_empty() && !l.stored.contains_key(&9));
     }
 
     #[test]
