@@ -1,11 +1,12 @@
 //! `parc-collector`: parses the command line, starts logging, hands over to the library.
 
 use clap::Parser;
+use parc_collector::cli::{Cli, Main, MainCommand};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = parc_collector::cli::Cli::parse();
+    let cli = Main::parse();
     // Logs go to stderr: stdout carries what scripts read (the token, the listening address).
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -13,7 +14,11 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match parc_collector::run(cli).await {
+    let outcome = match cli.command {
+        MainCommand::Core(command) => parc_collector::run(Cli { command }).await,
+        MainCommand::User { command } => parc_collector::cli::run_user(command).await,
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("parc-collector: {e:#}");

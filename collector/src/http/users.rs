@@ -82,9 +82,14 @@ pub struct RoleBody {
     role: Option<Role>,
 }
 
+/// 403 unless `actor` may grant roles in `entity_id` (None: group-wide). An entity the actor
+/// cannot read is "no entity" (422, as for sites), not 403, which would confirm it exists.
 fn may_grant(actor: &Principal, entity_id: Option<i64>) -> Result<(), ApiError> {
     match entity_id {
         None => actor.require_group(Role::Admin),
+        Some(e) if !actor.can(Role::Viewer, e) => {
+            Err(ApiError::Unprocessable(format!("no entity with id {e}")))
+        }
         Some(e) => actor.require(Role::Admin, e),
     }
 }
