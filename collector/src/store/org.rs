@@ -5,14 +5,16 @@
 use chrono::Utc;
 use ipnet::IpNet;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::Row;
 
 use crate::store::QueryBuilder;
 use uuid::Uuid;
 
 use super::tokens::{check_site_name, generate_token, hash_token};
-use super::{ts, Db, DbConn, Store};
+use super::{ts, Db, DbConn, DbRow, Store, WriteTx};
 use crate::audit;
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
@@ -63,16 +65,118 @@ pub enum RefKind {
 }
 
 impl RefKind {
-    fn table(self) -> &'static str {
+    fn table(self) -> Table {
         match self {
-            RefKind::Department => "departments",
-            RefKind::Location => "locations",
+            RefKind::Department => Table::Departments,
+            RefKind::Location => Table::Locations,
         }
     }
+
+    /// Columns and FROM clause of a [`Referential`] row; departments have no site.
+    fn select(self) -> String {
+        let site = match self {
+            RefKind::Department => "NULL",
+            RefKind::Location => "site_id",
+        };
+        format!("id, name, {site}, created_at FROM {}", self.table().name())
+    }
+}
+
+/// The tables whose names this module splices into SQL it builds: a closed set, so no text
+/// from a request ever becomes part of a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Entities,
+    Sites,
+    Subnets,
+    Departments,
+    Locations,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Entities => "entities",
+            Table::Sites => "sites",
+            Table::Subnets => "subnets",
+            Table::Departments => "departments",
+            Table::Locations => "locations",
+        }
+    }
+
+    /// One row, as messages, audit actions and audit targets name it.
     fn noun(self) -> &'static str {
         match self {
-            RefKind::Department => "department",
-            RefKind::Location => "location",
+            Table::Entities => "entity",
+            Table::Sites => "site",
+            Table::Subnets => "subnet",
+            Table::Departments => "department",
+            Table::Locations => "location",
+        }
+    }
+
+    /// `verb` done to row `id`, in entity `entity_id` (None: group-wide).
+    fn change(self, verb: &str, id: i64, entity_id: Option<i64>, details: Value) -> Change {
+        Change {
+            action: format!("{}.{verb}", self.noun()),
+            entity_id,
+            target: format!("{}:{id}", self.noun()),
+            details,
+        }
+    }
+}
+
+/// What an admin revokes: a site's agent token (by id) or an enrolled agent (by agent id).
+#[derive(Debug, Clone, Copy)]
+enum Revocable {
+    SiteToken(i64),
+    Agent(Uuid),
+}
+
+impl Revocable {
+    /// Selects the entity owning it through its site; one parameter, its key.
+    fn owner_sql(self) -> &'static str {
+        match self {
+            Revocable::SiteToken(_) => {
+                "SELECT s.entity_id FROM tokens t JOIN sites s ON s.id = t.site_id WHERE t.id = $1"
+            }
+            Revocable::Agent(_) => {
+                "SELECT s.entity_id FROM agents a JOIN sites s ON s.id = a.site_id
+                 WHERE a.agent_id = $1"
+            }
+        }
+    }
+
+    /// Revokes it unless already revoked; parameters: the time, then its key.
+    fn revoke_sql(self) -> &'static str {
+        match self {
+            Revocable::SiteToken(_) => {
+                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+            }
+            Revocable::Agent(_) => {
+                "UPDATE agents SET revoked_at = $1 WHERE agent_id = $2 AND revoked_at IS NULL"
+            }
+        }
+    }
+
+    fn bind_key<'q>(self, q: Query<'q, Db, AnyArguments<'q>>) -> Query<'q, Db, AnyArguments<'q>> {
+        match self {
+            Revocable::SiteToken(id) => q.bind(id),
+            Revocable::Agent(agent_id) => q.bind(agent_id.to_string()),
+        }
+    }
+
+    /// Its revocation, in entity `entity_id`.
+    fn revocation(self, entity_id: i64) -> Change {
+        let (action, target) = match self {
+            Revocable::SiteToken(id) => ("site_token.revoke", format!("token:{id}")),
+            Revocable::Agent(agent_id) => ("agent.revoke", format!("agent:{agent_id}")),
+        };
+        Change {
+            action: action.into(),
+            entity_id: Some(entity_id),
+            target,
+            details: json!({}),
         }
     }
 }
@@ -109,24 +213,31 @@ pub fn check_name(what: &str, name: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
+const ENTITY_COLUMNS: &str = "id, name, created_at FROM entities";
+
+fn entity_row(r: &DbRow) -> Entity {
+    Entity {
+        id: r.get(0),
+        name: r.get(1),
+        created_at: r.get(2),
+    }
+}
+
 async fn entity_in(conn: &mut DbConn, id: i64) -> Result<Option<Entity>, sqlx::Error> {
     Ok(
-        sqlx::query("SELECT id, name, created_at FROM entities WHERE id = $1")
+        sqlx::query(&format!("SELECT {ENTITY_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
-            .map(|r| Entity {
-                id: r.get(0),
-                name: r.get(1),
-                created_at: r.get(2),
-            }),
+            .as_ref()
+            .map(entity_row),
     )
 }
 
 const SITE_COLUMNS: &str =
     "s.id, s.name, s.entity_id, e.name, s.created_at FROM sites s JOIN entities e ON e.id = s.entity_id";
 
-fn site_row(r: &super::DbRow) -> SiteInfo {
+fn site_row(r: &DbRow) -> SiteInfo {
     SiteInfo {
         id: r.get(0),
         name: r.get(1),
@@ -150,7 +261,7 @@ async fn site_in(conn: &mut DbConn, id: i64) -> Result<Option<SiteInfo>, sqlx::E
 const SUBNET_COLUMNS: &str = "n.id, n.cidr, n.site_id, s.name, s.entity_id, n.name, n.created_at
     FROM subnets n JOIN sites s ON s.id = n.site_id";
 
-fn subnet_row(r: &super::DbRow) -> Subnet {
+fn subnet_row(r: &DbRow) -> Subnet {
     Subnet {
         id: r.get(0),
         cidr: r.get(1),
@@ -162,8 +273,110 @@ fn subnet_row(r: &super::DbRow) -> Subnet {
     }
 }
 
+fn referential_row(r: &DbRow) -> Referential {
+    Referential {
+        id: r.get(0),
+        name: r.get(1),
+        site_id: r.get(2),
+        created_at: r.get(3),
+    }
+}
+
+async fn referential_in(
+    conn: &mut DbConn,
+    kind: RefKind,
+    id: i64,
+) -> Result<Option<Referential>, sqlx::Error> {
+    Ok(
+        sqlx::query(&format!("SELECT {} WHERE id = $1", kind.select()))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(referential_row),
+    )
+}
+
 fn taken(what: &str, name: &str) -> ApiError {
     ApiError::Conflict(format!("a {what} named {name:?} already exists"))
+}
+
+/// Refuses (409) `name` when a row of `table` other than `except` already has it.
+async fn ensure_name_free(
+    conn: &mut DbConn,
+    table: Table,
+    name: &str,
+    except: i64,
+) -> Result<(), ApiError> {
+    let other: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM {} WHERE name = $1 AND id <> $2",
+        table.name()
+    ))
+    .bind(name)
+    .bind(except)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match other {
+        Some(_) => Err(taken(table.noun(), name)),
+        None => Ok(()),
+    }
+}
+
+async fn set_name_in(
+    conn: &mut DbConn,
+    table: Table,
+    id: i64,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {} SET name = $1 WHERE id = $2",
+        table.name()
+    ))
+    .bind(name)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn delete_in(conn: &mut DbConn, table: Table, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DELETE FROM {} WHERE id = $1", table.name()))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The entity owning a token or an agent, or None when there is no such thing.
+async fn owner_in(conn: &mut DbConn, item: Revocable) -> Result<Option<i64>, sqlx::Error> {
+    Ok(item
+        .bind_key(sqlx::query(item.owner_sql()))
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// What the audit log records of one change.
+struct Change {
+    action: String,
+    entity_id: Option<i64>,
+    target: String,
+    details: Value,
+}
+
+impl Change {
+    /// Records the change in the audit log and commits it: the change and its record stand or
+    /// fall together.
+    async fn commit(self, mut w: WriteTx, actor: &Principal) -> Result<(), sqlx::Error> {
+        let Change {
+            action,
+            entity_id,
+            target,
+            details,
+        } = self;
+        audit::record(&mut w.tx, actor, &action, entity_id, &target, &details).await?;
+        w.commit().await
+    }
 }
 
 impl Store {
@@ -177,23 +390,33 @@ impl Store {
         .await
     }
 
-    // ---- entities
-
-    pub async fn list_entities(&self, scope: &Scope) -> Result<Vec<Entity>, sqlx::Error> {
-        let mut q: QueryBuilder<Db> =
-            QueryBuilder::new("SELECT id, name, created_at FROM entities WHERE 1 = 1");
-        scope.push_entity_filter(&mut q, "id");
-        q.push(" ORDER BY name");
+    /// The rows of `select` (columns and FROM) whose entity, in `entity_column`, `scope`
+    /// lets the caller see, ordered by `order`.
+    async fn list_scoped<T>(
+        &self,
+        scope: &Scope,
+        select: &str,
+        entity_column: &str,
+        order: &str,
+        row: fn(&DbRow) -> T,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(format!("SELECT {select} WHERE 1 = 1"));
+        scope.push_entity_filter(&mut q, entity_column);
+        q.push(" ORDER BY ");
+        q.push(order);
         Ok(q.build()
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|r| Entity {
-                id: r.get(0),
-                name: r.get(1),
-                created_at: r.get(2),
-            })
+            .map(row)
             .collect())
+    }
+
+    // ---- entities
+
+    pub async fn list_entities(&self, scope: &Scope) -> Result<Vec<Entity>, sqlx::Error> {
+        self.list_scoped(scope, ENTITY_COLUMNS, "id", "name", entity_row)
+            .await
     }
 
     pub async fn entity(&self, id: i64) -> Result<Option<Entity>, sqlx::Error> {
@@ -202,7 +425,8 @@ impl Store {
     }
 
     pub async fn create_entity(&self, actor: &Principal, name: &str) -> Result<Entity, ApiError> {
-        let name = check_name("entity", name)?;
+        let t = Table::Entities;
+        let name = check_name(t.noun(), name)?;
         let mut w = self.write().await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO entities (name, created_at) VALUES ($1, $2)
@@ -212,18 +436,12 @@ impl Store {
         .bind(ts(Utc::now()))
         .fetch_optional(&mut *w.tx)
         .await?;
-        let id = id.ok_or_else(|| taken("entity", &name))?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "entity.create",
-            Some(id),
-            &format!("entity:{id}"),
-            &json!({"name": name}),
-        )
-        .await?;
+        let id = id.ok_or_else(|| taken(t.noun(), &name))?;
         let e = entity_in(&mut w.tx, id).await?.expect("just created");
-        w.commit().await?;
+        let details = json!({"name": name});
+        t.change("create", id, Some(id), details)
+            .commit(w, actor)
+            .await?;
         Ok(e)
     }
 
@@ -233,41 +451,25 @@ impl Store {
         id: i64,
         name: &str,
     ) -> Result<Option<Entity>, ApiError> {
-        let name = check_name("entity", name)?;
+        let t = Table::Entities;
+        let name = check_name(t.noun(), name)?;
         let mut w = self.write().await?;
         let Some(old) = entity_in(&mut w.tx, id).await? else {
             return Ok(None);
         };
-        let other: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM entities WHERE name = $1 AND id <> $2")
-                .bind(&name)
-                .bind(id)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        if other.is_some() {
-            return Err(taken("entity", &name));
-        }
-        sqlx::query("UPDATE entities SET name = $1 WHERE id = $2")
-            .bind(&name)
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "entity.rename",
-            Some(id),
-            &format!("entity:{id}"),
-            &json!({"from": old.name, "to": name}),
-        )
-        .await?;
+        ensure_name_free(&mut w.tx, t, &name, id).await?;
+        set_name_in(&mut w.tx, t, id, &name).await?;
         let e = entity_in(&mut w.tx, id).await?;
-        w.commit().await?;
+        let details = json!({"from": old.name, "to": name});
+        t.change("rename", id, Some(id), details)
+            .commit(w, actor)
+            .await?;
         Ok(e)
     }
 
     /// Deletes an entity that owns no site; Ok(false) when there is no such entity.
     pub async fn delete_entity(&self, actor: &Principal, id: i64) -> Result<bool, ApiError> {
+        let t = Table::Entities;
         let mut w = self.write().await?;
         let Some(old) = entity_in(&mut w.tx, id).await? else {
             return Ok(false);
@@ -286,36 +488,19 @@ impl Store {
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
-        sqlx::query("DELETE FROM entities WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
+        delete_in(&mut w.tx, t, id).await?;
+        let details = json!({"name": old.name});
+        t.change("delete", id, Some(id), details)
+            .commit(w, actor)
             .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "entity.delete",
-            Some(id),
-            &format!("entity:{id}"),
-            &json!({"name": old.name}),
-        )
-        .await?;
-        w.commit().await?;
         Ok(true)
     }
 
     // ---- sites
 
     pub async fn list_sites(&self, scope: &Scope) -> Result<Vec<SiteInfo>, sqlx::Error> {
-        let mut q: QueryBuilder<Db> =
-            QueryBuilder::new(format!("SELECT {SITE_COLUMNS} WHERE 1 = 1"));
-        scope.push_entity_filter(&mut q, "s.entity_id");
-        q.push(" ORDER BY s.name");
-        Ok(q.build()
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(site_row)
-            .collect())
+        self.list_scoped(scope, SITE_COLUMNS, "s.entity_id", "s.name", site_row)
+            .await
     }
 
     pub async fn site(&self, id: i64) -> Result<Option<SiteInfo>, sqlx::Error> {
@@ -329,6 +514,7 @@ impl Store {
         name: &str,
         entity_id: i64,
     ) -> Result<SiteInfo, ApiError> {
+        let t = Table::Sites;
         let name = check_site_name(name)
             .map_err(ApiError::Unprocessable)?
             .to_string();
@@ -347,18 +533,12 @@ impl Store {
         .bind(entity_id)
         .fetch_optional(&mut *w.tx)
         .await?;
-        let id = id.ok_or_else(|| taken("site", &name))?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "site.create",
-            Some(entity_id),
-            &format!("site:{id}"),
-            &json!({"name": name, "entity_id": entity_id}),
-        )
-        .await?;
+        let id = id.ok_or_else(|| taken(t.noun(), &name))?;
         let s = site_in(&mut w.tx, id).await?.expect("just created");
-        w.commit().await?;
+        let details = json!({"name": name, "entity_id": entity_id});
+        t.change("create", id, Some(entity_id), details)
+            .commit(w, actor)
+            .await?;
         Ok(s)
     }
 
@@ -371,6 +551,7 @@ impl Store {
         name: Option<&str>,
         entity_id: Option<i64>,
     ) -> Result<Option<SiteInfo>, ApiError> {
+        let t = Table::Sites;
         let name = name
             .map(|n| check_site_name(n).map(str::to_string))
             .transpose()
@@ -380,20 +561,8 @@ impl Store {
             return Ok(None);
         };
         if let Some(name) = &name {
-            let other: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM sites WHERE name = $1 AND id <> $2")
-                    .bind(name)
-                    .bind(id)
-                    .fetch_optional(&mut *w.tx)
-                    .await?;
-            if other.is_some() {
-                return Err(taken("site", name));
-            }
-            sqlx::query("UPDATE sites SET name = $1 WHERE id = $2")
-                .bind(name)
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
+            ensure_name_free(&mut w.tx, t, name, id).await?;
+            set_name_in(&mut w.tx, t, id, name).await?;
         }
         if let Some(e) = entity_id.filter(|e| *e != old.entity_id) {
             if entity_in(&mut w.tx, e).await?.is_none() {
@@ -416,22 +585,17 @@ impl Store {
                 .await?;
         }
         let new = site_in(&mut w.tx, id).await?.expect("exists");
-        audit::record(
-            &mut w.tx,
-            actor,
-            "site.update",
-            Some(new.entity_id),
-            &format!("site:{id}"),
-            &json!({"from": {"name": old.name, "entity_id": old.entity_id},
-                    "to": {"name": new.name, "entity_id": new.entity_id}}),
-        )
-        .await?;
-        w.commit().await?;
+        let details = json!({"from": {"name": old.name, "entity_id": old.entity_id},
+                             "to": {"name": new.name, "entity_id": new.entity_id}});
+        t.change("update", id, Some(new.entity_id), details)
+            .commit(w, actor)
+            .await?;
         Ok(Some(new))
     }
 
     /// Deletes a site that nothing refers to (assets, tokens, agents, documents, subnets).
     pub async fn delete_site(&self, actor: &Principal, id: i64) -> Result<bool, ApiError> {
+        let t = Table::Sites;
         let mut w = self.write().await?;
         let Some(old) = site_in(&mut w.tx, id).await? else {
             return Ok(false);
@@ -459,36 +623,25 @@ impl Store {
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
-        sqlx::query("DELETE FROM sites WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
+        delete_in(&mut w.tx, t, id).await?;
+        let details = json!({"name": old.name});
+        t.change("delete", id, Some(old.entity_id), details)
+            .commit(w, actor)
             .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "site.delete",
-            Some(old.entity_id),
-            &format!("site:{id}"),
-            &json!({"name": old.name}),
-        )
-        .await?;
-        w.commit().await?;
         Ok(true)
     }
 
     // ---- subnets
 
     pub async fn list_subnets(&self, scope: &Scope) -> Result<Vec<Subnet>, sqlx::Error> {
-        let mut q: QueryBuilder<Db> =
-            QueryBuilder::new(format!("SELECT {SUBNET_COLUMNS} WHERE 1 = 1"));
-        scope.push_entity_filter(&mut q, "s.entity_id");
-        q.push(" ORDER BY s.name, n.cidr");
-        Ok(q.build()
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(subnet_row)
-            .collect())
+        self.list_scoped(
+            scope,
+            SUBNET_COLUMNS,
+            "s.entity_id",
+            "s.name, n.cidr",
+            subnet_row,
+        )
+        .await
     }
 
     pub async fn subnet(&self, id: i64) -> Result<Option<Subnet>, sqlx::Error> {
@@ -505,7 +658,8 @@ impl Store {
         site_id: i64,
         name: Option<&str>,
     ) -> Result<Subnet, ApiError> {
-        let name = name.map(|n| check_name("subnet", n)).transpose()?;
+        let t = Table::Subnets;
+        let name = name.map(|n| check_name(t.noun(), n)).transpose()?;
         let mut w = self.write().await?;
         let Some(site) = site_in(&mut w.tx, site_id).await? else {
             return Err(ApiError::Unprocessable(format!(
@@ -529,92 +683,42 @@ impl Store {
         .bind(ts(Utc::now()))
         .fetch_one(&mut *w.tx)
         .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "subnet.create",
-            Some(site.entity_id),
-            &format!("subnet:{id}"),
-            &json!({"cidr": cidr.to_string(), "site_id": site_id, "name": name}),
-        )
-        .await?;
         let s = subnets_where(&mut w.tx, "n.id = $1", id)
             .await?
             .pop()
             .expect("just created");
-        w.commit().await?;
+        let details = json!({"cidr": cidr.to_string(), "site_id": site_id, "name": name});
+        t.change("create", id, Some(site.entity_id), details)
+            .commit(w, actor)
+            .await?;
         Ok(s)
     }
 
     pub async fn delete_subnet(&self, actor: &Principal, id: i64) -> Result<bool, ApiError> {
+        let t = Table::Subnets;
         let mut w = self.write().await?;
         let Some(old) = subnets_where(&mut w.tx, "n.id = $1", id).await?.pop() else {
             return Ok(false);
         };
-        sqlx::query("DELETE FROM subnets WHERE id = $1")
-            .bind(id)
-            .execute(&mut *w.tx)
+        delete_in(&mut w.tx, t, id).await?;
+        let details = json!({"cidr": old.cidr, "site_id": old.site_id});
+        t.change("delete", id, Some(old.entity_id), details)
+            .commit(w, actor)
             .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "subnet.delete",
-            Some(old.entity_id),
-            &format!("subnet:{id}"),
-            &json!({"cidr": old.cidr, "site_id": old.site_id}),
-        )
-        .await?;
-        w.commit().await?;
         Ok(true)
     }
 
     // ---- departments and locations
 
     pub async fn list_referentials(&self, kind: RefKind) -> Result<Vec<Referential>, sqlx::Error> {
-        let site = if kind == RefKind::Location {
-            "site_id"
-        } else {
-            "NULL"
-        };
-        Ok(sqlx::query(&format!(
-            "SELECT id, name, {site}, created_at FROM {} ORDER BY name",
-            kind.table()
-        ))
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| Referential {
-            id: r.get(0),
-            name: r.get(1),
-            site_id: r.get(2),
-            created_at: r.get(3),
-        })
-        .collect())
-    }
-
-    async fn referential_in(
-        conn: &mut DbConn,
-        kind: RefKind,
-        id: i64,
-    ) -> Result<Option<Referential>, sqlx::Error> {
-        let site = if kind == RefKind::Location {
-            "site_id"
-        } else {
-            "NULL"
-        };
-        Ok(sqlx::query(&format!(
-            "SELECT id, name, {site}, created_at FROM {} WHERE id = $1",
-            kind.table()
-        ))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Referential {
-            id: r.get(0),
-            name: r.get(1),
-            site_id: r.get(2),
-            created_at: r.get(3),
-        }))
+        Ok(
+            sqlx::query(&format!("SELECT {} ORDER BY name", kind.select()))
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(referential_row)
+                .collect(),
+        )
     }
 
     /// Creates (id None) or updates a department or location.
@@ -626,39 +730,27 @@ impl Store {
         name: &str,
         site_id: Option<i64>,
     ) -> Result<Option<Referential>, ApiError> {
-        let name = check_name(kind.noun(), name)?;
-        let table = kind.table();
+        let t = kind.table();
+        let name = check_name(t.noun(), name)?;
         let mut w = self.write().await?;
         if let Some(s) = site_id {
             if site_in(&mut w.tx, s).await?.is_none() {
                 return Err(ApiError::Unprocessable(format!("no site with id {s}")));
             }
         }
-        let other: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT id FROM {table} WHERE name = $1 AND id <> $2"
-        ))
-        .bind(&name)
-        .bind(id.unwrap_or(0))
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        if other.is_some() {
-            return Err(taken(kind.noun(), &name));
-        }
-        let (id, action) = match id {
+        ensure_name_free(&mut w.tx, t, &name, id.unwrap_or(0)).await?;
+        let (id, verb) = match id {
             Some(id) => {
-                if Self::referential_in(&mut w.tx, kind, id).await?.is_none() {
+                if referential_in(&mut w.tx, kind, id).await?.is_none() {
                     return Ok(None);
                 }
-                sqlx::query(&format!("UPDATE {table} SET name = $1 WHERE id = $2"))
-                    .bind(&name)
-                    .bind(id)
-                    .execute(&mut *w.tx)
-                    .await?;
+                set_name_in(&mut w.tx, t, id, &name).await?;
                 (id, "update")
             }
             None => {
                 let id: i64 = sqlx::query_scalar(&format!(
-                    "INSERT INTO {table} (name, created_at) VALUES ($1, $2) RETURNING id"
+                    "INSERT INTO {} (name, created_at) VALUES ($1, $2) RETURNING id",
+                    t.name()
                 ))
                 .bind(&name)
                 .bind(ts(Utc::now()))
@@ -674,17 +766,9 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
         }
-        audit::record(
-            &mut w.tx,
-            actor,
-            &format!("{}.{action}", kind.noun()),
-            None,
-            &format!("{}:{id}", kind.noun()),
-            &json!({"name": name, "site_id": site_id}),
-        )
-        .await?;
-        let r = Self::referential_in(&mut w.tx, kind, id).await?;
-        w.commit().await?;
+        let r = referential_in(&mut w.tx, kind, id).await?;
+        let details = json!({"name": name, "site_id": site_id});
+        t.change(verb, id, None, details).commit(w, actor).await?;
         Ok(r)
     }
 
@@ -694,44 +778,55 @@ impl Store {
         kind: RefKind,
         id: i64,
     ) -> Result<bool, ApiError> {
+        let t = kind.table();
         let mut w = self.write().await?;
-        let Some(old) = Self::referential_in(&mut w.tx, kind, id).await? else {
+        let Some(old) = referential_in(&mut w.tx, kind, id).await? else {
             return Ok(false);
         };
-        sqlx::query(&format!("DELETE FROM {} WHERE id = $1", kind.table()))
-            .bind(id)
-            .execute(&mut *w.tx)
-            .await
-            .map_err(|e| match &e {
-                // Referenced by assets' manual fields (a foreign key of another module).
-                sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                    ApiError::Conflict(format!("{} {:?} is still in use", kind.noun(), old.name))
-                }
-                _ => ApiError::from(e),
-            })?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            &format!("{}.delete", kind.noun()),
-            None,
-            &format!("{}:{id}", kind.noun()),
-            &json!({"name": old.name}),
-        )
-        .await?;
-        w.commit().await?;
+        delete_in(&mut w.tx, t, id).await.map_err(|e| match &e {
+            // Referenced by assets' manual fields (a foreign key of another module).
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                ApiError::Conflict(format!("{} {:?} is still in use", t.noun(), old.name))
+            }
+            _ => ApiError::from(e),
+        })?;
+        let details = json!({"name": old.name});
+        t.change("delete", id, None, details)
+            .commit(w, actor)
+            .await?;
         Ok(true)
     }
 
     // ---- site tokens and agents
 
+    async fn owner(&self, item: Revocable) -> Result<Option<i64>, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        owner_in(&mut conn, item).await
+    }
+
+    /// Revokes a token or an agent (idempotent: only the first revocation is audited);
+    /// false when there is no such thing.
+    async fn revoke(&self, actor: &Principal, item: Revocable) -> Result<bool, ApiError> {
+        let mut w = self.write().await?;
+        let Some(entity) = owner_in(&mut w.tx, item).await? else {
+            return Ok(false);
+        };
+        let n = item
+            .bind_key(sqlx::query(item.revoke_sql()).bind(ts(Utc::now())))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            item.revocation(entity).commit(w, actor).await?;
+        } else {
+            w.commit().await?;
+        }
+        Ok(true)
+    }
+
     /// The entity of a site token's site, or None when there is no such token.
     pub async fn site_token_entity(&self, token_id: i64) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT s.entity_id FROM tokens t JOIN sites s ON s.id = t.site_id WHERE t.id = $1",
-        )
-        .bind(token_id)
-        .fetch_optional(self.pool())
-        .await
+        self.owner(Revocable::SiteToken(token_id)).await
     }
 
     /// A new agent token for an existing site; returns its id and the token, shown only now.
@@ -750,62 +845,24 @@ impl Store {
         .bind(ts(Utc::now()))
         .fetch_one(&mut *w.tx)
         .await?;
-        audit::record(
-            &mut w.tx,
-            actor,
-            "site_token.create",
-            Some(site.entity_id),
-            &format!("token:{id}"),
-            &json!({"site_id": site.id, "site": site.name}),
-        )
-        .await?;
-        w.commit().await?;
+        let created = Change {
+            action: "site_token.create".into(),
+            entity_id: Some(site.entity_id),
+            target: format!("token:{id}"),
+            details: json!({"site_id": site.id, "site": site.name}),
+        };
+        created.commit(w, actor).await?;
         Ok((id, token))
     }
 
     /// Revokes a site token (idempotent); false when there is no such token.
     pub async fn revoke_site_token(&self, actor: &Principal, id: i64) -> Result<bool, ApiError> {
-        let mut w = self.write().await?;
-        let Some(entity): Option<i64> = sqlx::query_scalar(
-            "SELECT s.entity_id FROM tokens t JOIN sites s ON s.id = t.site_id WHERE t.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let n =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(ts(Utc::now()))
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?
-                .rows_affected();
-        if n > 0 {
-            audit::record(
-                &mut w.tx,
-                actor,
-                "site_token.revoke",
-                Some(entity),
-                &format!("token:{id}"),
-                &json!({}),
-            )
-            .await?;
-        }
-        w.commit().await?;
-        Ok(true)
+        self.revoke(actor, Revocable::SiteToken(id)).await
     }
 
     /// The entity of an enrolled agent's site, or None when it never enrolled.
     pub async fn agent_entity(&self, agent_id: Uuid) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT s.entity_id FROM agents a JOIN sites s ON s.id = a.site_id
-             WHERE a.agent_id = $1",
-        )
-        .bind(agent_id.to_string())
-        .fetch_optional(self.pool())
-        .await
+        self.owner(Revocable::Agent(agent_id)).await
     }
 
     /// Revokes an enrolled agent (idempotent), audited; false when it never enrolled.
@@ -814,38 +871,7 @@ impl Store {
         actor: &Principal,
         agent_id: Uuid,
     ) -> Result<bool, ApiError> {
-        let mut w = self.write().await?;
-        let Some(entity): Option<i64> = sqlx::query_scalar(
-            "SELECT s.entity_id FROM agents a JOIN sites s ON s.id = a.site_id
-             WHERE a.agent_id = $1",
-        )
-        .bind(agent_id.to_string())
-        .fetch_optional(&mut *w.tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let n = sqlx::query(
-            "UPDATE agents SET revoked_at = $1 WHERE agent_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(ts(Utc::now()))
-        .bind(agent_id.to_string())
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            audit::record(
-                &mut w.tx,
-                actor,
-                "agent.revoke",
-                Some(entity),
-                &format!("agent:{agent_id}"),
-                &json!({}),
-            )
-            .await?;
-        }
-        w.commit().await?;
-        Ok(true)
+        self.revoke(actor, Revocable::Agent(agent_id)).await
     }
 }
 
