@@ -1,51 +1,30 @@
 //! Handler tests: the real router against a real SQLite file in a temporary directory, driven
 //! with `oneshot`; one test over a real socket on 127.0.0.1.
 
+mod common;
+
 use std::io::Write;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
 use chrono::{Duration, Utc};
-use parc_collector::http::{router, AppState};
-use parc_collector::store::Store;
+use common::{gzip, post, send};
+use parc_collector::http::AppState;
 use parc_shared::inventory::{NetworkInterface, Software};
 use parc_shared::{
     DiscoveredHost, Discovery, Document, DocumentHeader, HardwareId, Inventory, ProbeMethod,
     SourceKind,
 };
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 /// Small enough that "too large" tests stay fast; the configuration's own floor.
 const TEST_MAX_DOCUMENT: usize = 64 * 1024;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    store: Store,
-    app: Router,
-    token: String,
-    state: AppState,
-}
+type Env = common::Intake;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
-        .await
-        .unwrap();
-    let state = AppState::new(store.clone(), TEST_MAX_DOCUMENT);
-    let app = parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin);
-    Env {
-        _dir: dir,
-        store,
-        app,
-        token,
-        state,
-    }
+    common::intake(|store| AppState::new(store, TEST_MAX_DOCUMENT)).await
 }
 
 struct Machine {
@@ -112,18 +91,13 @@ fn package(name: &str, version: &str) -> Software {
 }
 
 fn sweep(hosts: Vec<DiscoveredHost>) -> Document<Discovery> {
-    let now = Utc::now();
-    Document {
-        header: DocumentHeader::new(Uuid::from_u128(99), SourceKind::Sweep, now),
-        body: Discovery {
-            targets: vec!["198.18.0.0/21".into()],
-            addresses_probed: 2046,
-            started_at: now,
-            finished_at: now,
-            hosts,
-            job_id: None,
-        },
-    }
+    common::discovery(
+        Uuid::from_u128(99),
+        &["198.18.0.0/21"],
+        2046,
+        Utc::now(),
+        hosts,
+    )
 }
 
 fn host(ip: &str, mac: Option<&str>, name: Option<&str>) -> DiscoveredHost {
@@ -136,41 +110,22 @@ fn host(ip: &str, mac: Option<&str>, name: Option<&str>) -> DiscoveredHost {
     }
 }
 
-fn post(path: &str, token: Option<&str>, body: Vec<u8>, encoding: Option<&str>) -> Request<Body> {
-    let mut r = Request::post(path).header(header::CONTENT_TYPE, "application/json");
-    if let Some(t) = token {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if let Some(e) = encoding {
-        r = r.header(header::CONTENT_ENCODING, e);
-    }
-    r.body(Body::from(body)).unwrap()
-}
-
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
-    (status, value)
+/// `body` posted with the site token, `encoding` as its content encoding when given.
+async fn post_bytes(
+    e: &Env,
+    path: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+) -> (StatusCode, Value) {
+    send(&e.app, post(path, Some(&e.token), body, encoding)).await
 }
 
 async fn post_json(e: &Env, path: &str, doc: &impl serde::Serialize) -> (StatusCode, Value) {
-    let body = serde_json::to_vec(doc).unwrap();
-    send(&e.app, post(path, Some(&e.token), body, None)).await
+    post_bytes(e, path, serde_json::to_vec(doc).unwrap(), None).await
 }
 
 async fn get(e: &Env, path: &str) -> (StatusCode, Value) {
     send(&e.app, Request::get(path).body(Body::empty()).unwrap()).await
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(data).unwrap();
-    z.finish().unwrap()
 }
 
 fn nothing_stored(counts: &[(&str, i64)]) {
@@ -241,24 +196,17 @@ async fn malformed_documents_are_400_naming_the_problem() {
         ),
     ];
     for (name, body, code, needle) in cases {
-        let (status, answer) = send(
-            &e.app,
-            post("/api/v1/inventories", Some(&e.token), body, None),
-        )
-        .await;
+        let (status, answer) = post_bytes(&e, "/api/v1/inventories", body, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {answer}");
         assert_eq!(answer["error"], code, "{name}");
         let message = answer["message"].as_str().unwrap();
         assert!(message.contains(needle), "{name}: {message}");
     }
-    let (status, answer) = send(
-        &e.app,
-        post(
-            "/api/v1/inventories",
-            Some(&e.token),
-            b"not gzip".to_vec(),
-            Some("gzip"),
-        ),
+    let (status, answer) = post_bytes(
+        &e,
+        "/api/v1/inventories",
+        b"not gzip".to_vec(),
+        Some("gzip"),
     )
     .await;
     assert_eq!(
@@ -349,27 +297,14 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
     let body = serde_json::to_vec(&big).unwrap();
     assert!(body.len() > TEST_MAX_DOCUMENT);
 
-    let (status, answer) = send(
-        &e.app,
-        post("/api/v1/inventories", Some(&e.token), body.clone(), None),
-    )
-    .await;
+    let (status, answer) = post_bytes(&e, "/api/v1/inventories", body.clone(), None).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert_eq!(answer["error"], "too_large");
 
     // Compressed it fits on the wire, inflated it does not.
     let compressed = gzip(&body);
     assert!(compressed.len() < TEST_MAX_DOCUMENT);
-    let (status, answer) = send(
-        &e.app,
-        post(
-            "/api/v1/inventories",
-            Some(&e.token),
-            compressed,
-            Some("gzip"),
-        ),
-    )
-    .await;
+    let (status, answer) = post_bytes(&e, "/api/v1/inventories", compressed, Some("gzip")).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert!(
         answer["message"].as_str().unwrap().contains("decompressed"),
@@ -383,18 +318,10 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
         z.write_all(&zeros).unwrap();
     }
     let bomb = z.finish().unwrap();
-    let (status, _) = send(
-        &e.app,
-        post("/api/v1/discoveries", Some(&e.token), bomb, Some("gzip")),
-    )
-    .await;
+    let (status, _) = post_bytes(&e, "/api/v1/discoveries", bomb, Some("gzip")).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    let (status, answer) = send(
-        &e.app,
-        post("/api/v1/inventories", Some(&e.token), body, Some("br")),
-    )
-    .await;
+    let (status, answer) = post_bytes(&e, "/api/v1/inventories", body, Some("br")).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
     nothing_stored(&e.store.row_counts().await.unwrap());
 }
@@ -403,14 +330,11 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
 async fn accepted_inventory_reads_back_as_asset_detail_and_history() {
     let e = env().await;
     let doc = inventory(&PC1, Utc::now());
-    let (status, answer) = send(
-        &e.app,
-        post(
-            "/api/v1/inventories",
-            Some(&e.token),
-            gzip(&serde_json::to_vec(&doc).unwrap()),
-            Some("gzip"),
-        ),
+    let (status, answer) = post_bytes(
+        &e,
+        "/api/v1/inventories",
+        gzip(&serde_json::to_vec(&doc).unwrap()),
+        Some("gzip"),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
@@ -659,16 +583,7 @@ async fn concurrent_documents_for_one_machine_make_one_asset() {
         let token = e.token.clone();
         let doc = inventory(&PC1, Utc::now() + Duration::seconds(i));
         tasks.push(tokio::spawn(async move {
-            send(
-                &app,
-                post(
-                    "/api/v1/inventories",
-                    Some(&token),
-                    serde_json::to_vec(&doc).unwrap(),
-                    None,
-                ),
-            )
-            .await
+            send(&app, common::document("/api/v1/inventories", &token, &doc)).await
         }));
     }
     let mut created = 0;
@@ -912,26 +827,13 @@ async fn busy_collector_answers_429_with_retry_after() {
         .try_acquire_many_owned(parc_collector::http::INTAKE_SLOTS)
         .unwrap();
     let body = serde_json::to_vec(&inventory(&PC1, Utc::now())).unwrap();
-    let response = e
-        .app
-        .clone()
-        .oneshot(post(
-            "/api/v1/inventories",
-            Some(&e.token),
-            body.clone(),
-            None,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "10");
+    let request = post("/api/v1/inventories", Some(&e.token), body.clone(), None);
+    let (status, headers, _) = common::respond(&e.app, request).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "10");
     nothing_stored(&e.store.row_counts().await.unwrap());
 
     drop(held);
-    let (status, _) = send(
-        &e.app,
-        post("/api/v1/inventories", Some(&e.token), body, None),
-    )
-    .await;
+    let (status, _) = post_bytes(&e, "/api/v1/inventories", body, None).await;
     assert_eq!(status, StatusCode::CREATED);
 }

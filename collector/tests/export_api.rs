@@ -2,13 +2,14 @@
 //! endpoint, hostile values, and GLPI documents validated against GLPI's published schema
 //! (`fixtures/glpi/inventory.schema.json`). One test runs over a real socket on 127.0.0.1.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use chrono::{TimeZone, Utc};
 use parc_collector::http::export::BATCH;
 use parc_collector::http::{router, AppState};
-use parc_collector::store::Store;
 use parc_shared::inventory::{
     Bios, Cpu, Disk, Filesystem, LocalGroup, LocalUser, NetworkInterface, Session, Software,
 };
@@ -17,7 +18,6 @@ use parc_shared::{
     SourceKind,
 };
 use serde_json::Value;
-use tower::ServiceExt;
 use uuid::Uuid;
 
 struct Env {
@@ -37,16 +37,12 @@ impl Env {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
+    let (dir, store) = common::store().await;
     let mut tokens = Vec::new();
     for site in ["chu-nord", "chu-sud"] {
         tokens.push((site, store.create_token(site).await.unwrap().1));
     }
-    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
-        .await
-        .unwrap();
+    let admin = common::admin_token(&store).await;
     let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);
     Env {
         _dir: dir,
@@ -173,18 +169,14 @@ fn workstation(n: u128, hostname: &str) -> Document<Inventory> {
 }
 
 fn sweep(hosts: Vec<DiscoveredHost>) -> Document<Discovery> {
-    let now = Utc::now();
-    Document {
-        header: DocumentHeader::new(Uuid::from_u128(999), SourceKind::Sweep, now),
-        body: Discovery {
-            targets: vec!["198.18.0.0/15".into()],
-            addresses_probed: hosts.len() as u64,
-            started_at: now,
-            finished_at: now,
-            hosts,
-            job_id: None,
-        },
-    }
+    let probed = hosts.len() as u64;
+    common::discovery(
+        Uuid::from_u128(999),
+        &["198.18.0.0/15"],
+        probed,
+        Utc::now(),
+        hosts,
+    )
 }
 
 /// `n` devices with distinct addresses and MACs, named dev-00000, dev-00001, ...
@@ -200,23 +192,9 @@ fn sweep_hosts(n: usize, prefix: &str) -> Vec<DiscoveredHost> {
         .collect()
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, headers, bytes.to_vec())
-}
-
 async fn post(e: &Env, site: &str, path: &str, doc: &impl serde::Serialize) {
-    let req = Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {}", e.token(site)))
-        .body(Body::from(serde_json::to_vec(doc).unwrap()))
-        .unwrap();
-    let (status, _, body) = send(&e.app, req).await;
+    let req = common::document(path, e.token(site), doc);
+    let (status, _, body) = common::respond(&e.app, req).await;
     assert!(
         status.is_success(),
         "{path}: {status} {}",
@@ -225,7 +203,7 @@ async fn post(e: &Env, site: &str, path: &str, doc: &impl serde::Serialize) {
 }
 
 async fn get(e: &Env, path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
-    send(&e.app, Request::get(path).body(Body::empty()).unwrap()).await
+    common::respond(&e.app, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
 async fn get_json(e: &Env, path: &str) -> (StatusCode, Value) {

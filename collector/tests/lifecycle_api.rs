@@ -3,25 +3,21 @@
 //! posted as agents post them, people act with API tokens of users holding roles in two
 //! entities.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
-use parc_collector::auth::secret;
+use common::{call, get, send, sql, user, NORD, SUD};
 use parc_collector::http::{router, AppState};
 use parc_collector::store::Store;
 use parc_shared::inventory::{NetworkInterface, Session, Software};
 use parc_shared::{
-    DiscoveredHost, Discovery, Document, DocumentHeader, HardwareId, Inventory, ProbeMethod,
-    SourceKind,
+    DiscoveredHost, Document, DocumentHeader, HardwareId, Inventory, ProbeMethod, SourceKind,
 };
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use uuid::Uuid;
-
-/// Entity 1 ("Default", site chu-nord) and entity 2 ("CHU Sud", site chu-sud).
-const NORD: i64 = 1;
-const SUD: i64 = 2;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -37,58 +33,9 @@ struct Env {
     sud_admin: String,
 }
 
-async fn sql(store: &Store, q: &str) {
-    sqlx::query(q).execute(store.pool()).await.unwrap();
-}
-
-/// A user with `roles` (entity None: group-wide) and an API token capped at admin.
-async fn user(store: &Store, login: &str, roles: &[(Option<i64>, &str)]) -> String {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (login, display_name, password_hash, created_at)
-         VALUES ($1, $1, 'x', '2026-01-01T00:00:00.000000Z') RETURNING id",
-    )
-    .bind(login)
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    for (entity, role) in roles {
-        sqlx::query("INSERT INTO user_roles (user_id, entity_id, role) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(*entity)
-            .bind(*role)
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
-    let token = secret::new_api_token();
-    sqlx::query(
-        "INSERT INTO api_tokens (hash, user_id, name, role, created_at)
-         VALUES ($1, $2, 'test', 'admin', '2026-01-01T00:00:00.000000Z')",
-    )
-    .bind(secret::hash(&token))
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .unwrap();
-    token
-}
-
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, nord) = store.create_token("chu-nord").await.unwrap();
-    let (_, sud) = store.create_token("chu-sud").await.unwrap();
-    sql(
-        &store,
-        "INSERT INTO entities (id, name, created_at) VALUES (2, 'CHU Sud', '2026-01-01T00:00:00.000000Z')",
-    )
-    .await;
-    sql(
-        &store,
-        "UPDATE sites SET entity_id = 2 WHERE name = 'chu-sud'",
-    )
-    .await;
+    let (dir, store) = common::store().await;
+    let (nord, sud) = common::two_entities(&store).await;
     sql(
         &store,
         "INSERT INTO departments (id, name, created_at) VALUES (7, 'Cardiologie', '2026-01-01T00:00:00.000000Z')",
@@ -117,58 +64,14 @@ async fn env() -> Env {
     }
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
-    (status, value)
-}
-
-async fn call(
-    e: &Env,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(b) => {
-            r = r.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    send(&e.app, r.body(body).unwrap()).await
-}
-
-async fn get(e: &Env, path: &str, token: &str) -> (StatusCode, Value) {
-    call(e, Method::GET, path, Some(token), None).await
-}
-
 async fn detail(e: &Env, id: i64) -> Value {
-    let (status, v) = get(e, &format!("/api/v1/assets/{id}"), &e.admin).await;
+    let (status, v) = get(&e.app, &format!("/api/v1/assets/{id}"), &e.admin).await;
     assert_eq!(status, StatusCode::OK, "asset {id}: {v}");
     v
 }
 
 async fn post_doc(e: &Env, path: &str, site_token: &str, doc: &impl serde::Serialize) -> Value {
-    let (status, v) = send(
-        &e.app,
-        Request::post(path)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {site_token}"))
-            .body(Body::from(serde_json::to_vec(doc).unwrap()))
-            .unwrap(),
-    )
-    .await;
+    let (status, v) = send(&e.app, common::document(path, site_token, doc)).await;
     assert!(status.is_success(), "{path}: {status} {v}");
     v
 }
@@ -221,26 +124,25 @@ fn inventory(pc: &Pc, observed: DateTime<Utc>) -> Document<Inventory> {
     }
 }
 
-fn sweep(hosts: Vec<(&str, &str)>, observed: DateTime<Utc>) -> Document<Discovery> {
-    Document {
-        header: DocumentHeader::new(Uuid::from_u128(900), SourceKind::Sweep, observed),
-        body: Discovery {
-            targets: vec!["198.18.0.0/24".into()],
-            addresses_probed: 254,
-            started_at: observed,
-            finished_at: observed,
-            hosts: hosts
-                .into_iter()
-                .map(|(ip, mac)| DiscoveredHost {
-                    ip: ip.into(),
-                    mac: Some(mac.into()),
-                    methods: vec![ProbeMethod::IcmpEcho],
-                    ..Default::default()
-                })
-                .collect(),
-            job_id: None,
-        },
-    }
+/// A sweep of entity `site_token`'s site finding `hosts` (address, MAC).
+async fn post_sweep(e: &Env, site_token: &str, hosts: &[(&str, &str)], observed: DateTime<Utc>) {
+    let hosts = hosts
+        .iter()
+        .map(|(ip, mac)| DiscoveredHost {
+            ip: ip.to_string(),
+            mac: Some(mac.to_string()),
+            methods: vec![ProbeMethod::IcmpEcho],
+            ..Default::default()
+        })
+        .collect();
+    let doc = common::discovery(
+        Uuid::from_u128(900),
+        &["198.18.0.0/24"],
+        254,
+        observed,
+        hosts,
+    );
+    post_doc(e, "/api/v1/discoveries", site_token, &doc).await;
 }
 
 const PC1: Pc = Pc {
@@ -260,15 +162,21 @@ const PC2: Pc = Pc {
     user: None,
 };
 
+/// `pc`'s inventory sent with site chu-nord's token; the asset it went to.
 async fn ingest(e: &Env, pc: &Pc, observed: DateTime<Utc>) -> i64 {
-    post_doc(e, "/api/v1/inventories", &e.nord, &inventory(pc, observed)).await["asset_id"]
+    ingest_to(e, &e.nord, pc, observed).await
+}
+
+async fn ingest_to(e: &Env, site_token: &str, pc: &Pc, observed: DateTime<Utc>) -> i64 {
+    let doc = inventory(pc, observed);
+    post_doc(e, "/api/v1/inventories", site_token, &doc).await["asset_id"]
         .as_i64()
         .unwrap()
 }
 
 async fn patch(e: &Env, id: i64, token: &str, body: Value) -> (StatusCode, Value) {
     call(
-        e,
+        &e.app,
         Method::PATCH,
         &format!("/api/v1/assets/{id}"),
         Some(token),
@@ -277,8 +185,14 @@ async fn patch(e: &Env, id: i64, token: &str, body: Value) -> (StatusCode, Value
     .await
 }
 
+/// The group admin merging into or splitting asset `id` (`action`: "merge" or "split").
+async fn admin_acts(e: &Env, id: i64, action: &str, body: Value) -> (StatusCode, Value) {
+    let path = format!("/api/v1/assets/{id}/{action}");
+    call(&e.app, Method::POST, &path, Some(&e.admin), Some(body)).await
+}
+
 async fn history(e: &Env, id: i64) -> Vec<Value> {
-    let (status, v) = get(e, &format!("/api/v1/assets/{id}/history"), &e.admin).await;
+    let (status, v) = get(&e.app, &format!("/api/v1/assets/{id}/history"), &e.admin).await;
     assert_eq!(status, StatusCode::OK);
     v["items"].as_array().unwrap().clone()
 }
@@ -434,14 +348,11 @@ async fn merge_then_undo_restores_both_assets_exactly() {
     let t0 = Utc::now() - Duration::hours(3);
     let a = ingest(&e, &PC1, t0).await;
     let b = ingest(&e, &PC2, t0 + Duration::minutes(5)).await;
-    post_doc(
+    post_sweep(
         &e,
-        "/api/v1/discoveries",
         &e.nord,
-        &sweep(
-            vec![(PC2.ip, PC2.mac), ("198.18.0.50", "00:50:56:00:00:50")],
-            t0,
-        ),
+        &[(PC2.ip, PC2.mac), ("198.18.0.50", "00:50:56:00:00:50")],
+        t0,
     )
     .await;
     patch(
@@ -454,20 +365,13 @@ async fn merge_then_undo_restores_both_assets_exactly() {
     let before = snapshot_of(&e, &[a, b]).await;
     let history_before = (history(&e, a).await.len(), history(&e, b).await.len());
 
-    let (status, op) = call(
-        &e,
-        Method::POST,
-        &format!("/api/v1/assets/{a}/merge"),
-        Some(&e.admin),
-        Some(json!({"from": b})),
-    )
-    .await;
+    let (status, op) = admin_acts(&e, a, "merge", json!({"from": b})).await;
     assert_eq!(status, StatusCode::OK, "{op}");
     assert_eq!(
         (op["kind"].as_str(), op["asset_id"].as_i64()),
         (Some("merge"), Some(a))
     );
-    let (status, _) = get(&e, &format!("/api/v1/assets/{b}"), &e.admin).await;
+    let (status, _) = get(&e.app, &format!("/api/v1/assets/{b}"), &e.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let merged = detail(&e, a).await;
     let mut macs = merged["mac_addresses"].as_array().unwrap().clone();
@@ -502,7 +406,7 @@ async fn merge_then_undo_restores_both_assets_exactly() {
     assert_eq!(h[0]["actor"], "admin-groupe");
 
     let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
-    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    let (status, v) = call(&e.app, Method::POST, &undo, Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(snapshot_of(&e, &[a, b]).await, before);
     let (ha, hb) = (history(&e, a).await, history(&e, b).await);
@@ -518,7 +422,7 @@ async fn merge_then_undo_restores_both_assets_exactly() {
         "the merge entries of both sides and the undo stay on a"
     );
 
-    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    let (status, v) = call(&e.app, Method::POST, &undo, Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
         v["message"].as_str().unwrap().contains("already undone"),
@@ -562,14 +466,7 @@ async fn split_keeps_sources_apart_from_then_on_and_undo_restores() {
     );
     let twin2_source = sources[1]["id"].as_i64().unwrap();
 
-    let (status, op) = call(
-        &e,
-        Method::POST,
-        &format!("/api/v1/assets/{a}/split"),
-        Some(&e.admin),
-        Some(json!({"sources": [twin2_source]})),
-    )
-    .await;
+    let (status, op) = admin_acts(&e, a, "split", json!({"sources": [twin2_source]})).await;
     assert_eq!(status, StatusCode::OK, "{op}");
     let b = op["other_asset_id"].as_i64().unwrap();
     let (da, db) = (detail(&e, a).await, detail(&e, b).await);
@@ -594,23 +491,16 @@ async fn split_keeps_sources_apart_from_then_on_and_undo_restores() {
         (json!({"sources": [987654]}), "not on this asset"),
         (json!({"sources": "all"}), "invalid type"),
     ] {
-        let (status, v) = call(
-            &e,
-            Method::POST,
-            &format!("/api/v1/assets/{a}/split"),
-            Some(&e.admin),
-            Some(body.clone()),
-        )
-        .await;
+        let (status, v) = admin_acts(&e, a, "split", body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
         assert!(v["message"].as_str().unwrap().contains(want), "{body}: {v}");
     }
 
     // Undo: one asset again, the split-off one gone, history of both kept on the first.
     let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
-    let (status, v) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    let (status, v) = call(&e.app, Method::POST, &undo, Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let (status, _) = get(&e, &format!("/api/v1/assets/{b}"), &e.admin).await;
+    let (status, _) = get(&e.app, &format!("/api/v1/assets/{b}"), &e.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let back = detail(&e, a).await;
     assert_eq!(back["sources"].as_array().unwrap().len(), 2);
@@ -631,16 +521,9 @@ async fn split_then_undo_restores_the_asset_exactly() {
     ingest(&e, &TWIN2, t0 + Duration::minutes(1)).await;
     let before = detail(&e, a).await;
     let source = before["sources"][1]["id"].as_i64().unwrap();
-    let (_, op) = call(
-        &e,
-        Method::POST,
-        &format!("/api/v1/assets/{a}/split"),
-        Some(&e.admin),
-        Some(json!({"sources": [source]})),
-    )
-    .await;
+    let (_, op) = admin_acts(&e, a, "split", json!({"sources": [source]})).await;
     let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
-    let (status, _) = call(&e, Method::POST, &undo, Some(&e.admin), None).await;
+    let (status, _) = call(&e.app, Method::POST, &undo, Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail(&e, a).await, before);
 }
@@ -651,26 +534,12 @@ async fn undo_is_refused_while_later_operations_depend_on_it() {
     let t0 = Utc::now() - Duration::hours(3);
     let a = ingest(&e, &PC1, t0).await;
     let b = ingest(&e, &PC2, t0).await;
-    let (_, merge) = call(
-        &e,
-        Method::POST,
-        &format!("/api/v1/assets/{a}/merge"),
-        Some(&e.admin),
-        Some(json!({"from": b})),
-    )
-    .await;
+    let (_, merge) = admin_acts(&e, a, "merge", json!({"from": b})).await;
     let source = detail(&e, a).await["sources"][1]["id"].as_i64().unwrap();
-    let (status, split) = call(
-        &e,
-        Method::POST,
-        &format!("/api/v1/assets/{a}/split"),
-        Some(&e.admin),
-        Some(json!({"sources": [source]})),
-    )
-    .await;
+    let (status, split) = admin_acts(&e, a, "split", json!({"sources": [source]})).await;
     assert_eq!(status, StatusCode::OK, "{split}");
     let undo = |op: &Value| format!("/api/v1/operations/{}/undo", op["operation_id"]);
-    let (status, v) = call(&e, Method::POST, &undo(&merge), Some(&e.admin), None).await;
+    let (status, v) = call(&e.app, Method::POST, &undo(&merge), Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert!(
         v["message"]
@@ -679,19 +548,13 @@ async fn undo_is_refused_while_later_operations_depend_on_it() {
             .contains(&format!("undo operation {} first", split["operation_id"])),
         "{v}"
     );
-    let (status, _) = call(&e, Method::POST, &undo(&split), Some(&e.admin), None).await;
+    let (status, _) = call(&e.app, Method::POST, &undo(&split), Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(&e, Method::POST, &undo(&merge), Some(&e.admin), None).await;
+    let (status, _) = call(&e.app, Method::POST, &undo(&merge), Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail(&e, b).await["name"], PC2.hostname);
-    let (status, _) = call(
-        &e,
-        Method::POST,
-        "/api/v1/operations/424242/undo",
-        Some(&e.admin),
-        None,
-    )
-    .await;
+    let unknown = "/api/v1/operations/424242/undo";
+    let (status, _) = call(&e.app, Method::POST, unknown, Some(&e.admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -704,25 +567,16 @@ async fn reports_list_unmanaged_silent_and_stale_within_the_callers_entities() {
     let managed = ingest(&e, &PC1, now).await;
     let silent = ingest(&e, &PC2, now - Duration::days(40)).await;
     // A sweep sees PC1 and a printer without agent; another in entity 2 sees a camera.
-    post_doc(
+    post_sweep(
         &e,
-        "/api/v1/discoveries",
         &e.nord,
-        &sweep(
-            vec![(PC1.ip, PC1.mac), ("198.18.0.80", "00:80:77:00:00:80")],
-            now,
-        ),
+        &[(PC1.ip, PC1.mac), ("198.18.0.80", "00:80:77:00:00:80")],
+        now,
     )
     .await;
-    post_doc(
-        &e,
-        "/api/v1/discoveries",
-        &e.sud,
-        &sweep(vec![("198.18.1.90", "00:40:8c:00:00:90")], now),
-    )
-    .await;
+    post_sweep(&e, &e.sud, &[("198.18.1.90", "00:40:8c:00:00:90")], now).await;
 
-    let (status, r) = get(&e, "/api/v1/reports/unmanaged", &e.viewer).await;
+    let (status, r) = get(&e.app, "/api/v1/reports/unmanaged", &e.viewer).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let names: Vec<(&str, &str)> = r["items"]
         .as_array()
@@ -742,19 +596,19 @@ async fn reports_list_unmanaged_silent_and_stale_within_the_callers_entities() {
     );
     assert!(r["items"][0]["id"] != json!(managed));
     assert_eq!(r["sites"], json!([{"site": "chu-nord", "count": 1}]));
-    let (_, r) = get(&e, "/api/v1/reports/unmanaged", &e.admin).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/unmanaged", &e.admin).await;
     assert_eq!(
         r["sites"],
         json!([{"site": "chu-nord", "count": 1}, {"site": "chu-sud", "count": 1}])
     );
-    let (_, r) = get(&e, "/api/v1/reports/unmanaged?site=chu-sud", &e.admin).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/unmanaged?site=chu-sud", &e.admin).await;
     assert_eq!(r["total"], 1);
-    let (_, r) = get(&e, "/api/v1/reports/unmanaged?site=chu-sud", &e.viewer).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/unmanaged?site=chu-sud", &e.viewer).await;
     assert_eq!(r["total"], 0, "another entity's site reads as empty");
-    let (status, _) = get(&e, "/api/v1/reports/unmanaged?sort=x", &e.viewer).await;
+    let (status, _) = get(&e.app, "/api/v1/reports/unmanaged?sort=x", &e.viewer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (_, r) = get(&e, "/api/v1/reports/silent-agents", &e.viewer).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/silent-agents", &e.viewer).await;
     let silent_agents: Vec<&str> = r["items"]
         .as_array()
         .unwrap()
@@ -764,7 +618,7 @@ async fn reports_list_unmanaged_silent_and_stale_within_the_callers_entities() {
     assert_eq!(silent_agents, vec![Uuid::from_u128(PC2.agent).to_string()]);
     assert_eq!(r["silent_after_days"], 7);
 
-    let (_, r) = get(&e, "/api/v1/reports/stale", &e.viewer).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/stale", &e.viewer).await;
     let stale: Vec<i64> = r["items"]
         .as_array()
         .unwrap()
@@ -774,14 +628,14 @@ async fn reports_list_unmanaged_silent_and_stale_within_the_callers_entities() {
     assert_eq!(stale, vec![silent]);
     assert_eq!(detail(&e, silent).await["stale"], true);
     assert_eq!(detail(&e, managed).await["stale"], false);
-    let (_, r) = get(&e, "/api/v1/reports/stale", &e.sud_admin).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/stale", &e.sud_admin).await;
     assert_eq!(r["items"], json!([]));
 
     // Retired assets are expected to be silent.
     patch(&e, silent, &e.tech, json!({"state": "retired"})).await;
-    let (_, r) = get(&e, "/api/v1/reports/stale", &e.viewer).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/stale", &e.viewer).await;
     assert_eq!(r["items"], json!([]));
-    let (_, r) = get(&e, "/api/v1/reports/silent-agents", &e.viewer).await;
+    let (_, r) = get(&e.app, "/api/v1/reports/silent-agents", &e.viewer).await;
     assert_eq!(r["items"], json!([]));
 }
 
@@ -791,125 +645,55 @@ async fn roles_and_entities_are_enforced_on_every_route() {
     let now = Utc::now();
     let a = ingest(&e, &PC1, now).await;
     let b = ingest(&e, &PC2, now).await;
-    let sud = post_doc(
-        &e,
-        "/api/v1/inventories",
-        &e.sud,
-        &inventory(
-            &Pc {
-                agent: 30,
-                hostname: "pc-sud",
-                serial: Some("SUD-1"),
-                mac: "00:1a:2b:00:00:30",
-                ip: "198.18.1.30",
-                user: None,
-            },
-            now,
-        ),
-    )
-    .await["asset_id"]
-        .as_i64()
-        .unwrap();
+    let pc_sud = Pc {
+        agent: 30,
+        hostname: "pc-sud",
+        serial: Some("SUD-1"),
+        mac: "00:1a:2b:00:00:30",
+        ip: "198.18.1.30",
+        user: None,
+    };
+    let sud = ingest_to(&e, &e.sud, &pc_sud, now).await;
     let counts = e.store.row_counts().await.unwrap();
 
     let p = |id: i64| format!("/api/v1/assets/{id}");
     let merge = |id: i64| format!("/api/v1/assets/{id}/merge");
     let split = |id: i64| format!("/api/v1/assets/{id}/split");
+    let (tech, viewer, sud_admin, admin) = (
+        Some(e.tech.as_str()),
+        Some(e.viewer.as_str()),
+        Some(e.sud_admin.as_str()),
+        Some(e.admin.as_str()),
+    );
+    let notes = || json!({"notes": "x"});
+    let sources = || json!({"sources": [1]});
+    let from = |id: i64| json!({ "from": id });
+    let none = || Value::Null;
+    let stale = || "/api/v1/reports/stale".to_string();
+    let undo = || "/api/v1/operations/1/undo".to_string();
+    use Method as M;
+    use StatusCode as S;
     // Name, method, path, token, body (null: none), expected status.
     type Case<'a> = (&'a str, Method, String, Option<&'a str>, Value, StatusCode);
+    // One row a case: rustfmt would stretch each over eight lines.
+    #[rustfmt::skip]
     let cases: Vec<Case> = vec![
-        (
-            "no token",
-            Method::PATCH,
-            p(a),
-            None,
-            json!({"notes": "x"}),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "viewer edits",
-            Method::PATCH,
-            p(a),
-            Some(&e.viewer),
-            json!({"notes": "x"}),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "other entity edits",
-            Method::PATCH,
-            p(a),
-            Some(&e.sud_admin),
-            json!({"notes": "x"}),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            "technician merges",
-            Method::POST,
-            merge(a),
-            Some(&e.tech),
-            json!({"from": b}),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "viewer splits",
-            Method::POST,
-            split(a),
-            Some(&e.viewer),
-            json!({"sources": [1]}),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "other entity splits",
-            Method::POST,
-            split(a),
-            Some(&e.sud_admin),
-            json!({"sources": [1]}),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            "merge across entities by an entity admin",
-            Method::POST,
-            merge(sud),
-            Some(&e.sud_admin),
-            json!({"from": a}),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            "merge into itself",
-            Method::POST,
-            merge(a),
-            Some(&e.admin),
-            json!({"from": a}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
-        (
-            "merge an unknown asset",
-            Method::POST,
-            merge(a),
-            Some(&e.admin),
-            json!({"from": 999_999}),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            "no token on reports",
-            Method::GET,
-            "/api/v1/reports/stale".into(),
-            None,
-            Value::Null,
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "no token on undo",
-            Method::POST,
-            "/api/v1/operations/1/undo".into(),
-            None,
-            Value::Null,
-            StatusCode::UNAUTHORIZED,
-        ),
+        ("no token", M::PATCH, p(a), None, notes(), S::UNAUTHORIZED),
+        ("viewer edits", M::PATCH, p(a), viewer, notes(), S::FORBIDDEN),
+        ("other entity edits", M::PATCH, p(a), sud_admin, notes(), S::NOT_FOUND),
+        ("technician merges", M::POST, merge(a), tech, from(b), S::FORBIDDEN),
+        ("viewer splits", M::POST, split(a), viewer, sources(), S::FORBIDDEN),
+        ("other entity splits", M::POST, split(a), sud_admin, sources(), S::NOT_FOUND),
+        ("merge across entities by an entity admin", M::POST, merge(sud), sud_admin, from(a),
+            S::NOT_FOUND),
+        ("merge into itself", M::POST, merge(a), admin, from(a), S::UNPROCESSABLE_ENTITY),
+        ("merge an unknown asset", M::POST, merge(a), admin, from(999_999), S::NOT_FOUND),
+        ("no token on reports", M::GET, stale(), None, none(), S::UNAUTHORIZED),
+        ("no token on undo", M::POST, undo(), None, none(), S::UNAUTHORIZED),
     ];
     for (name, method, path, token, body, want) in cases {
         let body = (!body.is_null()).then_some(body);
-        let (status, v) = call(&e, method, &path, token, body).await;
+        let (status, v) = call(&e.app, method, &path, token, body).await;
         assert_eq!(status, want, "{name}: {v}");
     }
     assert_eq!(
@@ -920,14 +704,7 @@ async fn roles_and_entities_are_enforced_on_every_route() {
 
     // A group admin merges across entities; undo is refused to the other entity's admin
     // (it cannot even see the operation) and to a technician.
-    let (status, op) = call(
-        &e,
-        Method::POST,
-        &merge(a),
-        Some(&e.admin),
-        Some(json!({"from": sud})),
-    )
-    .await;
+    let (status, op) = admin_acts(&e, a, "merge", json!({"from": sud})).await;
     assert_eq!(status, StatusCode::OK, "{op}");
     let undo = format!("/api/v1/operations/{}/undo", op["operation_id"]);
     for (token, want) in [
@@ -935,7 +712,7 @@ async fn roles_and_entities_are_enforced_on_every_route() {
         (&e.tech, StatusCode::FORBIDDEN),
         (&e.admin, StatusCode::OK),
     ] {
-        let (status, v) = call(&e, Method::POST, &undo, Some(token), None).await;
+        let (status, v) = call(&e.app, Method::POST, &undo, Some(token), None).await;
         assert_eq!(status, want, "{v}");
     }
     assert_eq!(detail(&e, sud).await["site"], "chu-sud");

@@ -3,39 +3,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::Utc;
-use parc_collector::http::{endpoints, router, AppState, INTAKE_SLOTS};
-use parc_collector::store::Store;
+use parc_collector::http::{endpoints, AppState, INTAKE_SLOTS};
 use parc_shared::{Document, DocumentHeader, HardwareId, Inventory, SourceKind};
 use serde_json::Value;
-use tower::ServiceExt;
 use uuid::Uuid;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    app: Router,
-    token: String,
-    state: AppState,
-}
+type Env = common::Intake;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
-        .await
-        .unwrap();
-    let state = AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES);
-    Env {
-        _dir: dir,
-        app: parc_collector::auth::bootstrap::reads_as(router(state.clone()), admin),
-        token,
-        state,
-    }
+    common::intake(|store| AppState::new(store, parc_shared::limits::MAX_DOCUMENT_BYTES)).await
 }
 
 fn inventory() -> Document<Inventory> {
@@ -51,38 +33,24 @@ fn inventory() -> Document<Inventory> {
 }
 
 fn post(path: &str, token: &str, body: Vec<u8>) -> Request<Body> {
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::from(body))
-        .unwrap()
+    common::post(path, Some(token), body, None)
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
+    let (status, _, body) = common::respond(app, req).await;
+    (status, String::from_utf8(body).unwrap())
 }
 
 /// The samples of a scrape (`name{labels}` → value), checking the content type on the way.
 async fn scrape(app: &Router) -> BTreeMap<String, f64> {
-    let response = app
-        .clone()
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[header::CONTENT_TYPE]
+    let request = common::request(Method::GET, "/metrics", None, None);
+    let (status, headers, body) = common::respond(app, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
         .to_str()
         .unwrap()
         .starts_with("application/openmetrics-text"));
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let text = String::from_utf8(body).unwrap();
     assert_eq!(text.lines().last(), Some("# EOF"), "{text}");
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -249,13 +217,8 @@ fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 #[tokio::test]
 async fn openapi_document_describes_exactly_the_routes_served() {
     let e = env().await;
-    let (status, text) = send(
-        &e.app,
-        Request::get("/api/v1/openapi.json")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let request = common::request(Method::GET, "/api/v1/openapi.json", None, None);
+    let (status, text) = send(&e.app, request).await;
     assert_eq!(status, StatusCode::OK);
     let doc: Value = serde_json::from_str(&text).expect("the OpenAPI document is JSON");
     assert!(
@@ -286,15 +249,7 @@ async fn openapi_document_describes_exactly_the_routes_served() {
     for (method, path) in &served {
         let uri = path.replace("{id}", "1");
         let method: Method = method.parse().unwrap();
-        let (status, body) = send(
-            &e.app,
-            Request::builder()
-                .method(method.clone())
-                .uri(&uri)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = send(&e.app, common::request(method.clone(), &uri, None, None)).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         assert!(!body.contains("no such endpoint"), "{method} {uri}: {body}");
         let other = [
@@ -307,15 +262,7 @@ async fn openapi_document_describes_exactly_the_routes_served() {
         .into_iter()
         .find(|m| !served.contains(&(m.to_string(), path.clone())))
         .expect("a method the path does not serve");
-        let (status, _) = send(
-            &e.app,
-            Request::builder()
-                .method(other.clone())
-                .uri(&uri)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (status, _) = send(&e.app, common::request(other.clone(), &uri, None, None)).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{other} {uri}");
     }
 

@@ -2,15 +2,14 @@
 //! what agents and sweeps reported, PCs placed on switch ports, MACs from a router's ARP table,
 //! and refused documents that write nothing.
 
-use std::io::Write;
+mod common;
 
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
+use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
-use parc_collector::http::{router, AppState};
+use common::{gzip, post, send};
+use parc_collector::http::AppState;
 use parc_collector::placement::MAX_ACCESS_PORT_MACS;
-use parc_collector::store::Store;
 use parc_shared::inventory::NetworkInterface;
 use parc_shared::snmp::{
     ArpEntry, BridgeInfo, DeviceType, FdbEntry, Identification, LldpNeighbor, PrinterInfo,
@@ -21,64 +20,19 @@ use parc_shared::{
     SourceKind,
 };
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 const TEST_MAX_DOCUMENT: usize = 64 * 1024;
 const SNMP_AGENT: Uuid = Uuid::from_u128(77);
 
-struct Env {
-    _dir: tempfile::TempDir,
-    store: Store,
-    app: Router,
-    token: String,
-}
+type Env = common::Intake;
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
-        .await
-        .unwrap();
-    let app = parc_collector::auth::bootstrap::reads_as(
-        router(AppState::new(store.clone(), TEST_MAX_DOCUMENT)),
-        admin,
-    );
-    Env {
-        _dir: dir,
-        store,
-        app,
-        token,
-    }
-}
-
-fn post(path: &str, token: Option<&str>, body: Vec<u8>, encoding: Option<&str>) -> Request<Body> {
-    let mut r = Request::post(path).header(header::CONTENT_TYPE, "application/json");
-    if let Some(t) = token {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if let Some(e) = encoding {
-        r = r.header(header::CONTENT_ENCODING, e);
-    }
-    r.body(Body::from(body)).unwrap()
-}
-
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
-    (status, value)
+    common::intake(|store| AppState::new(store, TEST_MAX_DOCUMENT)).await
 }
 
 async fn post_json(e: &Env, path: &str, doc: &impl serde::Serialize) -> (StatusCode, Value) {
-    let body = serde_json::to_vec(doc).unwrap();
-    send(&e.app, post(path, Some(&e.token), body, None)).await
+    send(&e.app, common::document(path, &e.token, doc)).await
 }
 
 async fn get(e: &Env, path: &str) -> Value {
@@ -128,18 +82,8 @@ fn snmp_doc(device: SnmpDevice, observed: DateTime<Utc>) -> Document<SnmpDevice>
 }
 
 fn sweep(hosts: Vec<DiscoveredHost>) -> Document<Discovery> {
-    let now = Utc::now() - Duration::minutes(30);
-    Document {
-        header: DocumentHeader::new(SNMP_AGENT, SourceKind::Sweep, now),
-        body: Discovery {
-            targets: vec!["198.18.0.0/20".into()],
-            addresses_probed: 4094,
-            started_at: now,
-            finished_at: now,
-            hosts,
-            job_id: None,
-        },
-    }
+    let at = Utc::now() - Duration::minutes(30);
+    common::discovery(SNMP_AGENT, &["198.18.0.0/20"], 4094, at, hosts)
 }
 
 fn swept(ip: &str, mac: Option<&str>) -> DiscoveredHost {
@@ -611,33 +555,15 @@ async fn refused_documents_name_the_problem_and_write_nothing() {
             "{name}: {answer}"
         );
     }
-    let (status, _) = send(
-        &e.app,
-        post(
-            "/api/v1/snmp",
-            None,
-            serde_json::to_vec(&valid).unwrap(),
-            None,
-        ),
-    )
-    .await;
+    let valid = serde_json::to_vec(&valid).unwrap();
+    let (status, _) = send(&e.app, post("/api/v1/snmp", None, valid.clone(), None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for (table, n) in e.store.row_counts().await.unwrap() {
         assert_eq!(n, 0, "{table} has {n} rows after refused documents");
     }
 
     // The same document, gzipped, is accepted.
-    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&serde_json::to_vec(&valid).unwrap()).unwrap();
-    let (status, answer) = send(
-        &e.app,
-        post(
-            "/api/v1/snmp",
-            Some(&e.token),
-            z.finish().unwrap(),
-            Some("gzip"),
-        ),
-    )
-    .await;
+    let gzipped = post("/api/v1/snmp", Some(&e.token), gzip(&valid), Some("gzip"));
+    let (status, answer) = send(&e.app, gzipped).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 }

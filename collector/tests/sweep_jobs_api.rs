@@ -3,24 +3,20 @@
 //! enrolled) and answer with discovery documents or failures; the lists and the network view
 //! show the results.
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+mod common;
+
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use base64::Engine;
 use chrono::Utc;
-use ed25519_dalek::{Signer, SigningKey};
-use parc_collector::auth::secret;
-use parc_collector::http::agents::{signed_message, AGENT_HEADER, SIGNATURE_HEADER};
+use common::{call, get, send, user, NORD, SUD};
+use ed25519_dalek::SigningKey;
+use parc_collector::http::agents::{AGENT_HEADER, SIGNATURE_HEADER};
 use parc_collector::http::{router, AppState};
 use parc_collector::store::Store;
-use parc_shared::{DiscoveredHost, Discovery, Document, DocumentHeader, ProbeMethod, SourceKind};
+use parc_shared::{DiscoveredHost, ProbeMethod};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use uuid::Uuid;
-
-/// Entity 1 ("Default", site chu-nord) and entity 2 ("CHU Sud", site chu-sud).
-const NORD: i64 = 1;
-const SUD: i64 = 2;
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -38,56 +34,9 @@ struct Env {
     admin: String,
 }
 
-async fn sql(store: &Store, q: &str) {
-    sqlx::query(q).execute(store.pool()).await.unwrap();
-}
-
-/// A user with one role (entity None: group-wide) and an API token.
-async fn user(store: &Store, login: &str, entity: Option<i64>, role: &str) -> String {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (login, display_name, password_hash, created_at)
-         VALUES ($1, $1, 'x', '2026-01-01T00:00:00.000000Z') RETURNING id",
-    )
-    .bind(login)
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO user_roles (user_id, entity_id, role) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(entity)
-        .bind(role)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    let token = secret::new_api_token();
-    sqlx::query(
-        "INSERT INTO api_tokens (hash, user_id, name, role, created_at)
-         VALUES ($1, $2, 'test', 'admin', '2026-01-01T00:00:00.000000Z')",
-    )
-    .bind(secret::hash(&token))
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .unwrap();
-    token
-}
-
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, nord) = store.create_token("chu-nord").await.unwrap();
-    let (_, sud) = store.create_token("chu-sud").await.unwrap();
-    sql(
-        &store,
-        "INSERT INTO entities (id, name, created_at) VALUES (2, 'CHU Sud', '2026-01-01T00:00:00.000000Z')",
-    )
-    .await;
-    sql(
-        &store,
-        "UPDATE sites SET entity_id = 2 WHERE name = 'chu-sud'",
-    )
-    .await;
+    let (dir, store) = common::store().await;
+    let (nord, sud) = common::two_entities(&store).await;
     let site = |name: &'static str| {
         let store = store.clone();
         async move {
@@ -114,10 +63,10 @@ async fn env() -> Env {
         .await
         .unwrap();
     }
-    let tech = user(&store, "tech-nord", Some(NORD), "technician").await;
-    let viewer = user(&store, "lecteur-nord", Some(NORD), "viewer").await;
-    let sud_tech = user(&store, "tech-sud", Some(SUD), "technician").await;
-    let admin = user(&store, "admin-groupe", None, "admin").await;
+    let tech = user(&store, "tech-nord", &[(Some(NORD), "technician")]).await;
+    let viewer = user(&store, "lecteur-nord", &[(Some(NORD), "viewer")]).await;
+    let sud_tech = user(&store, "tech-sud", &[(Some(SUD), "technician")]).await;
+    let admin = user(&store, "admin-groupe", &[(None, "admin")]).await;
     let app = router(AppState::new(store.clone(), 1 << 20));
     Env {
         _dir: dir,
@@ -134,46 +83,9 @@ async fn env() -> Env {
     }
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
-    let response = app.clone().oneshot(req).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
-    };
-    (status, value)
-}
-
-/// A user's request with an API token.
-async fn call(
-    e: &Env,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut r = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(b) => {
-            r = r.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    send(&e.app, r.body(body).unwrap()).await
-}
-
 async fn start(e: &Env, token: &str, site: i64, targets: &[&str]) -> (StatusCode, Value) {
     call(
-        e,
+        &e.app,
         Method::POST,
         "/api/v1/sweeps",
         Some(token),
@@ -198,20 +110,16 @@ async fn agent_post(
     key: Option<(&SigningKey, Uuid)>,
 ) -> (StatusCode, Value) {
     let bytes = serde_json::to_vec(&body).unwrap();
-    let mut r = Request::post(path)
-        .header(header::AUTHORIZATION, format!("Bearer {site_token}"))
-        .header(header::CONTENT_TYPE, "application/json");
+    let mut r = common::post(path, Some(site_token), bytes.clone(), None);
     if let Some((key, agent)) = key {
-        let sig = key.sign(&signed_message(agent, &bytes));
-        r = r.header(AGENT_HEADER, agent.to_string()).header(
+        let h = r.headers_mut();
+        h.insert(AGENT_HEADER, agent.to_string().parse().unwrap());
+        h.insert(
             SIGNATURE_HEADER,
-            format!(
-                "ed25519={}",
-                base64::engine::general_purpose::STANDARD.encode(sig.to_bytes())
-            ),
+            common::signature(key, agent, &bytes).parse().unwrap(),
         );
     }
-    send(app, r.body(Body::from(bytes)).unwrap()).await
+    send(app, r).await
 }
 
 async fn claim(e: &Env, site_token: &str, agent: Uuid) -> (StatusCode, Value) {
@@ -221,6 +129,19 @@ async fn claim(e: &Env, site_token: &str, agent: Uuid) -> (StatusCode, Value) {
         "/api/v1/agents/jobs/claim",
         json!({"agent_id": agent}),
         None,
+    )
+    .await
+}
+
+/// A claim from site chu-nord's `agent`, signed by `key`.
+async fn signed_claim(e: &Env, key: &SigningKey, agent: Uuid) -> (StatusCode, Value) {
+    let body = json!({ "agent_id": agent });
+    agent_post(
+        &e.app,
+        &e.nord,
+        "/api/v1/agents/jobs/claim",
+        body,
+        Some((key, agent)),
     )
     .await
 }
@@ -255,35 +176,17 @@ async fn post_discovery(
     hosts: Vec<DiscoveredHost>,
     job_id: Option<i64>,
 ) -> (StatusCode, Value) {
-    let now = Utc::now();
-    let doc = Document {
-        header: DocumentHeader::new(agent, SourceKind::Sweep, now),
-        body: Discovery {
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            addresses_probed: 254,
-            started_at: now,
-            finished_at: now,
-            hosts,
-            job_id,
-        },
-    };
-    let r = Request::post("/api/v1/discoveries")
-        .header(header::AUTHORIZATION, format!("Bearer {}", e.nord))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(&doc).unwrap()))
-        .unwrap();
-    send(&e.app, r).await
+    let mut doc = common::discovery(agent, targets, 254, Utc::now(), hosts);
+    doc.body.job_id = job_id;
+    send(
+        &e.app,
+        common::document("/api/v1/discoveries", &e.nord, &doc),
+    )
+    .await
 }
 
 async fn job(e: &Env, id: i64) -> Value {
-    let (status, body) = call(
-        e,
-        Method::GET,
-        &format!("/api/v1/sweeps/{id}"),
-        Some(&e.tech),
-        None,
-    )
-    .await;
+    let (status, body) = get(&e.app, &format!("/api/v1/sweeps/{id}"), &e.tech).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -292,7 +195,7 @@ async fn job(e: &Env, id: i64) -> Value {
 async fn only_technicians_of_the_site_entity_start_sweeps_and_it_is_audited() {
     let e = env().await;
     let (status, body) = call(
-        &e,
+        &e.app,
         Method::POST,
         "/api/v1/sweeps",
         None,
@@ -371,7 +274,7 @@ async fn targets_outside_the_site_subnets_are_refused_naming_the_target() {
         "{body}"
     );
     let (status, body) = call(
-        &e,
+        &e.app,
         Method::POST,
         "/api/v1/sweeps",
         Some(&e.tech),
@@ -463,23 +366,9 @@ async fn an_enrolled_agent_must_sign_its_claim() {
     let (status, body) = claim(&e, &e.nord, agent).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "unsigned: {body}");
     let other = SigningKey::from_bytes(&[4u8; 32]);
-    let (status, _) = agent_post(
-        &e.app,
-        &e.nord,
-        "/api/v1/agents/jobs/claim",
-        json!({"agent_id": agent}),
-        Some((&other, agent)),
-    )
-    .await;
+    let (status, _) = signed_claim(&e, &other, agent).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "signed by another key");
-    let (status, body) = agent_post(
-        &e.app,
-        &e.nord,
-        "/api/v1/agents/jobs/claim",
-        json!({"agent_id": agent}),
-        Some((&key, agent)),
-    )
-    .await;
+    let (status, body) = signed_claim(&e, &key, agent).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = claim(&e, "parc_0000", Uuid::new_v4()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "bad site token: {body}");
@@ -603,14 +492,7 @@ async fn the_discovery_answering_a_job_completes_it_with_its_hosts() {
     // The asset each host became, as the CMDB shows it.
     for h in found {
         let asset = h["asset_id"].as_i64().expect("merged into an asset");
-        let (status, a) = call(
-            &e,
-            Method::GET,
-            &format!("/api/v1/assets/{asset}"),
-            Some(&e.tech),
-            None,
-        )
-        .await;
+        let (status, a) = get(&e.app, &format!("/api/v1/assets/{asset}"), &e.tech).await;
         assert_eq!(status, StatusCode::OK, "{a}");
         assert!(
             a.to_string().contains(h["address"].as_str().unwrap()),
@@ -618,14 +500,7 @@ async fn the_discovery_answering_a_job_completes_it_with_its_hosts() {
         );
     }
     // Another entity's user does not see the job.
-    let (status, _) = call(
-        &e,
-        Method::GET,
-        &format!("/api/v1/sweeps/{id}"),
-        Some(&e.sud_tech),
-        None,
-    )
-    .await;
+    let (status, _) = get(&e.app, &format!("/api/v1/sweeps/{id}"), &e.sud_tech).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -652,14 +527,7 @@ async fn the_list_shows_jobs_and_scheduled_sweeps_of_the_user_entities() {
     let list = |token: String, query: &'static str| {
         let e = &e;
         async move {
-            let (status, body) = call(
-                e,
-                Method::GET,
-                &format!("/api/v1/sweeps{query}"),
-                Some(&token),
-                None,
-            )
-            .await;
+            let (status, body) = get(&e.app, &format!("/api/v1/sweeps{query}"), &token).await;
             assert_eq!(status, StatusCode::OK, "{query}: {body}");
             body["items"].as_array().unwrap().clone()
         }
@@ -696,37 +564,26 @@ async fn the_list_shows_jobs_and_scheduled_sweeps_of_the_user_entities() {
         .fetch_one(e.store.pool())
         .await
         .unwrap();
-    let (status, body) = call(
-        &e,
-        Method::GET,
+    let (status, body) = get(
+        &e.app,
         &format!("/api/v1/sweeps?subnet={subnet}"),
-        Some(&e.viewer),
-        None,
+        &e.viewer,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{items:?}");
     assert!(items.iter().any(|i| i["id"] == job_id));
-    let (status, _) = call(
-        &e,
-        Method::GET,
+    let (status, _) = get(
+        &e.app,
         &format!("/api/v1/sweeps?subnet={subnet}"),
-        Some(&e.sud_tech),
-        None,
+        &e.sud_tech,
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another entity's subnet");
-    let (status, _) = call(
-        &e,
-        Method::GET,
-        "/api/v1/sweeps?limit=0",
-        Some(&e.viewer),
-        None,
-    )
-    .await;
+    let (status, _) = get(&e.app, "/api/v1/sweeps?limit=0", &e.viewer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(&e, Method::GET, "/api/v1/sweeps", None, None).await;
+    let (status, _) = call(&e.app, Method::GET, "/api/v1/sweeps", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -756,7 +613,7 @@ async fn a_subnet_lists_the_devices_with_an_address_in_it() {
         .await
         .unwrap();
     let path = format!("/api/v1/subnets/{subnet}/devices");
-    let (status, body) = call(&e, Method::GET, &path, Some(&e.viewer), None).await;
+    let (status, body) = get(&e.app, &path, &e.viewer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["subnet"]["cidr"], "10.1.2.0/24");
     assert_eq!(body["subnet"]["site"], "chu-nord");
@@ -767,14 +624,7 @@ async fn a_subnet_lists_the_devices_with_an_address_in_it() {
     assert_eq!(items[1]["macs"], json!(["00:1b:21:00:00:30"]));
     assert_eq!(items[1]["managed"], false);
     assert_eq!(items[1]["kind"], "unknown");
-    let (status, body) = call(
-        &e,
-        Method::GET,
-        &format!("{path}?limit=1"),
-        Some(&e.viewer),
-        None,
-    )
-    .await;
+    let (status, body) = get(&e.app, &format!("{path}?limit=1"), &e.viewer).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (
@@ -784,15 +634,8 @@ async fn a_subnet_lists_the_devices_with_an_address_in_it() {
         (Some(2), 1)
     );
 
-    let (status, _) = call(&e, Method::GET, &path, Some(&e.sud_tech), None).await;
+    let (status, _) = get(&e.app, &path, &e.sud_tech).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another entity's subnet");
-    let (status, _) = call(
-        &e,
-        Method::GET,
-        "/api/v1/subnets/999/devices",
-        Some(&e.admin),
-        None,
-    )
-    .await;
+    let (status, _) = get(&e.app, "/api/v1/subnets/999/devices", &e.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -1,45 +1,27 @@
 //! Trust: agent enrolment, signed documents, revocation (the real router on a real SQLite file,
 //! driven with `oneshot`), and HTTPS with certificate reload over a real socket on 127.0.0.1.
 
+mod common;
+
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
+use axum::http::{Request, StatusCode};
 use base64::Engine;
 use chrono::{Duration, Utc};
-use ed25519_dalek::{Signer, SigningKey};
-use parc_collector::http::agents::{signed_message, AGENT_HEADER, SIGNATURE_HEADER};
-use parc_collector::http::{router, AppState};
+use ed25519_dalek::SigningKey;
+use parc_collector::http::agents::{AGENT_HEADER, SIGNATURE_HEADER};
+use parc_collector::http::AppState;
 use parc_collector::store::Store;
 use parc_collector::tls::{fingerprint, CertFiles, Reloadable};
 use parc_shared::{Document, DocumentHeader, Inventory, SourceKind};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-struct Env {
-    _dir: tempfile::TempDir,
-    store: Store,
-    app: Router,
-    token: String,
-}
+type Env = common::Intake;
 
 async fn env(require_enrolment: bool) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = parc_collector::testing::database_url(dir.path());
-    let store = Store::open(&url, 4).await.unwrap();
-    let (_, token) = store.create_token("chu-nord").await.unwrap();
-    let admin = parc_collector::auth::bootstrap::admin_api_token(&store, "tests-admin")
-        .await
-        .unwrap();
-    let state = AppState::new(store.clone(), 1 << 20).require_enrolment(require_enrolment);
-    Env {
-        _dir: dir,
-        app: parc_collector::auth::bootstrap::reads_as(router(state), admin),
-        store,
-        token,
-    }
+    common::intake(|store| AppState::new(store, 1 << 20).require_enrolment(require_enrolment)).await
 }
 
 fn inventory(agent: Uuid, hostname: &str, observed: chrono::DateTime<Utc>) -> Vec<u8> {
@@ -53,11 +35,6 @@ fn inventory(agent: Uuid, hostname: &str, observed: chrono::DateTime<Utc>) -> Ve
     serde_json::to_vec(&doc).unwrap()
 }
 
-fn signature(key: &SigningKey, agent: Uuid, body: &[u8]) -> String {
-    let sig = key.sign(&signed_message(agent, body));
-    format!("ed25519={}", B64.encode(sig.to_bytes()))
-}
-
 /// How a request is signed.
 enum Sig<'a> {
     None,
@@ -66,32 +43,30 @@ enum Sig<'a> {
 }
 
 async fn post(e: &Env, path: &str, body: Vec<u8>, sig: Sig<'_>) -> (StatusCode, Value) {
-    let mut req = Request::post(path)
-        .header(header::AUTHORIZATION, format!("Bearer {}", e.token))
-        .header(header::CONTENT_TYPE, "application/json");
+    let mut req = common::post(path, Some(&e.token), body.clone(), None);
+    let h = req.headers_mut();
     match sig {
         Sig::None => {}
         Sig::By(key, agent) => {
-            req = req
-                .header(AGENT_HEADER, agent.to_string())
-                .header(SIGNATURE_HEADER, signature(key, agent, &body));
+            h.insert(AGENT_HEADER, agent.to_string().parse().unwrap());
+            let signature = common::signature(key, agent, &body);
+            h.insert(SIGNATURE_HEADER, signature.parse().unwrap());
         }
-        Sig::Raw(value) => req = req.header(SIGNATURE_HEADER, value),
+        Sig::Raw(value) => {
+            h.insert(SIGNATURE_HEADER, value.parse().unwrap());
+        }
     }
-    let response = e
-        .app
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, _, bytes) = common::respond(&e.app, req).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+/// A fresh inventory of `agent` named `hostname`, signed as `sig` says.
+async fn post_inventory(e: &Env, agent: Uuid, hostname: &str, sig: Sig<'_>) -> (StatusCode, Value) {
+    let body = inventory(agent, hostname, Utc::now());
+    post(e, "/api/v1/inventories", body, sig).await
 }
 
 async fn enroll(
@@ -109,16 +84,8 @@ async fn enroll(
 }
 
 async fn asset_names(e: &Env) -> Vec<String> {
-    let response = e
-        .app
-        .clone()
-        .oneshot(Request::get("/api/v1/assets").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let list: Value = serde_json::from_slice(&bytes).unwrap();
+    let list = Request::get("/api/v1/assets").body(Body::empty()).unwrap();
+    let (_, list) = common::send(&e.app, list).await;
     list["items"]
         .as_array()
         .unwrap()
@@ -204,21 +171,9 @@ async fn a_leaked_site_token_cannot_overwrite_an_enrolled_agents_asset() {
 
     // The genuine agent still gets through, and agents that never enrolled keep working with
     // the token alone.
-    let (status, body) = post(
-        &e,
-        "/api/v1/inventories",
-        inventory(agent, "pc-radio-1b", Utc::now()),
-        Sig::By(&key, agent),
-    )
-    .await;
+    let (status, body) = post_inventory(&e, agent, "pc-radio-1b", Sig::By(&key, agent)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = post(
-        &e,
-        "/api/v1/inventories",
-        inventory(other_agent, "pc-legacy", Utc::now()),
-        Sig::None,
-    )
-    .await;
+    let (status, body) = post_inventory(&e, other_agent, "pc-legacy", Sig::None).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let mut names = asset_names(&e).await;
     names.sort();
@@ -232,13 +187,7 @@ async fn revoked_agents_are_refused() {
     let key = SigningKey::from_bytes(&[5; 32]);
     assert_eq!(enroll(&e, agent, &key, &key).await.0, StatusCode::CREATED);
     e.store.revoke_agent(agent).await.unwrap();
-    let (status, body) = post(
-        &e,
-        "/api/v1/inventories",
-        inventory(agent, "pc-1", Utc::now()),
-        Sig::By(&key, agent),
-    )
-    .await;
+    let (status, body) = post_inventory(&e, agent, "pc-1", Sig::By(&key, agent)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body["message"].as_str().unwrap().contains("revoked"));
     let (status, _) = enroll(&e, agent, &key, &key).await;
@@ -253,13 +202,7 @@ async fn revoked_agents_are_refused() {
 #[tokio::test]
 async fn enrolment_can_be_required() {
     let e = env(true).await;
-    let (status, body) = post(
-        &e,
-        "/api/v1/inventories",
-        inventory(Uuid::new_v4(), "pc-1", Utc::now()),
-        Sig::None,
-    )
-    .await;
+    let (status, body) = post_inventory(&e, Uuid::new_v4(), "pc-1", Sig::None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["message"]
@@ -271,13 +214,7 @@ async fn enrolment_can_be_required() {
     let agent = Uuid::new_v4();
     let key = SigningKey::from_bytes(&[6; 32]);
     assert_eq!(enroll(&e, agent, &key, &key).await.0, StatusCode::CREATED);
-    let (status, body) = post(
-        &e,
-        "/api/v1/inventories",
-        inventory(agent, "pc-2", Utc::now()),
-        Sig::By(&key, agent),
-    )
-    .await;
+    let (status, body) = post_inventory(&e, agent, "pc-2", Sig::By(&key, agent)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
