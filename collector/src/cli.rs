@@ -524,7 +524,9 @@ mod tests {
 
     #[test]
     fn grants_as_typed() {
-        let table: &[(&str, Result<(Option<&str>, Role), &str>)] = &[
+        /// Typed, then the entity and role, or part of the error.
+        type Case<'a> = (&'a str, Result<(Option<&'a str>, Role), &'a str>);
+        let table: &[Case] = &[
             ("admin", Ok((None, Role::Admin))),
             (" viewer ", Ok((None, Role::Viewer))),
             ("technician@CH Sud", Ok((Some("CH Sud"), Role::Technician))),

@@ -378,8 +378,10 @@ impl Caller {
     }
 }
 
-/// Users: login → (group-wide role, role in A, role in B).
-const USERS: &[(&str, Option<Role>, Option<Role>, Option<Role>)] = &[
+/// A user: login, group-wide role, role in A, role in B.
+type UserRow = (&'static str, Option<Role>, Option<Role>, Option<Role>);
+
+const USERS: &[UserRow] = &[
     ("viewer.zznord", None, Some(Viewer), None),
     ("tech.zznord", None, Some(Technician), None),
     ("admin.zznord", None, Some(Admin), None),

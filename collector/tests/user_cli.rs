@@ -152,7 +152,9 @@ async fn create_set_password_list_disable_through_the_binary() {
     assert_eq!(signs_in(&store, "ops-admin", pw1).await, 200);
 
     // Clear refusals, and nothing created by them.
-    let refusals: &[(&[&str], &str, &[(&str, &str)], &str)] = &[
+    // Arguments, stdin, environment, what stderr must say.
+    type Refusal<'a> = (&'a [&'a str], &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let refusals: &[Refusal] = &[
         (
             &["user", "create", "jane.doe"],
             "another password ok\n",
