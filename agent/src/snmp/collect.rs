@@ -1222,12 +1222,20 @@ mod tests {
         }
     }
 
+    /// A case of the vendor value table: name, object, value returned, what must come out.
+    type VendorCase = (
+        &'static str,
+        VendorGet,
+        Value,
+        Result<Option<VendorValue>, &'static str>,
+    );
+
     #[test]
     fn vendor_values_are_checked_per_field() {
         use VendorField::*;
         let text_ok = |s: &str| Ok(Some(VendorValue::Text(s.into())));
         let map: std::collections::BTreeMap<i64, u32> = [(1, 1), (2, 2), (3, 3)].into();
-        let cases: Vec<(&str, VendorGet, Value, Result<Option<VendorValue>, &str>)> = vec![
+        let cases: Vec<VendorCase> = vec![
             (
                 "serial, padded with NULs and blanks",
                 get(Serial, Transform::None),
