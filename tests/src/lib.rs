@@ -3,6 +3,8 @@
 //!
 //! Nothing here is a mock: the tests run the same binaries users run.
 
+pub mod snmpd;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -2,15 +2,12 @@
 //! configuration (v2c community and a v3 authPriv SHA/AES user), queried by the agent's
 //! `parc-agent snmp` command exactly as a user runs it.
 
-use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use parc_shared::snmp::{DeviceType, SnmpDevice};
+use parc_tests::snmpd::Snmpd;
 
 const COMMUNITY: &str = "parc-e2e-ro";
 const V3_USER: &str = "parcv3";
@@ -20,78 +17,19 @@ const SYS_NAME: &str = "parc-e2e-node";
 const SYS_LOCATION: &str = "Building C, ward 4, rack 2";
 const SYS_CONTACT: &str = "biomed-it@hospital.example";
 
-/// `snmpd` in the foreground on 127.0.0.1, its own config and state directory; killed on drop.
-struct Snmpd {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn snmpd_path() -> Result<PathBuf> {
-    for p in ["/usr/sbin/snmpd", "/usr/local/sbin/snmpd"] {
-        if Path::new(p).exists() {
-            return Ok(p.into());
-        }
-    }
-    bail!("snmpd not found: install the Debian package snmpd (scripts/test.sh does)")
-}
-
-impl Snmpd {
-    fn start() -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        // A free port: bind, note it, release; snmpd binds it right after.
-        let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
-        let conf = dir.path().join("snmpd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "agentAddress udp:127.0.0.1:{port}\n\
-                 rocommunity {COMMUNITY} 127.0.0.1\n\
-                 createUser {V3_USER} SHA {V3_AUTH} AES {V3_PRIV}\n\
-                 rouser {V3_USER} priv\n\
-                 sysName {SYS_NAME}\n\
-                 sysLocation {SYS_LOCATION}\n\
-                 sysContact {SYS_CONTACT}\n"
-            ),
-        )?;
-        let mut child = Command::new(snmpd_path()?)
-            // -f foreground, -Lo log to stdout, -C ignore system configs, -c ours only.
-            .args(["-f", "-Lo", "-C", "-c"])
-            .arg(&conf)
-            .env("SNMP_PERSISTENT_DIR", dir.path().join("state"))
-            .env("MIBS", "")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start snmpd")?;
-        // snmpd logs its banner once its sockets are open: wait for that line, not a delay.
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("NET-SNMP version") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut snmpd = Snmpd {
-            child,
-            port,
-            _dir: dir,
-        };
-        if rx.recv_timeout(Duration::from_secs(15)).is_err() {
-            let status = snmpd.child.try_wait()?;
-            bail!("snmpd did not start on 127.0.0.1:{port} (exit status {status:?})");
-        }
-        Ok(snmpd)
-    }
-}
-
-impl Drop for Snmpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `snmpd` on 127.0.0.1 with the v2c community, the v3 user and the system group checked below.
+fn start_snmpd() -> Result<Snmpd> {
+    Snmpd::start(
+        "127.0.0.1",
+        &format!(
+            "rocommunity {COMMUNITY} 127.0.0.1\n\
+             createUser {V3_USER} SHA {V3_AUTH} AES {V3_PRIV}\n\
+             rouser {V3_USER} priv\n\
+             sysName {SYS_NAME}\n\
+             sysLocation {SYS_LOCATION}\n\
+             sysContact {SYS_CONTACT}\n"
+        ),
+    )
 }
 
 fn snmp(args: &[&str]) -> Result<Output> {
@@ -116,8 +54,17 @@ fn snmp(args: &[&str]) -> Result<Output> {
     Ok(output)
 }
 
-fn query_json(args: &[&str]) -> Result<SnmpDevice> {
-    let output = snmp(&[args, &["--format", "json"]].concat())?;
+/// `parc-agent snmp 127.0.0.1 --port PORT ARGS` against `snmpd`, `args` split at spaces.
+fn snmp_at(snmpd: &Snmpd, args: &str) -> Result<Output> {
+    let port = snmpd.port.to_string();
+    let mut all = vec!["127.0.0.1", "--port", &port];
+    all.extend(args.split_whitespace());
+    snmp(&all)
+}
+
+/// The device [`snmp_at`] prints as JSON.
+fn query_at(snmpd: &Snmpd, args: &str) -> Result<SnmpDevice> {
+    let output = snmp_at(snmpd, &format!("{args} --format json"))?;
     if !output.status.success() {
         bail!(
             "snmp command failed: {}",
@@ -159,23 +106,27 @@ fn check_net_snmp_host(device: &SnmpDevice) {
     assert!(id.evidence.iter().any(|e| e == "host-resources"), "{id:?}");
 }
 
-#[test]
-fn v2c_query_identifies_a_net_snmp_host() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let device = query_json(&["127.0.0.1", "--port", &port, "--community", COMMUNITY])?;
-    assert_eq!(device.version, "v2c");
+/// Queried with `args`, a fresh snmpd answers over SNMP `version` with everything
+/// [`check_net_snmp_host`] expects.
+fn identifies_net_snmp_host(version: &str, args: &str) -> Result<()> {
+    let snmpd = start_snmpd()?;
+    let device = query_at(&snmpd, args)?;
+    assert_eq!(device.version, version);
     check_net_snmp_host(&device);
     Ok(())
 }
 
 #[test]
+fn v2c_query_identifies_a_net_snmp_host() -> Result<()> {
+    identifies_net_snmp_host("v2c", &format!("--community {COMMUNITY}"))
+}
+
+#[test]
 fn identify_only_reads_no_tables_and_identifies_the_same() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let base = ["127.0.0.1", "--port", &port, "--community", COMMUNITY];
-    let full = query_json(&base)?;
-    let quick = query_json(&[&base[..], &["--identify-only"]].concat())?;
+    let snmpd = start_snmpd()?;
+    let base = format!("--community {COMMUNITY}");
+    let full = query_at(&snmpd, &base)?;
+    let quick = query_at(&snmpd, &format!("{base} --identify-only"))?;
     assert_eq!(quick.identification, full.identification);
     assert!(quick.ip_addresses.is_empty() && quick.arp.is_empty());
     let host = quick.host.as_ref().expect("HOST-RESOURCES answered");
@@ -190,7 +141,7 @@ fn identify_only_reads_no_tables_and_identifies_the_same() -> Result<()> {
     assert_eq!(macs(&quick), macs(&full));
 
     // A partial record never reaches the collector (it would erase forwarding tables).
-    let refused = snmp(&[&base[..], &["--identify-only", "--push"]].concat())?;
+    let refused = snmp_at(&snmpd, &format!("{base} --identify-only --push"))?;
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -202,61 +153,27 @@ fn identify_only_reads_no_tables_and_identifies_the_same() -> Result<()> {
 
 #[test]
 fn v1_query_walks_with_getnext() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let device = query_json(&[
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--community",
-        COMMUNITY,
-        "--snmp-version",
-        "v1",
-    ])?;
-    assert_eq!(device.version, "v1");
-    check_net_snmp_host(&device);
-    Ok(())
+    identifies_net_snmp_host("v1", &format!("--community {COMMUNITY} --snmp-version v1"))
 }
 
 #[test]
 fn v3_auth_priv_sha_aes_query() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let device = query_json(&[
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--v3-user",
-        V3_USER,
-        "--v3-auth-protocol",
-        "sha",
-        "--v3-auth-password",
-        V3_AUTH,
-        "--v3-priv-protocol",
-        "aes",
-        "--v3-priv-password",
-        V3_PRIV,
-    ])?;
-    assert_eq!(device.version, "v3");
-    check_net_snmp_host(&device);
-    Ok(())
+    identifies_net_snmp_host(
+        "v3",
+        &format!(
+            "--v3-user {V3_USER} --v3-auth-protocol sha --v3-auth-password {V3_AUTH} \
+             --v3-priv-protocol aes --v3-priv-password {V3_PRIV}"
+        ),
+    )
 }
 
 #[test]
 fn credentials_are_tried_in_order_until_one_answers() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let device = query_json(&[
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--timeout-ms",
-        "300",
-        "--community",
-        "not-this-one",
-        "--community",
-        COMMUNITY,
-    ])?;
+    let snmpd = start_snmpd()?;
+    let device = query_at(
+        &snmpd,
+        &format!("--timeout-ms 300 --community not-this-one --community {COMMUNITY}"),
+    )?;
     assert_eq!(device.credential_index, 1);
     assert_eq!(device.system.name.as_deref(), Some(SYS_NAME));
     Ok(())
@@ -264,25 +181,17 @@ fn credentials_are_tried_in_order_until_one_answers() -> Result<()> {
 
 #[test]
 fn wrong_community_is_a_clear_error_within_the_timeout() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
+    let snmpd = start_snmpd()?;
     let started = Instant::now();
-    let output = snmp(&[
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--community",
-        "wrong-community",
-        "--timeout-ms",
-        "300",
-        "--retries",
-        "1",
-    ])?;
+    let output = snmp_at(
+        &snmpd,
+        "--community wrong-community --timeout-ms 300 --retries 1",
+    )?;
     let took = started.elapsed();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("127.0.0.1:{port}"))
+        stderr.contains(&format!("127.0.0.1:{}", snmpd.port))
             && stderr.contains("no answer within 300 ms after 2 attempts"),
         "{stderr}"
     );
@@ -293,21 +202,14 @@ fn wrong_community_is_a_clear_error_within_the_timeout() -> Result<()> {
 
 #[test]
 fn wrong_v3_password_is_a_clear_error() -> Result<()> {
-    let snmpd = Snmpd::start()?;
-    let port = snmpd.port.to_string();
-    let output = snmp(&[
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--v3-user",
-        V3_USER,
-        "--v3-auth-password",
-        "not-the-password",
-        "--v3-priv-password",
-        V3_PRIV,
-        "--timeout-ms",
-        "300",
-    ])?;
+    let snmpd = start_snmpd()?;
+    let output = snmp_at(
+        &snmpd,
+        &format!(
+            "--v3-user {V3_USER} --v3-auth-password not-the-password \
+             --v3-priv-password {V3_PRIV} --timeout-ms 300"
+        ),
+    )?;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("authentication failed"), "{stderr}");

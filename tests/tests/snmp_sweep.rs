@@ -7,14 +7,13 @@
 //! tests running in parallel never see each other's agents. `--unprivileged` keeps the sweep
 //! on `connect()` probes, which find a loopback address through its RST.
 
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use parc_tests::snmpd::Snmpd;
 use serde_json::Value;
 
 const COMMUNITY: &str = "parc-sweep-ro";
@@ -23,76 +22,17 @@ const V3_AUTH: &str = "sweep-auth-123";
 const V3_PRIV: &str = "sweep-priv-456";
 const SYS_NAME: &str = "parc-sweep-node";
 
-/// `snmpd` in the foreground on `addr`, its own config and state directory; killed on drop.
-struct Snmpd {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn snmpd_path() -> Result<PathBuf> {
-    for p in ["/usr/sbin/snmpd", "/usr/local/sbin/snmpd"] {
-        if Path::new(p).exists() {
-            return Ok(p.into());
-        }
-    }
-    bail!("snmpd not found: install the Debian package snmpd (scripts/test.sh does)")
-}
-
-impl Snmpd {
-    fn start(addr: &str) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        // A free port: bind, note it, release; snmpd binds it right after.
-        let port = UdpSocket::bind((addr, 0))?.local_addr()?.port();
-        let conf = dir.path().join("snmpd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "agentAddress udp:{addr}:{port}\n\
-                 rocommunity {COMMUNITY} 127.0.0.0/8\n\
-                 createUser {V3_USER} SHA {V3_AUTH} AES {V3_PRIV}\n\
-                 rouser {V3_USER} priv\n\
-                 sysName {SYS_NAME}\n"
-            ),
-        )?;
-        let mut child = Command::new(snmpd_path()?)
-            // -f foreground, -Lo log to stdout, -C ignore system configs, -c ours only.
-            .args(["-f", "-Lo", "-C", "-c"])
-            .arg(&conf)
-            .env("SNMP_PERSISTENT_DIR", dir.path().join("state"))
-            .env("MIBS", "")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start snmpd")?;
-        // snmpd logs its banner once its sockets are open: wait for that line, not a delay.
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("NET-SNMP version") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut snmpd = Snmpd {
-            child,
-            port,
-            _dir: dir,
-        };
-        if rx.recv_timeout(Duration::from_secs(15)).is_err() {
-            let status = snmpd.child.try_wait()?;
-            bail!("snmpd did not start on {addr}:{port} (exit status {status:?})");
-        }
-        Ok(snmpd)
-    }
-}
-
-impl Drop for Snmpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `snmpd` on `addr` with the v2c community (for all of 127.0.0.0/8) and the v3 user.
+fn start_snmpd(addr: &str) -> Result<Snmpd> {
+    Snmpd::start(
+        addr,
+        &format!(
+            "rocommunity {COMMUNITY} 127.0.0.0/8\n\
+             createUser {V3_USER} SHA {V3_AUTH} AES {V3_PRIV}\n\
+             rouser {V3_USER} priv\n\
+             sysName {SYS_NAME}\n"
+        ),
+    )
 }
 
 /// A TCP port closed on every loopback address (bound, then released): probing it draws an RST,
@@ -151,6 +91,40 @@ fn sweep_args<'a>(target: &'a str, tcp_port: &'a str, snmp_port: &'a str) -> Vec
     ]
 }
 
+/// snmpd on `addr` and a collector to push to, with an agent token and state directory.
+struct Pushing {
+    snmpd: Snmpd,
+    _dir: tempfile::TempDir,
+    c: parc_tests::Collector,
+    token: String,
+    state: PathBuf,
+}
+
+fn pushing(addr: &str) -> Result<Pushing> {
+    let snmpd = start_snmpd(addr)?;
+    let dir = tempfile::tempdir()?;
+    let c = parc_tests::Collector::start(dir.path())?;
+    let token = c.token("site")?;
+    let state = dir.path().join("agent");
+    Ok(Pushing {
+        snmpd,
+        _dir: dir,
+        c,
+        token,
+        state,
+    })
+}
+
+/// The kinds of the sources an asset's detail lists.
+fn source_kinds(asset: &Value) -> Vec<&str> {
+    asset["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["kind"].as_str())
+        .collect()
+}
+
 fn check_identified(host: &Value) {
     let methods = host["methods"].as_array().expect("methods");
     assert!(methods.contains(&Value::from("snmp")), "{host}");
@@ -163,7 +137,7 @@ fn check_identified(host: &Value) {
 
 #[test]
 fn sweep_with_a_community_identifies_the_snmp_host() -> Result<()> {
-    let snmpd = Snmpd::start("127.83.1.1")?;
+    let snmpd = start_snmpd("127.83.1.1")?;
     let dir = tempfile::tempdir()?;
     let (tcp, snmp) = (closed_tcp_port(), snmpd.port.to_string());
     let mut args = sweep_args("127.83.1.1", &tcp, &snmp);
@@ -202,7 +176,7 @@ fn sweep_with_a_community_identifies_the_snmp_host() -> Result<()> {
 /// v3 authPriv user. The v3 user answers, and the agent remembers it for this device.
 #[test]
 fn sweep_uses_configured_credentials_in_order_and_remembers_the_one_that_worked() -> Result<()> {
-    let snmpd = Snmpd::start("127.83.2.1")?;
+    let snmpd = start_snmpd("127.83.2.1")?;
     let dir = tempfile::tempdir()?;
     let config = format!(
         "[snmp]\ntimeout = \"300ms\"\nretries = 0\n\
@@ -294,21 +268,17 @@ fn silent_hosts_cost_bounded_time_in_parallel() -> Result<()> {
 /// the device's SNMP facts on the swept asset.
 #[test]
 fn sweep_push_delivers_snmp_documents() -> Result<()> {
-    let snmpd = Snmpd::start("127.83.4.1")?;
-    let dir = tempfile::tempdir()?;
-    let c = parc_tests::Collector::start(dir.path())?;
-    let token = c.token("site")?;
-    let state = dir.path().join("agent");
-    let (tcp, snmp) = (closed_tcp_port(), snmpd.port.to_string());
-    let mut args = vec!["--server", &c.url, "--token", &token];
+    let p = pushing("127.83.4.1")?;
+    let (tcp, snmp) = (closed_tcp_port(), p.snmpd.port.to_string());
+    let mut args = vec!["--server", &p.c.url, "--token", &p.token];
     args.extend(sweep_args("127.83.4.1", &tcp, &snmp));
     args.extend(["--community", COMMUNITY, "--push"]);
-    let out = agent(&state, "", &args)?;
+    let out = agent(&p.state, "", &args)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     json_of(&out);
     assert!(stderr.contains("delivered 1 SNMP document"), "{stderr}");
 
-    let list = c.get("/api/v1/assets?per_page=500")?;
+    let list = p.c.get("/api/v1/assets?per_page=500")?;
     let ids: Vec<i64> = list["items"]
         .as_array()
         .expect("items")
@@ -317,22 +287,16 @@ fn sweep_push_delivers_snmp_documents() -> Result<()> {
         .collect();
     let with_snmp: Vec<Value> = ids
         .iter()
-        .map(|id| c.get(&format!("/api/v1/assets/{id}")))
+        .map(|id| p.c.get(&format!("/api/v1/assets/{id}")))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter(|a| !a["snmp"].is_null())
         .collect();
     assert_eq!(with_snmp.len(), 1, "{list}");
     let asset = &with_snmp[0];
-    let kinds: Vec<&str> = asset["sources"]
-        .as_array()
-        .expect("sources")
-        .iter()
-        .filter_map(|s| s["kind"].as_str())
-        .collect();
-    assert!(kinds.contains(&"snmp"), "{asset}");
+    assert!(source_kinds(asset).contains(&"snmp"), "{asset}");
     assert!(
-        std::fs::read_dir(state.join("spool"))?.all(|e| !e.unwrap().path().is_file()),
+        std::fs::read_dir(p.state.join("spool"))?.all(|e| !e.unwrap().path().is_file()),
         "delivered documents left the spool"
     );
     Ok(())
@@ -342,41 +306,31 @@ fn sweep_push_delivers_snmp_documents() -> Result<()> {
 /// the device as an SNMP document next to the discovery.
 #[test]
 fn scheduled_sweeps_deliver_snmp_devices() -> Result<()> {
-    let snmpd = Snmpd::start("127.83.5.1")?;
-    let dir = tempfile::tempdir()?;
-    let c = parc_tests::Collector::start(dir.path())?;
-    let token = c.token("site")?;
-    let state = dir.path().join("agent");
+    let p = pushing("127.83.5.1")?;
     let extra = format!(
         "[sweep]\nscopes = [\"127.83.5.0/24\"]\ntargets = [\"127.83.5.1\"]\nports = [{}]\n\
          [snmp]\nport = {}\n[[snmp.credentials]]\nversion = \"v2c\"\ncommunity = \"{COMMUNITY}\"\n",
         closed_tcp_port(),
-        snmpd.port
+        p.snmpd.port
     );
-    let config = parc_tests::service_config(&state, &c.url, &token, &extra)?;
+    let config = parc_tests::service_config(&p.state, &p.c.url, &p.token, &extra)?;
     let mut child = Command::new(parc_tests::agent_bin())
         .args(["--config", config.to_str().expect("utf-8 path"), "run"])
         .env("RUST_LOG", "warn")
         .spawn()?;
     let found = parc_tests::wait_for(Duration::from_secs(90), || {
-        let list = c.get("/api/v1/assets?per_page=500").ok()?;
+        let list = p.c.get("/api/v1/assets?per_page=500").ok()?;
         list["items"].as_array()?.iter().find_map(|a| {
-            let detail = c.get(&format!("/api/v1/assets/{}", a["id"])).ok()?;
+            let detail = p.c.get(&format!("/api/v1/assets/{}", a["id"])).ok()?;
             (!detail["snmp"].is_null()).then_some(detail)
         })
     });
     let _ = child.kill();
     let _ = child.wait();
     let asset = found.expect("the scheduled sweep's SNMP device never reached the collector");
-    let kinds: Vec<&str> = asset["sources"]
-        .as_array()
-        .expect("sources")
-        .iter()
-        .filter_map(|s| s["kind"].as_str())
-        .collect();
-    assert!(kinds.contains(&"snmp"), "{asset}");
+    assert!(source_kinds(&asset).contains(&"snmp"), "{asset}");
     let memory: Value =
-        serde_json::from_slice(&std::fs::read(state.join("snmp-credentials.json"))?)?;
+        serde_json::from_slice(&std::fs::read(p.state.join("snmp-credentials.json"))?)?;
     assert_eq!(memory["devices"]["127.83.5.1"], 0, "{memory}");
     Ok(())
 }
