@@ -755,6 +755,11 @@ async fn asset_search_and_paging() {
     }
 }
 
+/// The JSON answer to a request over the socket.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn serves_over_a_real_socket_and_shuts_down() {
     let e = env().await;
@@ -768,14 +773,7 @@ async fn serves_over_a_real_socket_and_shuts_down() {
 
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
-    let health: Value = client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = json_of(client.get(format!("{base}/healthz"))).await;
     assert_eq!(health, json!({"status": "ok"}));
     let response = client
         .post(format!("{base}/api/v1/inventories"))
@@ -798,15 +796,12 @@ async fn serves_over_a_real_socket_and_shuts_down() {
     let admin = parc_collector::auth::bootstrap::admin_api_token(&e.store, "socket-admin")
         .await
         .unwrap();
-    let list: Value = client
-        .get(format!("{base}/api/v1/assets"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = json_of(
+        client
+            .get(format!("{base}/api/v1/assets"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(list["total"], 1);
 
     stop.send(()).unwrap();

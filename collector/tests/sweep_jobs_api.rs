@@ -564,22 +564,13 @@ async fn the_list_shows_jobs_and_scheduled_sweeps_of_the_user_entities() {
         .fetch_one(e.store.pool())
         .await
         .unwrap();
-    let (status, body) = get(
-        &e.app,
-        &format!("/api/v1/sweeps?subnet={subnet}"),
-        &e.viewer,
-    )
-    .await;
+    let by_subnet = format!("/api/v1/sweeps?subnet={subnet}");
+    let (status, body) = get(&e.app, &by_subnet, &e.viewer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{items:?}");
     assert!(items.iter().any(|i| i["id"] == job_id));
-    let (status, _) = get(
-        &e.app,
-        &format!("/api/v1/sweeps?subnet={subnet}"),
-        &e.sud_tech,
-    )
-    .await;
+    let (status, _) = get(&e.app, &by_subnet, &e.sud_tech).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another entity's subnet");
     let (status, _) = get(&e.app, "/api/v1/sweeps?limit=0", &e.viewer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
