@@ -627,12 +627,7 @@ async fn sweeps_merge_by_mac_then_address_and_create_unknown_assets() {
     let (_, asset) = get(&e, &format!("/api/v1/assets/{pc_id}")).await;
     assert_eq!(asset["ip_addresses"], json!(["198.18.0.10", "198.18.0.77"]));
     assert_eq!(asset["kind"], "computer");
-    let kinds: Vec<&str> = asset["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .collect();
+    let kinds = common::source_kinds(&asset);
     assert_eq!(kinds, ["agent_inventory", "sweep"]);
     assert_eq!(asset["sources"][1]["rule"], "mac");
 

@@ -309,12 +309,7 @@ async fn printer_merges_with_the_sweep_asset_at_its_address() {
         .as_array()
         .unwrap()
         .contains(&json!("00:1a:2b:10:20:30")));
-    let sources: Vec<&str> = asset["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .collect();
+    let sources = common::source_kinds(&asset);
     assert_eq!(sources, ["sweep", "snmp"]);
 
     let items = history(&e, swept_id).await;

@@ -185,6 +185,14 @@ async fn post_discovery(
     .await
 }
 
+/// The id of the subnet 10.1.2.0/24 (site chu-nord).
+async fn nord_subnet_id(e: &Env) -> i64 {
+    sqlx::query_scalar("SELECT id FROM subnets WHERE cidr = '10.1.2.0/24'")
+        .fetch_one(e.store.pool())
+        .await
+        .unwrap()
+}
+
 async fn job(e: &Env, id: i64) -> Value {
     let (status, body) = get(&e.app, &format!("/api/v1/sweeps/{id}"), &e.tech).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -560,10 +568,7 @@ async fn the_list_shows_jobs_and_scheduled_sweeps_of_the_user_entities() {
     assert_eq!(list(e.viewer.clone(), "?limit=1").await.len(), 1);
 
     // The subnet 10.1.2.0/24: the job and the scheduled sweep of it, not the other network.
-    let subnet: i64 = sqlx::query_scalar("SELECT id FROM subnets WHERE cidr = '10.1.2.0/24'")
-        .fetch_one(e.store.pool())
-        .await
-        .unwrap();
+    let subnet = nord_subnet_id(&e).await;
     let by_subnet = format!("/api/v1/sweeps?subnet={subnet}");
     let (status, body) = get(&e.app, &by_subnet, &e.viewer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -599,10 +604,7 @@ async fn a_subnet_lists_the_devices_with_an_address_in_it() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let subnet: i64 = sqlx::query_scalar("SELECT id FROM subnets WHERE cidr = '10.1.2.0/24'")
-        .fetch_one(e.store.pool())
-        .await
-        .unwrap();
+    let subnet = nord_subnet_id(&e).await;
     let path = format!("/api/v1/subnets/{subnet}/devices");
     let (status, body) = get(&e.app, &path, &e.viewer).await;
     assert_eq!(status, StatusCode::OK, "{body}");

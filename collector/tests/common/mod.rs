@@ -228,6 +228,16 @@ pub fn signature(key: &SigningKey, agent: Uuid, body: &[u8]) -> String {
     )
 }
 
+/// The kinds of the sources an asset's detail lists, in order.
+pub fn source_kinds(asset: &Value) -> Vec<&str> {
+    asset["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect()
+}
+
 /// A sweep's document: `agent` probed `probed` addresses of `targets` at `at` and found `hosts`.
 pub fn discovery(
     agent: Uuid,
