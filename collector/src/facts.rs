@@ -170,6 +170,9 @@ pub fn snmp_summary(d: &SnmpDevice) -> serde_json::Value {
         "ip_forwarding": d.ip_forwarding,
         "printer": d.printer,
         "ups": d.ups,
+        // Makers' MIB values (battery runtime, manufacture date, vendor serials) that the
+        // standard MIBs lacked: kept so the asset shows what the device said.
+        "vendor_mib": d.vendor_mib,
         "host": d.host,
         "bridge": d.bridge.as_ref().map(|b| json!({
             "num_ports": b.num_ports,

@@ -13,7 +13,7 @@ use super::{ts, Db, DbConn, Store};
 use crate::audit;
 use crate::auth::Principal;
 use crate::lifecycle::conflicts::{self, Locked};
-use crate::lifecycle::explain::{self, MatchedKey, ReportedKeys};
+use crate::lifecycle::explain;
 use crate::lifecycle::manual::{Change, Patch};
 use crate::lifecycle::plan;
 use crate::reconcile::Candidate;
@@ -369,29 +369,6 @@ pub(crate) async fn exclude_never_merged(
         .into_iter()
         .filter(|c| !excluded.contains(&c.asset_id))
         .collect())
-}
-
-/// Records on a source why it is on its asset: the keys that matched and those it reported.
-pub(crate) async fn explain_source(
-    conn: &mut DbConn,
-    asset_id: i64,
-    kind: &str,
-    agent_id: &str,
-    matched: &[MatchedKey],
-    reported: &ReportedKeys,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE sources SET matched_keys = $1, reported_keys = $2
-         WHERE asset_id = $3 AND kind = $4 AND agent_id = $5",
-    )
-    .bind(explain::to_json(matched))
-    .bind(reported.to_json())
-    .bind(asset_id)
-    .bind(kind)
-    .bind(agent_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Whether an asset last seen at `last_seen` (stored text) is stale at `now`.
