@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+mod common;
+use common::request as req;
+
 /// Routes anyone may call: health, the OpenAPI document, the web UI's files, signing in.
 const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/healthz"),
@@ -39,6 +42,17 @@ struct Env {
 impl Env {
     fn token(&self, who: &str) -> &str {
         &self.tokens.iter().find(|(w, _)| *w == who).unwrap().1
+    }
+
+    /// `who`'s API token calls `path`; the answer as JSON (Null when it is not JSON).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        send(&self.app, req(method, path, Some(self.token(who)), body)).await
     }
 }
 
@@ -72,20 +86,6 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
-}
-
-fn req(method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Request<Body> {
-    let mut r = Request::builder().method(method).uri(path);
-    if let Some(t) = bearer {
-        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    match body {
-        Some(b) => r
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(b.to_string()))
-            .unwrap(),
-        None => r.body(Body::empty()).unwrap(),
-    }
 }
 
 async fn env() -> Env {
@@ -273,16 +273,14 @@ async fn reads_are_filtered_by_entity_and_other_entities_assets_are_404() {
             assert_eq!(names, expected, "{who} {path}");
         }
     }
-    let (_, body) = send(
-        &e.app,
-        req(
+    let (_, body) = e
+        .call(
             Method::GET,
             "/api/v1/assets?entity=CH%20Sud",
-            Some(e.token("group_viewer")),
+            "group_viewer",
             None,
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(body["total"], 1);
     assert_eq!(body["items"][0]["entity"], "CH Sud");
 }
@@ -311,11 +309,7 @@ async fn writes_need_the_role_in_the_entity_and_are_audited() {
         assert_eq!(status, expected, "{who}: {out}");
     }
     // Subnets: overlap within the entity is refused with a clear message.
-    let (_, sites) = send(
-        &e.app,
-        req(Method::GET, "/api/v1/sites", Some(e.token("admin_a")), None),
-    )
-    .await;
+    let (_, sites) = e.call(Method::GET, "/api/v1/sites", "admin_a", None).await;
     let site_id = sites["items"]
         .as_array()
         .unwrap()
@@ -325,54 +319,46 @@ async fn writes_need_the_role_in_the_entity_and_are_audited() {
         .as_i64()
         .unwrap();
     let subnet = |cidr: &str| json!({"cidr": cidr, "site_id": site_id});
-    let (s, _) = send(
-        &e.app,
-        req(
+    let (s, _) = e
+        .call(
             Method::POST,
             "/api/v1/subnets",
-            Some(e.token("admin_a")),
+            "admin_a",
             Some(subnet("10.1.0.0/16")),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, out) = send(
-        &e.app,
-        req(
+    let (s, out) = e
+        .call(
             Method::POST,
             "/api/v1/subnets",
-            Some(e.token("admin_a")),
+            "admin_a",
             Some(subnet("10.1.2.0/24")),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         out["message"].as_str().unwrap().contains("10.1.0.0/16"),
         "{out}"
     );
-    let (s, _) = send(
-        &e.app,
-        req(
+    let (s, _) = e
+        .call(
             Method::POST,
             "/api/v1/subnets",
-            Some(e.token("admin_a")),
+            "admin_a",
             Some(subnet("10.1.2.3/24")),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (s, audit) = send(
-        &e.app,
-        req(
+    let (s, audit) = e
+        .call(
             Method::GET,
             "/api/v1/audit?action=site.create",
-            Some(e.token("admin_a")),
+            "admin_a",
             None,
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let entries = audit["items"].as_array().unwrap();
     // Entity admins see their entity's entries only: not the creation of site "sud" in CH Sud.
@@ -451,16 +437,14 @@ async fn sessions_csrf_revocation_and_throttling() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "signed-out session");
 
     // A revoked API token stops working at once.
-    let (s, created) = send(
-        &e.app,
-        req(
+    let (s, created) = e
+        .call(
             Method::POST,
             "/api/v1/api-tokens",
-            Some(e.token("viewer_a")),
+            "viewer_a",
             Some(json!({"name": "ci"})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let t = created["token"].as_str().unwrap().to_string();
     assert!(t.starts_with("parc_api_"));
@@ -471,16 +455,14 @@ async fn sessions_csrf_revocation_and_throttling() {
         StatusCode::OK
     );
     let id = created["id"].as_i64().unwrap();
-    let (s, _) = send(
-        &e.app,
-        req(
+    let (s, _) = e
+        .call(
             Method::DELETE,
             &format!("/api/v1/api-tokens/{id}"),
-            Some(e.token("viewer_a")),
+            "viewer_a",
             None,
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
         send(&e.app, req(Method::GET, "/api/v1/me", Some(&t), None))
@@ -489,16 +471,14 @@ async fn sessions_csrf_revocation_and_throttling() {
         StatusCode::UNAUTHORIZED
     );
     // A viewer cannot mint an admin token.
-    let (s, _) = send(
-        &e.app,
-        req(
+    let (s, _) = e
+        .call(
             Method::POST,
             "/api/v1/api-tokens",
-            Some(e.token("viewer_a")),
+            "viewer_a",
             Some(json!({"name": "x", "role": "admin"})),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Unknown login and wrong password: the same answer; then throttled with Retry-After.
