@@ -341,32 +341,42 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
 }
 
 async fn insert_asset(conn: &mut DbConn, p: &Prepared<'_>, rule: Rule) -> Result<i64, sqlx::Error> {
-    let hw = &p.inv.hardware;
-    sqlx::query_scalar(
+    let q = sqlx::query(
         "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
             uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
             match_rule, software_digest, first_seen, last_seen)
          VALUES ($1, 'computer', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
             $14, $15, $13, $13)
          RETURNING id",
-    )
-    .bind(p.site.id)
-    .bind(&p.inv.host.hostname)
-    .bind(&p.keys.name)
-    .bind(&p.serial)
-    .bind(&p.uuid)
-    .bind(&p.keys.serial)
-    .bind(&p.keys.uuid)
-    .bind(&p.inv.host.machine_id)
-    .bind(&hw.manufacturer)
-    .bind(&hw.model)
-    .bind(&p.os)
-    .bind(&p.facts_json)
-    .bind(&p.observed)
-    .bind(rule.as_str())
-    .bind(&p.digest)
-    .fetch_one(&mut *conn)
-    .await
+    );
+    bind_asset_columns(q, p, rule)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)
+}
+
+/// Binds $1..$15 of the asset INSERT and UPDATE, which write the same columns in the same order.
+fn bind_asset_columns<'q>(
+    q: sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>,
+    p: &'q Prepared<'_>,
+    rule: Rule,
+) -> sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>> {
+    let hw = &p.inv.hardware;
+    q.bind(p.site.id)
+        .bind(&p.inv.host.hostname)
+        .bind(&p.keys.name)
+        .bind(&p.serial)
+        .bind(&p.uuid)
+        .bind(&p.keys.serial)
+        .bind(&p.keys.uuid)
+        .bind(&p.inv.host.machine_id)
+        .bind(&hw.manufacturer)
+        .bind(&hw.model)
+        .bind(&p.os)
+        .bind(&p.facts_json)
+        .bind(&p.observed)
+        .bind(rule.as_str())
+        .bind(&p.digest)
 }
 
 /// Applies a (not stale) document to the asset it matched; returns the history to record.
@@ -431,9 +441,8 @@ async fn update_asset(
             new: Some(p.site.name.clone()),
         });
     }
-    let hw = &p.inv.hardware;
     // Last and first seen move outwards as in [`touch_seen`], in the same statement.
-    sqlx::query(
+    let q = sqlx::query(
         "UPDATE assets SET site_id = $1, kind = 'computer', name = $2, name_key = $3,
             serial = $4, uuid = $5, serial_key = $6, uuid_key = $7, machine_id = $8,
             manufacturer = $9, model = $10, os = $11, facts = $12,
@@ -441,25 +450,11 @@ async fn update_asset(
             last_seen = CASE WHEN last_seen < $13 THEN $13 ELSE last_seen END,
             first_seen = CASE WHEN first_seen > $13 THEN $13 ELSE first_seen END
          WHERE id = $16",
-    )
-    .bind(p.site.id)
-    .bind(&p.inv.host.hostname)
-    .bind(&p.keys.name)
-    .bind(&p.serial)
-    .bind(&p.uuid)
-    .bind(&p.keys.serial)
-    .bind(&p.keys.uuid)
-    .bind(&p.inv.host.machine_id)
-    .bind(&hw.manufacturer)
-    .bind(&hw.model)
-    .bind(&p.os)
-    .bind(&p.facts_json)
-    .bind(&p.observed)
-    .bind(rule.as_str())
-    .bind(&p.digest)
-    .bind(asset_id)
-    .execute(&mut *conn)
-    .await?;
+    );
+    bind_asset_columns(q, p, rule)
+        .bind(asset_id)
+        .execute(&mut *conn)
+        .await?;
     if let Some(old_software) = &old_software {
         let (gone, added) = software_delta(old_software, &p.software);
         delete_software(conn, &gone).await?;
