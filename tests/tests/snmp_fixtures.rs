@@ -37,6 +37,22 @@ fn python() -> String {
     std::env::var("PARC_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// The fixtures' expected values and a running simulator serving them; None (the test skips)
+/// when snmpsim is missing, unless `PARC_REQUIRE_SNMPSIM` says it must be there.
+fn expected_and_simulator(test: &str) -> Result<Option<(Value, Simulator)>> {
+    if let Some(why) = snmpsim_missing() {
+        if std::env::var_os("PARC_REQUIRE_SNMPSIM").is_some() {
+            bail!("PARC_REQUIRE_SNMPSIM is set but {why}");
+        }
+        eprintln!("skipping the snmpsim {test} test: {why}");
+        return Ok(None);
+    }
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(
+        fixtures_dir().join("expected.json"),
+    )?)?;
+    Ok(Some((expected, Simulator::start()?)))
+}
+
 /// Why the simulator cannot run here, if it cannot.
 fn snmpsim_missing() -> Option<String> {
     match Command::new(python())
@@ -520,17 +536,9 @@ const VENDOR_MIB_DEVICES: [&str; 4] = ["ups-apc", "ups-xups", "printer-hp", "pri
 
 #[test]
 fn recorded_devices_are_identified_and_their_tables_read() -> Result<()> {
-    if let Some(why) = snmpsim_missing() {
-        if std::env::var_os("PARC_REQUIRE_SNMPSIM").is_some() {
-            bail!("PARC_REQUIRE_SNMPSIM is set but {why}");
-        }
-        eprintln!("skipping the snmpsim fixture test: {why}");
+    let Some((expected, sim)) = expected_and_simulator("fixture")? else {
         return Ok(());
-    }
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(
-        fixtures_dir().join("expected.json"),
-    )?)?;
-    let sim = Simulator::start()?;
+    };
     let state = tempfile::tempdir()?;
     let mut report = Report::default();
     let checks: [(&str, Check); 9] = [
@@ -571,17 +579,9 @@ fn recorded_devices_are_identified_and_their_tables_read() -> Result<()> {
 /// fixture's, the vendor serials included.
 #[test]
 fn vendor_mib_devices_reach_the_cmdb() -> Result<()> {
-    if let Some(why) = snmpsim_missing() {
-        if std::env::var_os("PARC_REQUIRE_SNMPSIM").is_some() {
-            bail!("PARC_REQUIRE_SNMPSIM is set but {why}");
-        }
-        eprintln!("skipping the snmpsim collector test: {why}");
+    let Some((expected, sim)) = expected_and_simulator("collector")? else {
         return Ok(());
-    }
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(
-        fixtures_dir().join("expected.json"),
-    )?)?;
-    let sim = Simulator::start()?;
+    };
     let dir = tempfile::tempdir()?;
     let collector = parc_tests::Collector::start(dir.path())?;
     let mut report = Report::default();
