@@ -16,6 +16,7 @@
 //! - [`lifecycle`]: manual fields and state of an asset, and the detail that explains it.
 //! - [`operations`]: merge, split and undo (snapshots of every row they touch).
 //! - [`reports`]: unmanaged devices, silent agents, stale assets.
+//! - `checkpoint`: SQLite's WAL copied into the database in the background, off the write lock.
 //!
 //! One body of SQL serves SQLite and PostgreSQL through sqlx's `Any` driver; the URL scheme
 //! (`sqlite:` or `postgres:`/`postgresql:`) picks the driver and the migrations
@@ -52,6 +53,7 @@ pub mod agents;
 pub mod assets;
 pub mod audit;
 pub mod builder;
+mod checkpoint;
 pub mod clones;
 pub mod dashboard;
 pub mod discovery;
@@ -132,6 +134,8 @@ pub struct Store {
     backend: Backend,
     /// Held for the whole of a write transaction; see the module docs.
     write_lock: Arc<Mutex<()>>,
+    /// SQLite: keeps the background checkpoint running while the store lives.
+    _checkpoint: Option<checkpoint::Stop>,
 }
 
 /// A write transaction and the in-process write lock it holds. Dropped without
@@ -167,8 +171,9 @@ impl Store {
                             conn.execute(
                                 format!(
                                     "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                                     PRAGMA busy_timeout = {}",
-                                    BUSY_TIMEOUT.as_millis()
+                                     PRAGMA busy_timeout = {}; {}",
+                                    BUSY_TIMEOUT.as_millis(),
+                                    checkpoint::CONNECTION_PRAGMA
                                 )
                                 .as_str(),
                             )
@@ -204,10 +209,20 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("cannot migrate database {shown}"))?;
+        let write_lock = Arc::new(Mutex::new(()));
+        let checkpoint = match backend {
+            Backend::Sqlite => Some(
+                checkpoint::start(sqlite_options(url)?, write_lock.clone())
+                    .await
+                    .with_context(|| format!("cannot open database {shown}"))?,
+            ),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
-            write_lock: Arc::new(Mutex::new(())),
+            write_lock,
+            _checkpoint: checkpoint,
         })
     }
 
@@ -250,16 +265,20 @@ impl Store {
 /// Creates the SQLite file if missing and switches it to WAL (a persistent setting), with the
 /// driver's typed options, before the `Any` pool opens it by URL.
 async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
-    let options = SqliteConnectOptions::from_str(url)
-        .with_context(|| format!("invalid database URL {url:?}"))?
+    let options = sqlite_options(url)?
         .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(BUSY_TIMEOUT);
+        .journal_mode(SqliteJournalMode::Wal);
     let conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("cannot open database {url}"))?;
     conn.close().await?;
     Ok(())
+}
+
+fn sqlite_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("invalid database URL {url:?}"))?
+        .busy_timeout(BUSY_TIMEOUT))
 }
 
 /// Timestamps are stored as RFC 3339 UTC with microseconds, always the same width, so that
