@@ -24,11 +24,12 @@
 //!   the OpenAPI document).
 //! - [`metrics`]: Prometheus metrics of intake, merges and the CMDB, served at `/metrics`.
 //! - [`ratelimit`]: per-agent and per-site-token document rates (token buckets).
+//! - [`priority`]: document decoding at a lower scheduling priority than the write path.
 //! - [`slowclient`]: deadlines on every connection (slowloris: request heads, idle keep-alive,
 //!   whole requests).
 //! - [`tls`]: HTTPS: certificate files or a generated self-signed one, reloaded on SIGHUP or
 //!   when the files change.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod audit;
 pub mod auth;
@@ -42,6 +43,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
+pub mod priority;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod slowclient;

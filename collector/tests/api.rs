@@ -820,7 +820,10 @@ async fn busy_collector_answers_429_with_retry_after() {
     let request = post("/api/v1/inventories", Some(&e.token), body.clone(), None);
     let (status, headers, _) = common::respond(&e.app, request).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(headers[header::RETRY_AFTER], "10");
+    assert_eq!(
+        headers[header::RETRY_AFTER],
+        parc_collector::http::RETRY_AFTER_SECS.to_string().as_str()
+    );
     nothing_stored(&e.store.row_counts().await.unwrap());
 
     drop(held);

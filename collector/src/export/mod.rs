@@ -138,29 +138,22 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let software = if inventory.is_some() {
-            sqlx::query(
-                "SELECT name, version, arch, publisher, size_bytes, install_date, source
-                 FROM software WHERE asset_id = $1 ORDER BY name, version, id",
-            )
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| Software {
-                name: r.get(0),
-                version: r.get(1),
-                arch: r.get(2),
-                publisher: r.get(3),
-                size_bytes: r
-                    .get::<Option<i64>, _>(4)
-                    .and_then(|n| u64::try_from(n).ok()),
-                install_date: r
-                    .get::<Option<String>, _>(5)
-                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                    .map(|t| t.with_timezone(&Utc)),
-                source: r.get(6),
-            })
-            .collect()
+            crate::store::software::load(self.pool(), id)
+                .await?
+                .into_iter()
+                .map(|r| Software {
+                    name: r.name,
+                    version: r.version,
+                    arch: r.arch,
+                    publisher: r.publisher,
+                    size_bytes: r.size_bytes.and_then(|n| u64::try_from(n).ok()),
+                    install_date: r
+                        .install_date
+                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                    source: r.source,
+                })
+                .collect()
         } else {
             Vec::new()
         };

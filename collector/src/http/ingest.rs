@@ -435,6 +435,7 @@ async fn read_document<T: intake::Body + Send + 'static>(
         })??
         .ok_or(ApiError::Intake(too_large))?;
     let (doc, bytes) = tokio::task::spawn_blocking(move || {
+        crate::priority::lower_current_thread();
         let doc = match encoding {
             Encoding::Identity => intake::parse::<T>(&bytes),
             Encoding::Gzip => intake::parse::<T>(&intake::gunzip(&bytes, max_document)?),

@@ -365,26 +365,12 @@ impl Store {
                 .map_err(|e| tracing::warn!(asset_id = id, error = %e, "stored facts unreadable"))
                 .ok()
         });
-        let software: Vec<Value> = sqlx::query(
-            "SELECT name, version, arch, publisher, size_bytes, install_date, source
-             FROM software WHERE asset_id = $1 ORDER BY name, version, id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.get::<String, _>(0),
-                "version": r.get::<Option<String>, _>(1),
-                "arch": r.get::<Option<String>, _>(2),
-                "publisher": r.get::<Option<String>, _>(3),
-                "size_bytes": r.get::<Option<i64>, _>(4),
-                "install_date": r.get::<Option<String>, _>(5),
-                "source": r.get::<String, _>(6),
-            })
-        })
-        .collect();
+        // Sorted by row: by name, then version.
+        let software: Vec<Value> = super::software::load(self.pool(), id)
+            .await?
+            .into_iter()
+            .map(|r| serde_json::to_value(r).expect("software row serialises"))
+            .collect();
         let mut out = serde_json::to_value(&asset).expect("summary serialises");
         let obj = out.as_object_mut().expect("summary is an object");
         let (hardware, os, rest) = match &inv {
@@ -577,7 +563,7 @@ impl Store {
             "assets",
             "asset_macs",
             "asset_addresses",
-            "software",
+            "asset_software",
             "sources",
             "documents",
             "history",

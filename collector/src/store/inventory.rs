@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::store::QueryBuilder;
@@ -29,6 +28,7 @@ mod bulk;
 
 use bulk::{Bulk, Placeholders};
 
+use super::software::{self, SoftwareRow};
 use super::tokens::Site;
 use super::{ts, Store};
 use crate::facts;
@@ -45,80 +45,6 @@ pub struct InventoryOutcome {
     pub duplicate: bool,
     /// History entries written.
     pub changes: usize,
-}
-
-/// One software row as stored; compared whole to decide whether the table needs rewriting.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub(crate) struct SoftwareRow {
-    pub name: String,
-    pub version: Option<String>,
-    pub arch: Option<String>,
-    pub publisher: Option<String>,
-    pub size_bytes: Option<i64>,
-    pub install_date: Option<String>,
-    pub source: String,
-}
-
-impl SoftwareRow {
-    fn package(&self) -> Package {
-        Package {
-            name: self.name.clone(),
-            version: self.version.clone(),
-            arch: self.arch.clone(),
-        }
-    }
-}
-
-/// Identifies a sorted software list; equal digests mean equal rows. The fields are hashed
-/// as they are, each with its presence and length, rather than through a JSON rendering of
-/// the list (which cost more than the hash itself).
-fn software_digest(rows: &[SoftwareRow]) -> String {
-    fn text(h: &mut Sha256, value: Option<&str>) {
-        match value {
-            None => h.update([0u8]),
-            Some(s) => {
-                h.update([1u8]);
-                h.update((s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-        }
-    }
-    let mut h = Sha256::new();
-    h.update((rows.len() as u64).to_le_bytes());
-    for r in rows {
-        text(&mut h, Some(&r.name));
-        text(&mut h, r.version.as_deref());
-        text(&mut h, r.arch.as_deref());
-        text(&mut h, r.publisher.as_deref());
-        match r.size_bytes {
-            None => h.update([0u8]),
-            Some(n) => {
-                h.update([1u8]);
-                h.update(n.to_le_bytes());
-            }
-        }
-        text(&mut h, r.install_date.as_deref());
-        text(&mut h, Some(&r.source));
-    }
-    hex::encode(h.finalize())
-}
-
-fn software_rows(inv: &Inventory) -> Vec<SoftwareRow> {
-    let mut rows: Vec<SoftwareRow> = inv
-        .software
-        .iter()
-        .map(|s| SoftwareRow {
-            name: s.name.clone(),
-            version: s.version.clone(),
-            arch: s.arch.clone(),
-            publisher: s.publisher.clone(),
-            size_bytes: s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
-            install_date: s.install_date.map(ts),
-            source: s.source.clone(),
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 /// The facts column: the inventory without its software (stored as rows), built field by
@@ -155,6 +81,8 @@ struct Prepared<'a> {
     uuid: Option<String>,
     software: Vec<SoftwareRow>,
     digest: String,
+    /// The stored form of `software`, rendered before the lock like the rest.
+    software_json: String,
     addresses: Vec<String>,
     reported_json: String,
     /// The tracked fields history compares, software aside (compared only when its digest
@@ -177,8 +105,9 @@ impl<'a> Prepared<'a> {
             addresses: addresses.clone(),
         }
         .to_json();
-        let software = software_rows(inv);
-        let digest = software_digest(&software);
+        let software = SoftwareRow::list_of(inv);
+        let digest = software::digest(&software);
+        let software_json = software::to_json(&software);
         Prepared {
             site,
             inv,
@@ -193,6 +122,7 @@ impl<'a> Prepared<'a> {
             uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
             software,
             digest,
+            software_json,
             addresses,
             reported_json,
             scalars: Snapshot::of(inv, &[]),
@@ -248,7 +178,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
     let (asset_id, created) = match decision {
         Decision::New => {
             let id = insert_asset(conn, p, rule).await?;
-            insert_software(conn, id, &p.software.iter().collect::<Vec<_>>()).await?;
+            software::save(conn, id, &p.software_json).await?;
             write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
             write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
             changes.push(Change {
@@ -390,14 +320,14 @@ async fn update_asset(
     let mut changes = Vec::new();
     let software_changed = old.software_digest.as_deref() != Some(p.digest.as_str());
     let old_software = if software_changed {
-        Some(load_software(conn, asset_id).await?)
+        Some(software::load(&mut *conn, asset_id).await?)
     } else {
         None
     };
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
         Some(Ok(old_inv)) => match &old_software {
             Some(rows) => {
-                let old_packages: Vec<Package> = rows.iter().map(|(_, s)| s.package()).collect();
+                let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
                 let new_packages: Vec<Package> =
                     p.software.iter().map(SoftwareRow::package).collect();
                 changes.extend(history::diff(
@@ -455,10 +385,8 @@ async fn update_asset(
         .bind(asset_id)
         .execute(&mut *conn)
         .await?;
-    if let Some(old_software) = &old_software {
-        let (gone, added) = software_delta(old_software, &p.software);
-        delete_software(conn, &gone).await?;
-        insert_software(conn, asset_id, &added).await?;
+    if software_changed {
+        software::save(conn, asset_id, &p.software_json).await?;
     }
     write_keys(conn, asset_id, &KeyTable::MACS, &old.macs, &p.keys.macs).await?;
     write_keys(
@@ -673,163 +601,6 @@ fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
     Lookup { candidates, stored }
 }
 
-/// The stored software of an asset with row ids, sorted by row.
-async fn load_software(
-    conn: &mut DbConn,
-    asset_id: i64,
-) -> Result<Vec<(i64, SoftwareRow)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT name, version, arch, publisher, size_bytes, install_date, source, id
-         FROM software WHERE asset_id = $1",
-    )
-    .bind(asset_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out: Vec<(i64, SoftwareRow)> = rows
-        .into_iter()
-        .map(|r| {
-            let row = SoftwareRow {
-                name: r.get(0),
-                version: r.get(1),
-                arch: r.get(2),
-                publisher: r.get(3),
-                size_bytes: r.get(4),
-                install_date: r.get(5),
-                source: r.get(6),
-            };
-            (r.get(7), row)
-        })
-        .collect();
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
-}
-
-/// Which stored rows to delete and which new rows to insert so that the table holds `new`.
-/// Only the difference is written: a PC with 1,500 packages and two upgrades costs four row
-/// writes, not 3,000. Both inputs are sorted by row; duplicates are kept as duplicates.
-pub(crate) fn software_delta<'a>(
-    old: &[(i64, SoftwareRow)],
-    new: &'a [SoftwareRow],
-) -> (Vec<i64>, Vec<&'a SoftwareRow>) {
-    let (mut gone, mut added) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some((id, o)), Some(n)) => match o.cmp(n) {
-                std::cmp::Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                }
-                std::cmp::Ordering::Less => {
-                    gone.push(*id);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    added.push(n);
-                    j += 1;
-                }
-            },
-            (Some((id, _)), None) => {
-                gone.push(*id);
-                i += 1;
-            }
-            (None, Some(n)) => {
-                added.push(n);
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
-    (gone, added)
-}
-
-/// Software row ids per DELETE.
-const DELETE_CHUNK: usize = 10_000;
-
-async fn delete_software(conn: &mut DbConn, ids: &[i64]) -> Result<(), sqlx::Error> {
-    let p = Placeholders::of(conn);
-    for chunk in ids.chunks(DELETE_CHUNK) {
-        let mut q = Bulk::new(p, "DELETE FROM software WHERE id IN (");
-        q.list(chunk, |q, id| {
-            q.bind(*id);
-        });
-        q.push(")");
-        q.execute(conn).await?;
-    }
-    Ok(())
-}
-
-/// Rows per software INSERT: 8 values each, 16,000 per statement, below SQLite's limit of
-/// 32,766 bound values (PostgreSQL's is 65,535). One statement for a typical PC.
-const SOFTWARE_CHUNK: usize = 2_000;
-
-async fn insert_software(
-    conn: &mut DbConn,
-    asset_id: i64,
-    rows: &[&SoftwareRow],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let p = Placeholders::of(conn);
-    if p == Placeholders::Numbered {
-        return insert_software_postgres(conn, asset_id, rows).await;
-    }
-    for chunk in rows.chunks(SOFTWARE_CHUNK) {
-        let mut q = Bulk::new(
-            p,
-            "INSERT INTO software (asset_id, name, version, arch, publisher, size_bytes,
-                install_date, source) VALUES ",
-        );
-        q.list(chunk, |q, s| {
-            q.push("(")
-                .bind(asset_id)
-                .push(", ")
-                .bind(s.name.as_str())
-                .push(", ")
-                .bind(s.version.as_deref())
-                .push(", ")
-                .bind(s.arch.as_deref())
-                .push(", ")
-                .bind(s.publisher.as_deref())
-                .push(", ")
-                .bind(s.size_bytes)
-                .push(", ")
-                .bind(s.install_date.as_deref())
-                .push(", ")
-                .bind(s.source.as_str())
-                .push(")");
-        });
-        q.execute(conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: the rows as one JSON parameter, expanded by the server. A VALUES list of
-/// 800 rows (6,400 parameters) is parsed and planned at every document, and that was most of
-/// the server's CPU in a perf profile of a first storm (base_yyparse, expression walkers; the
-/// server spent 14 ms of CPU per document); this statement's text never changes.
-async fn insert_software_postgres(
-    conn: &mut DbConn,
-    asset_id: i64,
-    rows: &[&SoftwareRow],
-) -> Result<(), sqlx::Error> {
-    let json = serde_json::to_string(rows).expect("software rows serialise");
-    sqlx::query(
-        "INSERT INTO software (asset_id, name, version, arch, publisher, size_bytes,
-            install_date, source)
-         SELECT $1, r.name, r.version, r.arch, r.publisher, r.size_bytes, r.install_date,
-            r.source
-         FROM json_to_recordset(CAST($2 AS JSON)) AS r(name TEXT, version TEXT, arch TEXT,
-            publisher TEXT, size_bytes BIGINT, install_date TEXT, source TEXT)",
-    )
-    .bind(asset_id)
-    .bind(json)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// A table of identity keys an inventory reports (MACs or addresses), with rows tagged by the
 /// source that added them.
 struct KeyTable {
@@ -1026,18 +797,6 @@ pub(super) async fn write_history(
 mod tests {
     use super::*;
 
-    fn row(name: &str, version: &str) -> SoftwareRow {
-        SoftwareRow {
-            name: name.into(),
-            version: Some(version.into()),
-            arch: None,
-            publisher: None,
-            size_bytes: None,
-            install_date: None,
-            source: "dpkg".into(),
-        }
-    }
-
     fn rows(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -1047,34 +806,6 @@ mod tests {
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| v.to_string()).collect()
-    }
-
-    #[test]
-    fn software_digest_tells_lists_apart() {
-        let a = vec![row("a", "1"), row("b", "1")];
-        let mut moved = a.clone();
-        // The same characters in other fields: a plain concatenation would not see it.
-        moved[0].name = "a1".into();
-        moved[0].version = Some(String::new());
-        let mut none = a.clone();
-        none[1].version = None;
-        let mut empty = a.clone();
-        empty[1].version = Some(String::new());
-        let digests = [
-            software_digest(&a),
-            software_digest(&moved),
-            software_digest(&none),
-            software_digest(&empty),
-            software_digest(&a[..1]),
-            software_digest(&[]),
-        ];
-        for (i, d) in digests.iter().enumerate() {
-            assert_eq!(d.len(), 64);
-            for other in &digests[i + 1..] {
-                assert_ne!(d, other);
-            }
-        }
-        assert_eq!(software_digest(&a), software_digest(&a.clone()));
     }
 
     #[test]
@@ -1194,24 +925,5 @@ mod tests {
             ("computer", Some("d1"), 2)
         );
         assert!(l.candidates[0].keys.macs.is_empty() && !l.stored.contains_key(&9));
-    }
-
-    #[test]
-    fn software_delta_writes_only_the_difference() {
-        let old = vec![
-            (10, row("a", "1")),
-            (11, row("b", "1")),
-            (12, row("b", "1")),
-            (13, row("c", "1")),
-        ];
-        let new = vec![row("a", "1"), row("b", "1"), row("c", "2"), row("d", "1")];
-        let (gone, added) = software_delta(&old, &new);
-        assert_eq!(gone, vec![12, 13]);
-        assert_eq!(added, vec![&new[2], &new[3]]);
-
-        let (gone, added) = software_delta(&old, &[]);
-        assert_eq!((gone.len(), added.len()), (4, 0));
-        let (gone, added) = software_delta(&[], &new);
-        assert_eq!((gone.len(), added.len()), (0, 4));
     }
 }

@@ -7,6 +7,7 @@
 //! - [`discovery`]: applying a sweep: each host merged by MAC, then address, else created.
 //! - [`sweep_jobs`]: sweeps started from the web UI (queued, claimed by an agent, answered),
 //!   the sweep list and a subnet's devices for the network view.
+//! - [`software`]: an asset's installed software, stored as one sorted JSON list.
 //! - [`snmp`]: applying an SNMP device: merge, identification, switch port placements,
 //!   LLDP/CDP links, MACs from routers' ARP tables.
 //! - [`org`]: entities, sites, subnets, departments, locations.
@@ -63,6 +64,7 @@ pub mod operations;
 pub mod org;
 pub mod reports;
 pub mod snmp;
+pub mod software;
 pub mod sweep_jobs;
 pub mod tokens;
 pub mod users;

@@ -97,7 +97,7 @@ const ASSETS: Table = Table {
 };
 
 /// Every table with rows about assets but the assets themselves and documents (which only
-/// point at them and are re-pointed). Software row ids are not kept: nothing refers to them.
+/// point at them and are re-pointed).
 const CHILDREN: [Table; 8] = [
     Table {
         name: "asset_macs",
@@ -110,17 +110,8 @@ const CHILDREN: [Table; 8] = [
         asset_cols: &["asset_id"],
     },
     Table {
-        name: "software",
-        cols: &[
-            ("asset_id", Int),
-            ("name", Text),
-            ("version", Text),
-            ("arch", Text),
-            ("publisher", Text),
-            ("size_bytes", Int),
-            ("install_date", Text),
-            ("source", Text),
-        ],
+        name: "asset_software",
+        cols: &[("asset_id", Int), ("list", Text)],
         asset_cols: &["asset_id"],
     },
     Table {
@@ -357,10 +348,11 @@ async fn restore(
         }
     }
     for t in CHILDREN.iter() {
-        let rows = snap["tables"][t.name]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let rows = match snap["tables"][t.name].as_array() {
+            Some(rows) => rows.clone(),
+            None if t.name == "asset_software" => legacy_software_lists(snap),
+            None => Vec::new(),
+        };
         insert_rows(conn, t, &rows).await?;
     }
     for d in snap["documents"].as_array().into_iter().flatten() {
@@ -371,6 +363,36 @@ async fn restore(
             .await?;
     }
     Ok(())
+}
+
+/// Snapshots taken before migration 0008 hold software as a row per package (`[asset_id,
+/// name, version, arch, publisher, size_bytes, install_date, source]` in a `software` table);
+/// they are restored as the per-asset lists that replaced those rows.
+fn legacy_software_lists(snap: &Value) -> Vec<Value> {
+    use super::software::{to_json, SoftwareRow};
+    let mut lists: std::collections::BTreeMap<i64, Vec<SoftwareRow>> = Default::default();
+    for row in snap["tables"]["software"].as_array().into_iter().flatten() {
+        let text = |i: usize| row[i].as_str().map(str::to_string);
+        let (Some(asset_id), Some(name), Some(source)) = (row[0].as_i64(), text(1), text(7)) else {
+            continue;
+        };
+        lists.entry(asset_id).or_default().push(SoftwareRow {
+            name,
+            version: text(2),
+            arch: text(3),
+            publisher: text(4),
+            size_bytes: row[5].as_i64(),
+            install_date: text(6),
+            source,
+        });
+    }
+    lists
+        .into_iter()
+        .map(|(asset_id, mut rows)| {
+            rows.sort();
+            json!([asset_id, to_json(&rows)])
+        })
+        .collect()
 }
 
 /// Sets every column of the asset row `id` to `values` (in [`ASSETS`] order).
@@ -521,11 +543,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         }
-        sqlx::query("UPDATE software SET asset_id = $1 WHERE asset_id = $2")
-            .bind(into)
-            .bind(from)
-            .execute(&mut *conn)
-            .await?;
+        super::software::merge(conn, into, from).await?;
         // A source on both (the same sweeping agent saw both) keeps one row spanning both.
         sqlx::query(
             "UPDATE sources SET
@@ -749,7 +767,7 @@ impl Store {
                 "manufacturer",
                 "model",
             ]);
-            sqlx::query("UPDATE software SET asset_id = $1 WHERE asset_id = $2")
+            sqlx::query("UPDATE asset_software SET asset_id = $1 WHERE asset_id = $2")
                 .bind(new_id)
                 .bind(id)
                 .execute(&mut *conn)
@@ -1097,6 +1115,44 @@ fn op_info(r: &DbRow) -> OpInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_from_before_software_lists_restore_as_lists() {
+        let t = "2026-01-02T03:04:05.000000Z";
+        let snap = json!({"tables": {"software": [
+            [7, "zlib", "1.3", null, null, null, null, "dpkg"],
+            [4, "curl", "8.5", "amd64", "Debian", 1234, t, "dpkg"],
+            [7, "curl", "7.88", null, null, null, null, "dpkg"],
+            [7, null, "broken row without a name", null, null, null, null, "dpkg"],
+        ]}});
+        let lists = legacy_software_lists(&snap);
+        assert_eq!(lists.len(), 2);
+        assert_eq!(lists[0][0], 4);
+        let four: Vec<super::super::software::SoftwareRow> =
+            serde_json::from_str(lists[0][1].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (
+                four[0].arch.as_deref(),
+                four[0].size_bytes,
+                four[0].install_date.as_deref()
+            ),
+            (Some("amd64"), Some(1234), Some(t))
+        );
+        assert_eq!(lists[1][0], 7);
+        let seven: Vec<super::super::software::SoftwareRow> =
+            serde_json::from_str(lists[1][1].as_str().unwrap()).unwrap();
+        let names: Vec<(&str, Option<&str>)> = seven
+            .iter()
+            .map(|r| (r.name.as_str(), r.version.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [("curl", Some("7.88")), ("zlib", Some("1.3"))],
+            "sorted, the nameless row dropped"
+        );
+        // A snapshot taken after the change is restored as it is, never through this.
+        assert!(legacy_software_lists(&json!({"tables": {}})).is_empty());
+    }
 
     fn row(pairs: &[(&str, Value)]) -> Map<String, Value> {
         let mut m: Map<String, Value> = ASSETS

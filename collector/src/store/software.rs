@@ -1,0 +1,290 @@
+//! An asset's installed software: one row per asset in `asset_software`, the sorted list as
+//! JSON (see migrations/*/0008_software_lists.sql for why not a row per package).
+//!
+//! The list is rendered and digested from the document before the write lock is taken
+//! ([`SoftwareRow::list_of`], [`digest`], [`to_json`]); inside the transaction it is one value
+//! written ([`save`]) or, when the digest says it changed, one value read back ([`load`]) for
+//! the history.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Executor;
+
+use super::{ts, Db, DbConn};
+use crate::history::Package;
+use parc_shared::Inventory;
+
+/// One installed package as stored. Lists are kept sorted, so that equal lists have equal
+/// digests and JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SoftwareRow {
+    pub name: String,
+    pub version: Option<String>,
+    pub arch: Option<String>,
+    pub publisher: Option<String>,
+    pub size_bytes: Option<i64>,
+    /// RFC 3339, as [`ts`] writes it.
+    pub install_date: Option<String>,
+    pub source: String,
+}
+
+impl SoftwareRow {
+    /// The inventory's packages, sorted.
+    pub fn list_of(inv: &Inventory) -> Vec<SoftwareRow> {
+        let mut rows: Vec<SoftwareRow> = inv
+            .software
+            .iter()
+            .map(|s| SoftwareRow {
+                name: s.name.clone(),
+                version: s.version.clone(),
+                arch: s.arch.clone(),
+                publisher: s.publisher.clone(),
+                size_bytes: s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+                install_date: s.install_date.map(ts),
+                source: s.source.clone(),
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    pub fn package(&self) -> Package {
+        Package {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            arch: self.arch.clone(),
+        }
+    }
+}
+
+/// Identifies a sorted software list; equal digests mean equal rows. The fields are hashed
+/// as they are, each with its presence and length, rather than through a JSON rendering of
+/// the list (which cost more than the hash itself).
+pub fn digest(rows: &[SoftwareRow]) -> String {
+    fn text(h: &mut Sha256, value: Option<&str>) {
+        match value {
+            None => h.update([0u8]),
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update((rows.len() as u64).to_le_bytes());
+    for r in rows {
+        text(&mut h, Some(&r.name));
+        text(&mut h, r.version.as_deref());
+        text(&mut h, r.arch.as_deref());
+        text(&mut h, r.publisher.as_deref());
+        match r.size_bytes {
+            None => h.update([0u8]),
+            Some(n) => {
+                h.update([1u8]);
+                h.update(n.to_le_bytes());
+            }
+        }
+        text(&mut h, r.install_date.as_deref());
+        text(&mut h, Some(&r.source));
+    }
+    hex::encode(h.finalize())
+}
+
+/// A row as stored: an array in field order (name, version, arch, publisher, size_bytes,
+/// install_date, source). Objects would repeat the seven field names in every row, making a
+/// list half again as large as the rows it replaced.
+#[derive(Serialize)]
+struct StoredRef<'a>(
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i64>,
+    Option<&'a str>,
+    &'a str,
+);
+
+#[derive(Deserialize)]
+struct Stored(
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    String,
+);
+
+impl From<Stored> for SoftwareRow {
+    fn from(s: Stored) -> SoftwareRow {
+        SoftwareRow {
+            name: s.0,
+            version: s.1,
+            arch: s.2,
+            publisher: s.3,
+            size_bytes: s.4,
+            install_date: s.5,
+            source: s.6,
+        }
+    }
+}
+
+/// The stored form of a list.
+pub fn to_json(rows: &[SoftwareRow]) -> String {
+    let stored: Vec<StoredRef<'_>> = rows
+        .iter()
+        .map(|r| {
+            StoredRef(
+                &r.name,
+                r.version.as_deref(),
+                r.arch.as_deref(),
+                r.publisher.as_deref(),
+                r.size_bytes,
+                r.install_date.as_deref(),
+                &r.source,
+            )
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("software rows serialise")
+}
+
+/// Replaces the asset's list (an empty list is stored as one, so that "no software" and "never
+/// inventoried" stay apart).
+pub async fn save(conn: &mut DbConn, asset_id: i64, list_json: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO asset_software (asset_id, list) VALUES ($1, $2)
+         ON CONFLICT (asset_id) DO UPDATE SET list = excluded.list",
+    )
+    .bind(asset_id)
+    .bind(list_json)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The asset's list, sorted; empty when it has none. A list that does not parse is logged and
+/// read as empty: the next inventory rewrites it.
+pub async fn load<'c, E>(executor: E, asset_id: i64) -> Result<Vec<SoftwareRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Db>,
+{
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
+            .bind(asset_id)
+            .fetch_optional(executor)
+            .await?;
+    Ok(parse(asset_id, text.as_deref()))
+}
+
+fn parse(asset_id: i64, text: Option<&str>) -> Vec<SoftwareRow> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<Vec<Stored>>(text) {
+        Ok(stored) => {
+            let mut rows: Vec<SoftwareRow> = stored.into_iter().map(SoftwareRow::from).collect();
+            // Lists written by the migration keep the old row order.
+            rows.sort();
+            rows
+        }
+        Err(e) => {
+            tracing::warn!(asset_id, error = %e, "stored software list unreadable");
+            Vec::new()
+        }
+    }
+}
+
+/// Merging `from` into `into`: `into` keeps both lists (its digest is cleared by the merge, so
+/// the next inventory rewrites the list it reports).
+pub async fn merge(conn: &mut DbConn, into: i64, from: i64) -> Result<(), sqlx::Error> {
+    let from_text: Option<String> =
+        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
+            .bind(from)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(from_text) = from_text else {
+        return Ok(());
+    };
+    let mut rows = load(&mut *conn, into).await?;
+    rows.extend(parse(from, Some(&from_text)));
+    rows.sort();
+    save(conn, into, &to_json(&rows)).await?;
+    sqlx::query("DELETE FROM asset_software WHERE asset_id = $1")
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, version: &str) -> SoftwareRow {
+        SoftwareRow {
+            name: name.into(),
+            version: Some(version.into()),
+            arch: None,
+            publisher: None,
+            size_bytes: None,
+            install_date: None,
+            source: "dpkg".into(),
+        }
+    }
+
+    #[test]
+    fn digest_tells_lists_apart() {
+        let a = vec![row("a", "1"), row("b", "1")];
+        let mut moved = a.clone();
+        // The same characters in other fields: a plain concatenation would not see it.
+        moved[0].name = "a1".into();
+        moved[0].version = Some(String::new());
+        let mut none = a.clone();
+        none[1].version = None;
+        let mut empty = a.clone();
+        empty[1].version = Some(String::new());
+        let digests = [
+            digest(&a),
+            digest(&moved),
+            digest(&none),
+            digest(&empty),
+            digest(&a[..1]),
+            digest(&[]),
+        ];
+        for (i, d) in digests.iter().enumerate() {
+            assert_eq!(d.len(), 64);
+            for other in &digests[i + 1..] {
+                assert_ne!(d, other);
+            }
+        }
+        assert_eq!(digest(&a), digest(&a.clone()));
+    }
+
+    #[test]
+    fn stored_lists_read_back_sorted_and_bad_ones_as_empty() {
+        let rows = vec![row("b", "1"), row("a", "2"), row("a", "1")];
+        let mut sorted = rows.clone();
+        sorted.sort();
+        assert_eq!(parse(1, Some(&to_json(&rows))), sorted);
+        assert_eq!(parse(1, Some(&to_json(&sorted))), sorted);
+        assert_eq!(parse(1, None), Vec::<SoftwareRow>::new());
+        assert_eq!(
+            to_json(&rows[..1]),
+            r#"[["b","1",null,null,null,null,"dpkg"]]"#
+        );
+        assert_eq!(
+            parse(1, Some("{\"not\": \"a list\"}")),
+            Vec::<SoftwareRow>::new()
+        );
+        // What the migration writes (SQLite json_array / PostgreSQL json_build_array): nulls
+        // and numbers as JSON, whitespace as the server puts it.
+        let migrated = r#"[["x", null, null, "P", 12, "2026-01-02T03:04:05.000000Z", "msi"]]"#;
+        let got = parse(1, Some(migrated));
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].size_bytes, got[0].publisher.as_deref()),
+            (Some(12), Some("P"))
+        );
+    }
+}
