@@ -430,6 +430,34 @@ async fn merge_then_undo_restores_both_assets_exactly() {
     );
 }
 
+/// After a merge the kept asset holds both software lists; the next inventory of its agent,
+/// with the very list this collector stored for it before, puts that list back alone (the
+/// merge cleared the stored digest, so the list is rewritten though it did not change).
+#[tokio::test]
+async fn the_next_inventory_after_a_merge_rewrites_the_software_list() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(3);
+    let a = ingest(&e, &PC1, t0).await;
+    let b = ingest(&e, &PC2, t0 + Duration::minutes(5)).await;
+    let (status, op) = admin_acts(&e, a, "merge", json!({"from": b})).await;
+    assert_eq!(status, StatusCode::OK, "{op}");
+    let names = |d: &Value| -> Vec<String> {
+        d["software"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let merged = detail(&e, a).await;
+    assert_eq!(
+        names(&merged),
+        ["agent-of-pc-accueil-01", "agent-of-pc-accueil-02"]
+    );
+    assert_eq!(ingest(&e, &PC1, t0 + Duration::hours(1)).await, a);
+    assert_eq!(names(&detail(&e, a).await), ["agent-of-pc-accueil-01"]);
+}
+
 /// Two PCs whose vendor stamped the same serial on both boards (no UUID): the second one's
 /// first inventory merges into the first by serial, which is the mistake a split repairs.
 const TWIN1: Pc = Pc {

@@ -3,17 +3,20 @@
 //! The transaction holds the database's write lock (SQLite's, or the advisory lock every
 //! collector on a PostgreSQL database takes), so it is kept short:
 //!
-//! - everything that depends on the document alone (keys, facts JSON, sorted software and its
-//!   digest, addresses, the reported keys) is computed before it, in [`Prepared`];
+//! - everything that depends on the document alone (keys, facts JSON, the software digest and,
+//!   unless this agent's list is likely unchanged, the sorted list in its stored form,
+//!   addresses, the reported keys) is computed before it, in [`Prepared`];
 //! - one query ([`lookup`]) brings every candidate asset with its keys, stored facts, MACs and
 //!   addresses;
-//! - MACs, addresses and software are written as differences from what is stored, and
-//!   history as one multi-row insert; an unchanged software list (same digest) is not read.
+//! - MACs and addresses are written as differences from what is stored, history as one
+//!   multi-row insert, and the software list (see [`software`]) as one value, only when its
+//!   digest changed; an unchanged list is neither read nor written.
 //!
 //! A document that changes no tracked fact thus costs the replay check, the lookup and three
 //! writes: the asset row (facts and last seen), its source and the document.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
@@ -79,10 +82,12 @@ struct Prepared<'a> {
     os: Option<String>,
     serial: Option<String>,
     uuid: Option<String>,
-    software: Vec<SoftwareRow>,
     digest: String,
-    /// The stored form of `software`, rendered before the lock like the rest.
-    software_json: String,
+    /// The sorted list and its stored form: needed only when the list is new or changed, so
+    /// built before the lock unless this collector stored the same digest for the agent last
+    /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
+    software: OnceLock<Vec<SoftwareRow>>,
+    software_json: OnceLock<String>,
     addresses: Vec<String>,
     reported_json: String,
     /// The tracked fields history compares, software aside (compared only when its digest
@@ -105,9 +110,6 @@ impl<'a> Prepared<'a> {
             addresses: addresses.clone(),
         }
         .to_json();
-        let software = SoftwareRow::list_of(inv);
-        let digest = software::digest(&software);
-        let software_json = software::to_json(&software);
         Prepared {
             site,
             inv,
@@ -120,13 +122,47 @@ impl<'a> Prepared<'a> {
             os: facts::os_summary(inv),
             serial: inv.hardware.serial.as_ref().map(|s| s.value.clone()),
             uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
-            software,
-            digest,
-            software_json,
+            digest: software::digest_of(inv),
+            software: OnceLock::new(),
+            software_json: OnceLock::new(),
             addresses,
             reported_json,
             scalars: Snapshot::of(inv, &[]),
         }
+    }
+
+    fn software(&self) -> &[SoftwareRow] {
+        self.software.get_or_init(|| SoftwareRow::list_of(self.inv))
+    }
+
+    fn software_json(&self) -> &str {
+        self.software_json
+            .get_or_init(|| software::to_json(self.software()))
+    }
+}
+
+/// The software digest this collector last stored for each agent: a document whose digest is
+/// the same most likely finds it stored again, and its list is then not built before the lock
+/// (the transaction still compares with the stored digest, and builds it if they differ).
+#[derive(Debug, Default)]
+pub struct SoftwareHints(Mutex<HashMap<String, String>>);
+
+impl SoftwareHints {
+    /// Agents remembered at most; past it the hints start over (a cold hint only costs the
+    /// list being built ahead).
+    const MAX: usize = 200_000;
+
+    fn unchanged(&self, agent_id: &str, digest: &str) -> bool {
+        let hints = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        hints.get(agent_id).is_some_and(|d| d == digest)
+    }
+
+    fn stored(&self, agent_id: &str, digest: &str) {
+        let mut hints = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if hints.len() >= Self::MAX {
+            hints.clear();
+        }
+        hints.insert(agent_id.to_string(), digest.to_string());
     }
 }
 
@@ -137,10 +173,18 @@ impl Store {
         doc: &Document<Inventory>,
     ) -> Result<InventoryOutcome, sqlx::Error> {
         let prepared = Prepared::new(site, doc, Utc::now());
+        if !self
+            .software_hints
+            .unchanged(&prepared.agent_id, &prepared.digest)
+        {
+            prepared.software_json();
+        }
         let mut w = self.write().await?;
         let outcome = apply(&mut w.tx, &prepared).await?;
         if !outcome.duplicate {
             w.commit().await?;
+            self.software_hints
+                .stored(&prepared.agent_id, &prepared.digest);
         }
         Ok(outcome)
     }
@@ -178,7 +222,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
     let (asset_id, created) = match decision {
         Decision::New => {
             let id = insert_asset(conn, p, rule).await?;
-            software::save(conn, id, &p.software_json).await?;
+            software::save(conn, id, p.software_json()).await?;
             write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
             write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
             changes.push(Change {
@@ -329,7 +373,7 @@ async fn update_asset(
             Some(rows) => {
                 let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
                 let new_packages: Vec<Package> =
-                    p.software.iter().map(SoftwareRow::package).collect();
+                    p.software().iter().map(SoftwareRow::package).collect();
                 changes.extend(history::diff(
                     &Snapshot::of(&old_inv, &old_packages),
                     &Snapshot::of(p.inv, &new_packages),
@@ -386,7 +430,7 @@ async fn update_asset(
         .execute(&mut *conn)
         .await?;
     if software_changed {
-        software::save(conn, asset_id, &p.software_json).await?;
+        software::save(conn, asset_id, p.software_json()).await?;
     }
     write_keys(conn, asset_id, &KeyTable::MACS, &old.macs, &p.keys.macs).await?;
     write_keys(

@@ -138,6 +138,7 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     /// SQLite: keeps the background checkpoint running while the store lives.
     _checkpoint: Option<checkpoint::Stop>,
+    software_hints: Arc<inventory::SoftwareHints>,
 }
 
 /// A write transaction and the in-process write lock it holds. Dropped without
@@ -225,6 +226,7 @@ impl Store {
             backend,
             write_lock,
             _checkpoint: checkpoint,
+            software_hints: Arc::default(),
         })
     }
 

@@ -12,6 +12,7 @@ use sqlx::Executor;
 
 use super::{ts, Db, DbConn};
 use crate::history::Package;
+use parc_shared::inventory::Software;
 use parc_shared::Inventory;
 
 /// One installed package as stored. Lists are kept sorted, so that equal lists have equal
@@ -61,6 +62,60 @@ impl SoftwareRow {
 /// as they are, each with its presence and length, rather than through a JSON rendering of
 /// the list (which cost more than the hash itself).
 pub fn digest(rows: &[SoftwareRow]) -> String {
+    hash(rows.iter().map(|r| Fields {
+        name: &r.name,
+        version: r.version.as_deref(),
+        arch: r.arch.as_deref(),
+        publisher: r.publisher.as_deref(),
+        size_bytes: r.size_bytes,
+        install_date: r.install_date.as_deref(),
+        source: &r.source,
+    }))
+}
+
+/// The digest of the inventory's list, equal to `digest(&SoftwareRow::list_of(inv))` without
+/// building the list: most documents bring an unchanged list, which then needs nothing else.
+pub fn digest_of(inv: &Inventory) -> String {
+    let size = |s: &Software| s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
+    let mut rows: Vec<(&Software, Option<String>)> = inv
+        .software
+        .iter()
+        .map(|s| (s, s.install_date.map(ts)))
+        .collect();
+    // SoftwareRow's order, field by field.
+    rows.sort_by(|(a, a_date), (b, b_date)| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.version.cmp(&b.version))
+            .then_with(|| a.arch.cmp(&b.arch))
+            .then_with(|| a.publisher.cmp(&b.publisher))
+            .then_with(|| size(a).cmp(&size(b)))
+            .then_with(|| a_date.cmp(b_date))
+            .then_with(|| a.source.cmp(&b.source))
+    });
+    hash(rows.iter().map(|(s, date)| Fields {
+        name: &s.name,
+        version: s.version.as_deref(),
+        arch: s.arch.as_deref(),
+        publisher: s.publisher.as_deref(),
+        size_bytes: size(s),
+        install_date: date.as_deref(),
+        source: &s.source,
+    }))
+}
+
+/// A row as the digest reads it.
+struct Fields<'a> {
+    name: &'a str,
+    version: Option<&'a str>,
+    arch: Option<&'a str>,
+    publisher: Option<&'a str>,
+    size_bytes: Option<i64>,
+    install_date: Option<&'a str>,
+    source: &'a str,
+}
+
+fn hash<'a>(rows: impl ExactSizeIterator<Item = Fields<'a>>) -> String {
     fn text(h: &mut Sha256, value: Option<&str>) {
         match value {
             None => h.update([0u8]),
@@ -74,10 +129,10 @@ pub fn digest(rows: &[SoftwareRow]) -> String {
     let mut h = Sha256::new();
     h.update((rows.len() as u64).to_le_bytes());
     for r in rows {
-        text(&mut h, Some(&r.name));
-        text(&mut h, r.version.as_deref());
-        text(&mut h, r.arch.as_deref());
-        text(&mut h, r.publisher.as_deref());
+        text(&mut h, Some(r.name));
+        text(&mut h, r.version);
+        text(&mut h, r.arch);
+        text(&mut h, r.publisher);
         match r.size_bytes {
             None => h.update([0u8]),
             Some(n) => {
@@ -85,8 +140,8 @@ pub fn digest(rows: &[SoftwareRow]) -> String {
                 h.update(n.to_le_bytes());
             }
         }
-        text(&mut h, r.install_date.as_deref());
-        text(&mut h, Some(&r.source));
+        text(&mut h, r.install_date);
+        text(&mut h, Some(r.source));
     }
     hex::encode(h.finalize())
 }
@@ -259,6 +314,44 @@ mod tests {
             }
         }
         assert_eq!(digest(&a), digest(&a.clone()));
+    }
+
+    #[test]
+    fn the_digest_of_an_inventory_is_the_digest_of_its_list() {
+        use chrono::TimeZone;
+        let at = |y| chrono::Utc.with_ymd_and_hms(y, 1, 2, 3, 4, 5).unwrap();
+        let pkg =
+            |name: &str, version: Option<&str>, size: Option<u64>, date: Option<i32>| Software {
+                name: name.into(),
+                version: version.map(str::to_string),
+                size_bytes: size,
+                install_date: date.map(at),
+                source: "msi".into(),
+                ..Default::default()
+            };
+        let lists: Vec<Vec<Software>> = vec![
+            vec![],
+            vec![pkg("a", None, None, None)],
+            // Out of order, duplicates, ties broken by later fields, sizes past i64.
+            vec![
+                pkg("b", Some("2"), Some(5), Some(2024)),
+                pkg("a", Some("1"), Some(u64::MAX), None),
+                pkg("b", Some("2"), Some(5), Some(2023)),
+                pkg("b", Some("2"), None, Some(2025)),
+                pkg("a", Some("1"), Some(u64::MAX), None),
+                pkg("a", None, Some(1), Some(2020)),
+            ],
+        ];
+        for software in lists {
+            let inv = Inventory {
+                software,
+                ..Default::default()
+            };
+            assert_eq!(digest_of(&inv), digest(&SoftwareRow::list_of(&inv)));
+            let mut reversed = inv.clone();
+            reversed.software.reverse();
+            assert_eq!(digest_of(&reversed), digest_of(&inv));
+        }
     }
 
     #[test]
