@@ -29,7 +29,7 @@ pub struct Computer<'a> {
     /// The Parc agent that reported the inventory, when known.
     pub agent_id: Option<&'a str>,
     pub inventory: &'a Inventory,
-    /// The software table's rows (stored facts carry no software).
+    /// The asset's stored software list (stored facts carry no software).
     pub software: &'a [Software],
 }
 

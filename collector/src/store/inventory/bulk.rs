@@ -6,8 +6,9 @@
 //! it keeps parameter names in a list that it searches from the start: once per placeholder
 //! when it prepares the statement, and again for each value sqlx binds (sqlx asks
 //! `sqlite3_bind_parameter_name` for every index). A statement of n values thus costs O(n²):
-//! with an inventory's 800 software rows (6,400 values) in one INSERT, that search was 81 % of
-//! the collector's CPU in a perf profile of the first storm. SQLite's anonymous `?` has no name
+//! with an inventory's 800 software rows (6,400 values) in one INSERT (software was stored as
+//! rows until migration 0008), that search was 81 % of the collector's CPU in a perf profile of
+//! the first storm. MACs, addresses and history still go through here. SQLite's anonymous `?` has no name
 //! to search and is bound in order, so on SQLite this builder writes `?`; on PostgreSQL, `$N`.
 //!
 //! Statements are run unprepared-and-uncached (`persistent(false)`): their text depends on the
