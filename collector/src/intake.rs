@@ -117,38 +117,36 @@ pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
 /// True when no string literal in the JSON text has more than `max_chars` characters as
 /// written (an escape such as `\u00e9` counts as several, so decoded strings are no longer).
 fn literals_within(json: &[u8], max_chars: usize) -> bool {
-    // memchr jumps from quote to quote (and over escapes); characters are counted only in a
-    // literal with more bytes than `max_chars`. A byte-by-byte walk of the whole document was
-    // the largest single cost of intake after JSON parsing itself.
-    let mut i = 0;
-    while let Some(open) = memchr::memchr(b'"', &json[i..]) {
-        let start = i + open + 1;
-        // The closing quote, past escapes; an unterminated literal runs to the end.
-        let mut end = start;
-        while end < json.len() {
-            match memchr::memchr2(b'"', b'\\', &json[end..]) {
-                None => end = json.len(),
-                Some(k) if json[end + k] == b'\\' => end += k + 2,
-                Some(k) => {
-                    end += k;
-                    break;
-                }
-            }
-        }
-        let literal = &json[start..end.min(json.len())];
+    // One memchr pass over the quotes and backslashes (a byte-by-byte walk of the whole
+    // document was intake's largest cost after JSON parsing; memchr called afresh for each
+    // short literal was not much better); characters are counted only in a literal with more
+    // bytes than `max_chars`.
+    let within = |literal: &[u8]| {
         // Characters, not bytes: UTF-8 continuation bytes are not counted; an escape counts
         // as the characters it is written with.
-        if literal.len() > max_chars
-            && literal.iter().filter(|&&b| b & 0xC0 != 0x80).count() > max_chars
-        {
-            return false;
+        literal.len() <= max_chars
+            || literal.iter().filter(|&&b| b & 0xC0 != 0x80).count() <= max_chars
+    };
+    let (mut open, mut escaped_until) = (None, 0);
+    for pos in memchr::memchr2_iter(b'"', b'\\', json) {
+        if pos < escaped_until {
+            continue;
         }
-        i = end + 1;
-        if i >= json.len() {
-            break;
+        match (json[pos], open) {
+            (b'\\', Some(_)) => escaped_until = pos + 2,
+            (b'"', Some(start)) => {
+                if !within(&json[start..pos]) {
+                    return false;
+                }
+                open = None;
+            }
+            (b'"', None) => open = Some(pos + 1),
+            // A backslash outside a literal is not JSON; serde_json has refused it already.
+            _ => {}
         }
     }
-    true
+    // Unterminated: the literal runs to the end.
+    open.is_none_or(|start| within(&json[start.min(json.len())..]))
 }
 
 /// [`parse`] through the JSON tree: the same result, with errors that name the problem.
