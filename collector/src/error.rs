@@ -7,6 +7,11 @@ use axum::Json;
 use serde_json::json;
 
 use crate::intake::IntakeError;
+use crate::store::inventory::IngestError;
+
+/// The code of a 409 that asks the agent for its software list
+/// ([`parc_shared::Inventory::software_unchanged`]); agents match on it.
+pub const SOFTWARE_LIST_UNKNOWN: &str = "software_list_unknown";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -39,8 +44,21 @@ pub enum ApiError {
     },
     #[error(transparent)]
     Intake(#[from] IntakeError),
+    /// An inventory left out its software list as unchanged, and the collector does not hold
+    /// that list for the machine: the agent sends it again with the list.
+    #[error("{0}")]
+    SoftwareListUnknown(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::SoftwareListUnknown { .. } => ApiError::SoftwareListUnknown(e.to_string()),
+            IngestError::Database(e) => e.into(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -78,6 +96,7 @@ impl ApiError {
                 }
                 IntakeError::Limit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
             },
+            ApiError::SoftwareListUnknown(_) => (StatusCode::CONFLICT, SOFTWARE_LIST_UNKNOWN),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -254,6 +254,22 @@ impl Body for Inventory {
             return Err("body.host.hostname is empty: an inventory must name its host".into());
         }
         at_most("body.software", self.software.len(), MAX_SOFTWARE)?;
+        if let Some(claimed) = &self.software_unchanged {
+            if !parc_shared::is_software_digest(claimed) {
+                return Err(format!(
+                    "body.software_unchanged must be a software list digest (64 lowercase \
+                     hexadecimal characters), not {:?}",
+                    claimed.chars().take(80).collect::<String>()
+                ));
+            }
+            if !self.software.is_empty() {
+                return Err(
+                    "body.software_unchanged says the software list is left out, but \
+                     body.software is not empty: send one or the other"
+                        .into(),
+                );
+            }
+        }
         at_most("body.cpus", self.cpus.len(), MAX_CPUS)?;
         at_most("body.disks", self.disks.len(), MAX_DISKS)?;
         at_most("body.filesystems", self.filesystems.len(), MAX_FILESYSTEMS)?;
@@ -474,6 +490,21 @@ mod tests {
                 "unknown header field",
                 inventory_json(|v| v["header"]["extra"] = 1.into()),
                 "unknown field `extra`",
+            ),
+            (
+                "software left out with a bad digest",
+                inventory_json(|v| v["body"]["software_unchanged"] = "abc".into()),
+                "body.software_unchanged must be a software list digest",
+            ),
+            (
+                "software left out and sent",
+                inventory_json(|v| {
+                    v["body"]["software_unchanged"] = "0".repeat(64).into();
+                    v["body"]["software"] = serde_json::json!([{"name": "x", "version": null, "arch": null,
+                            "publisher": null, "size_bytes": null, "install_date": null,
+                            "source": "dpkg"}]);
+                }),
+                "body.software is not empty",
             ),
         ];
         for (name, bytes, want) in cases {

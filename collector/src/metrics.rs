@@ -95,6 +95,9 @@ pub enum Reason {
     Limits,
     /// The body could not be read (client went away mid-upload).
     BadRequest,
+    /// The document left out a software list the collector does not hold; the agent sends
+    /// it again with the list.
+    SoftwareListUnknown,
     /// The collector failed (database error); see its log.
     Internal,
 }
@@ -115,6 +118,7 @@ impl Reason {
             Reason::WrongSource => "wrong_source",
             Reason::Limits => "limits",
             Reason::BadRequest => "bad_request",
+            Reason::SoftwareListUnknown => "software_list_unknown",
             Reason::Internal => "internal",
         }
     }
@@ -132,6 +136,7 @@ impl Reason {
             | ApiError::Conflict(_)
             | ApiError::Unprocessable(_)
             | ApiError::Throttled(_) => Reason::BadRequest,
+            ApiError::SoftwareListUnknown(_) => Reason::SoftwareListUnknown,
             ApiError::Internal(_) => Reason::Internal,
             ApiError::Intake(e) => match e {
                 IntakeError::TooLarge { .. } => Reason::TooLarge,
@@ -417,6 +422,10 @@ mod tests {
             ),
             (ApiError::BadRequest("x".into()), "bad_request"),
             (
+                ApiError::SoftwareListUnknown("x".into()),
+                "software_list_unknown",
+            ),
+            (
                 ApiError::Intake(IntakeError::TooLarge {
                     what: "body",
                     limit: 1,
@@ -440,6 +449,7 @@ mod tests {
             rule,
             duplicate,
             changes: 0,
+            software_digest: None,
         }
     }
 

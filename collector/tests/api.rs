@@ -340,7 +340,8 @@ async fn accepted_inventory_reads_back_as_asset_detail_and_history() {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     assert_eq!(
         answer,
-        json!({"asset_id": answer["asset_id"], "created": true, "rule": "new", "duplicate": false, "changes": 1})
+        json!({"asset_id": answer["asset_id"], "created": true, "rule": "new", "duplicate": false, "changes": 1,
+            "software_digest": parc_shared::software_digest(&doc.body.software)})
     );
     let id = answer["asset_id"].as_i64().unwrap();
 

@@ -458,6 +458,102 @@ async fn the_next_inventory_after_a_merge_rewrites_the_software_list() {
     assert_eq!(names(&detail(&e, a).await), ["agent-of-pc-accueil-01"]);
 }
 
+/// `doc` as an agent sends it when the collector acknowledged `digest` for its list.
+fn leaving_out_software(mut doc: Document<Inventory>, digest: &str) -> Document<Inventory> {
+    doc.body.software.clear();
+    doc.body.software_unchanged = Some(digest.to_string());
+    doc
+}
+
+#[tokio::test]
+async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(5);
+    let names = |d: &Value| -> Vec<String> {
+        d["software"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let post = |doc: &Document<Inventory>| {
+        send(
+            &e.app,
+            common::document("/api/v1/inventories", &e.nord, doc),
+        )
+    };
+
+    // The answer names the digest of the list the asset now holds: the agent's own.
+    let first = inventory(&PC1, t0);
+    let digest = parc_shared::software_digest(&first.body.software);
+    let (status, v) = post(&first).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["software_digest"], json!(digest));
+    let a = v["asset_id"].as_i64().unwrap();
+
+    // Left out as unchanged: accepted, the list stays.
+    let (status, v) = post(&leaving_out_software(
+        inventory(&PC1, t0 + Duration::hours(1)),
+        &digest,
+    ))
+    .await;
+    assert_eq!(
+        (status, v["asset_id"].as_i64()),
+        (StatusCode::OK, Some(a)),
+        "{v}"
+    );
+    assert_eq!(
+        (v["changes"].as_u64(), &v["software_digest"]),
+        (Some(0), &json!(digest))
+    );
+    assert_eq!(names(&detail(&e, a).await), ["agent-of-pc-accueil-01"]);
+
+    // A list the asset does not hold: 409 with the code agents match on, and nothing written,
+    // so the same document then sent with its list is stored, not taken for a replay.
+    let mut upgraded = inventory(&PC1, t0 + Duration::hours(2));
+    upgraded.body.software[0].version = Some("2".into());
+    let upgraded_digest = parc_shared::software_digest(&upgraded.body.software);
+    let (status, v) = post(&leaving_out_software(upgraded.clone(), &upgraded_digest)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"], "software_list_unknown");
+    assert!(
+        v["message"].as_str().unwrap().contains(&upgraded_digest),
+        "{v}"
+    );
+    let (status, v) = post(&upgraded).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["duplicate"].as_bool(), &v["software_digest"]),
+        (Some(false), &json!(upgraded_digest))
+    );
+    let software = &detail(&e, a).await["software"];
+    assert_eq!(software[0]["version"], "2", "{software}");
+
+    // A machine the collector never saw: no asset is created.
+    let (status, v) = post(&leaving_out_software(inventory(&PC2, t0), &digest)).await;
+    assert_eq!(
+        (status, &v["error"]),
+        (StatusCode::CONFLICT, &json!("software_list_unknown"))
+    );
+    let (_, list) = get(&e.app, "/api/v1/assets", &e.admin).await;
+    assert_eq!(list["total"], 1, "{list}");
+
+    // After a merge the asset holds both lists: a list left out is asked for again.
+    let b = ingest(&e, &PC2, t0 + Duration::hours(3)).await;
+    let (status, op) = admin_acts(&e, a, "merge", json!({"from": b})).await;
+    assert_eq!(status, StatusCode::OK, "{op}");
+    let (status, v) = post(&leaving_out_software(
+        inventory(&PC1, t0 + Duration::hours(4)),
+        &upgraded_digest,
+    ))
+    .await;
+    assert_eq!(
+        (status, &v["error"]),
+        (StatusCode::CONFLICT, &json!("software_list_unknown"))
+    );
+}
+
 /// Two PCs whose vendor stamped the same serial on both boards (no UUID): the second one's
 /// first inventory merges into the first by serial, which is the mistake a split repairs.
 const TWIN1: Pc = Pc {

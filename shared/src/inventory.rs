@@ -25,6 +25,12 @@ pub struct Inventory {
     pub network: Network,
     #[serde(default)]
     pub software: Vec<Software>,
+    /// Sent in place of `software` (then empty) when the list is the one the collector
+    /// acknowledged last time: its [`software_digest`](crate::software_digest::software_digest). The collector
+    /// refuses the document with 409 when it does not hold that list for this machine, and
+    /// the agent then sends the list. Absent in documents that carry their list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_unchanged: Option<String>,
     #[serde(default)]
     pub users: Users,
 }

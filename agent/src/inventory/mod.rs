@@ -96,6 +96,7 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
         filesystems: storage::filesystems(root),
         network: network::gather(root, &addresses),
         software: software::gather(root),
+        software_unchanged: None,
         users: users::gather(root),
         host,
         os,

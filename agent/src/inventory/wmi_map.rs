@@ -262,6 +262,7 @@ pub fn inventory(
         users: users(&facts.accounts, system),
         software,
         host,
+        software_unchanged: None,
         os,
         hardware,
     })

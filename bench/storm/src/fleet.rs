@@ -722,6 +722,7 @@ impl Fleet {
                 dns_servers: vec!["10.0.0.53".into(), "10.0.1.53".into()],
             },
             software,
+            software_unchanged: None,
             users: Users {
                 local: [
                     "Administrateur",

@@ -48,6 +48,26 @@ pub struct InventoryOutcome {
     pub duplicate: bool,
     /// History entries written.
     pub changes: usize,
+    /// The digest of the software list the asset now holds from this document, which the
+    /// agent may send next time in place of an unchanged list
+    /// ([`Inventory::software_unchanged`]). Absent for a replay or a document older than the
+    /// stored facts: neither stored a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub software_digest: Option<String>,
+}
+
+/// Why an inventory was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The document left its list out as unchanged, but the asset it matched does not hold
+    /// that list (a new asset, a merge, a list reported meanwhile by another agent).
+    #[error(
+        "body.software_unchanged is {digest}, but the collector does not hold that software \
+         list for this machine; send the inventory with its software list"
+    )]
+    SoftwareListUnknown { digest: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 /// The facts column: the inventory without its software (stored as rows), built field by
@@ -63,6 +83,7 @@ fn facts_json(inv: &Inventory) -> String {
         filesystems: inv.filesystems.clone(),
         network: inv.network.clone(),
         software: Vec::new(),
+        software_unchanged: None,
         users: inv.users.clone(),
     };
     serde_json::to_string(&without_software).expect("inventory serialises")
@@ -82,7 +103,11 @@ struct Prepared<'a> {
     os: Option<String>,
     serial: Option<String>,
     uuid: Option<String>,
+    /// The list's digest: computed, or as the agent claimed it in `software_unchanged`.
     digest: String,
+    /// The document left its list out as unchanged: there is no list to build, and the asset
+    /// must already hold the claimed one.
+    list_left_out: bool,
     /// The sorted list and its stored form: needed only when the list is new or changed, so
     /// built before the lock unless this collector stored the same digest for the agent last
     /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
@@ -122,7 +147,11 @@ impl<'a> Prepared<'a> {
             os: facts::os_summary(inv),
             serial: inv.hardware.serial.as_ref().map(|s| s.value.clone()),
             uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
-            digest: software::digest_of(inv),
+            digest: match &inv.software_unchanged {
+                Some(claimed) => claimed.clone(),
+                None => software::digest_of(inv),
+            },
+            list_left_out: inv.software_unchanged.is_some(),
             software: OnceLock::new(),
             software_json: OnceLock::new(),
             addresses,
@@ -131,13 +160,20 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn software(&self) -> &[SoftwareRow] {
-        self.software.get_or_init(|| SoftwareRow::list_of(self.inv))
+    /// The list, when the document carries one; the asset's stored list must otherwise be
+    /// the claimed one, else the document is refused.
+    fn software(&self) -> Result<&[SoftwareRow], IngestError> {
+        if self.list_left_out {
+            return Err(IngestError::SoftwareListUnknown {
+                digest: self.digest.clone(),
+            });
+        }
+        Ok(self.software.get_or_init(|| SoftwareRow::list_of(self.inv)))
     }
 
-    fn software_json(&self) -> &str {
-        self.software_json
-            .get_or_init(|| software::to_json(self.software()))
+    fn software_json(&self) -> Result<&str, IngestError> {
+        let rows = self.software()?;
+        Ok(self.software_json.get_or_init(|| software::to_json(rows)))
     }
 }
 
@@ -171,13 +207,14 @@ impl Store {
         &self,
         site: &Site,
         doc: &Document<Inventory>,
-    ) -> Result<InventoryOutcome, sqlx::Error> {
+    ) -> Result<InventoryOutcome, IngestError> {
         let prepared = Prepared::new(site, doc, Utc::now());
-        if !self
-            .software_hints
-            .unchanged(&prepared.agent_id, &prepared.digest)
+        if !prepared.list_left_out
+            && !self
+                .software_hints
+                .unchanged(&prepared.agent_id, &prepared.digest)
         {
-            prepared.software_json();
+            prepared.software_json()?;
         }
         let mut w = self.write().await?;
         let outcome = apply(&mut w.tx, &prepared).await?;
@@ -190,7 +227,7 @@ impl Store {
     }
 }
 
-async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, sqlx::Error> {
+async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, IngestError> {
     if let Some(row) = sqlx::query("SELECT asset_id, rule FROM documents WHERE document_id = $1")
         .bind(&p.document_id)
         .fetch_optional(&mut *conn)
@@ -203,6 +240,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
             rule: rule_from_str(rule.as_deref()),
             duplicate: true,
             changes: 0,
+            software_digest: None,
         });
     }
 
@@ -219,10 +257,11 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
     let mut changes: Vec<Change> = Vec::new();
+    let mut applied = true;
     let (asset_id, created) = match decision {
         Decision::New => {
             let id = insert_asset(conn, p, rule).await?;
-            software::save(conn, id, p.software_json()).await?;
+            software::save(conn, id, p.software_json()?).await?;
             write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
             write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
             changes.push(Change {
@@ -242,6 +281,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
             if stale {
                 // Only the source bookkeeping below is updated.
                 touch_seen(conn, asset_id, &p.observed).await?;
+                applied = false;
                 tracing::info!(asset_id, document_id = %p.document_id, "older than the stored facts; not applied");
             } else {
                 changes = update_asset(conn, p, asset_id, rule, old).await?;
@@ -311,6 +351,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
         rule,
         duplicate: false,
         changes: changes.len(),
+        software_digest: applied.then(|| p.digest.clone()),
     })
 }
 
@@ -360,9 +401,13 @@ async fn update_asset(
     asset_id: i64,
     rule: Rule,
     old: StoredAsset,
-) -> Result<Vec<Change>, sqlx::Error> {
+) -> Result<Vec<Change>, IngestError> {
     let mut changes = Vec::new();
     let software_changed = old.software_digest.as_deref() != Some(p.digest.as_str());
+    if software_changed {
+        // Refused before anything is read: a list left out must be the stored one.
+        p.software()?;
+    }
     let old_software = if software_changed {
         Some(software::load(&mut *conn, asset_id).await?)
     } else {
@@ -373,7 +418,7 @@ async fn update_asset(
             Some(rows) => {
                 let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
                 let new_packages: Vec<Package> =
-                    p.software().iter().map(SoftwareRow::package).collect();
+                    p.software()?.iter().map(SoftwareRow::package).collect();
                 changes.extend(history::diff(
                     &Snapshot::of(&old_inv, &old_packages),
                     &Snapshot::of(p.inv, &new_packages),
@@ -430,7 +475,7 @@ async fn update_asset(
         .execute(&mut *conn)
         .await?;
     if software_changed {
-        software::save(conn, asset_id, p.software_json()).await?;
+        software::save(conn, asset_id, p.software_json()?).await?;
     }
     write_keys(conn, asset_id, &KeyTable::MACS, &old.macs, &p.keys.macs).await?;
     write_keys(

@@ -7,12 +7,10 @@
 //! the history.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::Executor;
 
 use super::{ts, Db, DbConn};
 use crate::history::Package;
-use parc_shared::inventory::Software;
 use parc_shared::Inventory;
 
 /// One installed package as stored. Lists are kept sorted, so that equal lists have equal
@@ -58,98 +56,32 @@ impl SoftwareRow {
     }
 }
 
-/// Identifies the inventory's software list: equal digests mean equal lists, whatever the
-/// order the agent sent them in. The fields of each row are hashed as they are, each with its
-/// presence and length (timestamps as microseconds), in the order of [`SoftwareRow`]'s sort.
-/// Most documents bring an unchanged list, which then needs nothing else: the list is not built.
+/// The digest of the inventory's list ([`parc_shared::software_digest`]): most documents
+/// bring an unchanged list, which then needs nothing else; the list is not built.
 pub fn digest_of(inv: &Inventory) -> String {
-    let size = |s: &Software| s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
-    let mut rows: Vec<&Software> = inv.software.iter().collect();
-    // SoftwareRow's order, field by field (a timestamp sorts as its `ts` text does).
-    rows.sort_by(|a, b| {
-        a.name
-            .cmp(&b.name)
-            .then_with(|| a.version.cmp(&b.version))
-            .then_with(|| a.arch.cmp(&b.arch))
-            .then_with(|| a.publisher.cmp(&b.publisher))
-            .then_with(|| size(a).cmp(&size(b)))
-            .then_with(|| a.install_date.cmp(&b.install_date))
-            .then_with(|| a.source.cmp(&b.source))
-    });
-    hash(rows.iter().map(|s| Fields {
-        name: &s.name,
-        version: s.version.as_deref(),
-        arch: s.arch.as_deref(),
-        publisher: s.publisher.as_deref(),
-        size_bytes: size(s),
-        install_date: s.install_date.map(|t| t.timestamp_micros()),
-        source: &s.source,
-    }))
+    parc_shared::software_digest(&inv.software)
 }
 
-/// [`digest_of`] of a list as stored: the definition its tests hold it to.
+/// [`digest_of`] of a list as stored: equal to the digest of the document it came from.
 #[cfg(test)]
 pub fn digest(rows: &[SoftwareRow]) -> String {
-    hash(rows.iter().map(|r| Fields {
-        name: &r.name,
-        version: r.version.as_deref(),
-        arch: r.arch.as_deref(),
-        publisher: r.publisher.as_deref(),
-        size_bytes: r.size_bytes,
-        install_date: r.install_date.as_deref().map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .expect("stored dates are RFC 3339")
-                .timestamp_micros()
-        }),
-        source: &r.source,
-    }))
-}
-
-/// A row as the digest reads it.
-struct Fields<'a> {
-    name: &'a str,
-    version: Option<&'a str>,
-    arch: Option<&'a str>,
-    publisher: Option<&'a str>,
-    size_bytes: Option<i64>,
-    install_date: Option<i64>,
-    source: &'a str,
-}
-
-/// The rows are written into one buffer hashed at once: tens of thousands of small updates cost
-/// more than the hashing.
-fn hash<'a>(rows: impl ExactSizeIterator<Item = Fields<'a>>) -> String {
-    fn text(buf: &mut Vec<u8>, value: Option<&str>) {
-        match value {
-            None => buf.push(0),
-            Some(s) => {
-                buf.push(1);
-                buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
-                buf.extend_from_slice(s.as_bytes());
-            }
-        }
-    }
-    fn number(buf: &mut Vec<u8>, value: Option<i64>) {
-        match value {
-            None => buf.push(0),
-            Some(n) => {
-                buf.push(1);
-                buf.extend_from_slice(&n.to_le_bytes());
-            }
-        }
-    }
-    let mut buf: Vec<u8> = Vec::with_capacity(8 + rows.len() * 192);
-    buf.extend_from_slice(&(rows.len() as u64).to_le_bytes());
-    for r in rows {
-        text(&mut buf, Some(r.name));
-        text(&mut buf, r.version);
-        text(&mut buf, r.arch);
-        text(&mut buf, r.publisher);
-        number(&mut buf, r.size_bytes);
-        number(&mut buf, r.install_date);
-        text(&mut buf, Some(r.source));
-    }
-    hex::encode(Sha256::digest(&buf))
+    let list: Vec<parc_shared::inventory::Software> = rows
+        .iter()
+        .map(|r| parc_shared::inventory::Software {
+            name: r.name.clone(),
+            version: r.version.clone(),
+            arch: r.arch.clone(),
+            publisher: r.publisher.clone(),
+            size_bytes: r.size_bytes.map(|b| b as u64),
+            install_date: r.install_date.as_deref().map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .expect("stored dates are RFC 3339")
+                    .to_utc()
+            }),
+            source: r.source.clone(),
+        })
+        .collect();
+    parc_shared::software_digest(&list)
 }
 
 /// A row as stored: an array in field order (name, version, arch, publisher, size_bytes,
@@ -281,6 +213,7 @@ pub async fn merge(conn: &mut DbConn, into: i64, from: i64) -> Result<(), sqlx::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parc_shared::inventory::Software;
 
     fn row(name: &str, version: &str) -> SoftwareRow {
         SoftwareRow {
