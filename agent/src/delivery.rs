@@ -12,6 +12,10 @@
 //!   document stays, and the error names both fingerprints.
 //! - other 4xx: the document itself was refused; it is moved to quarantine and reported, never
 //!   retried.
+//!
+//! An inventory whose software list the collector already holds is sent without it
+//! ([`crate::software_ack`]); a 409 `software_list_unknown` then means "send the list", and the
+//! whole document goes at once.
 
 use std::time::Duration;
 
@@ -24,8 +28,12 @@ use rand::Rng;
 use reqwest::StatusCode;
 
 use crate::enroll::{Enrollment, Signer, AGENT_HEADER, SIGNATURE_HEADER};
+use crate::software_ack::{SoftwareAck, SpooledInventory};
 use crate::spool::{Entry, Kind, Spool};
 use crate::tls::ServerTrust;
+
+/// The error code of the collector's 409 asking for an inventory's software list.
+const SOFTWARE_LIST_UNKNOWN: &str = "software_list_unknown";
 
 /// What the collector did with one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +49,9 @@ pub enum Outcome {
     Unauthorized(String),
     /// The document was refused: never retry it.
     Refused { status: u16, message: String },
+    /// The document left out its software list, which the collector does not hold: send it
+    /// with the list.
+    SoftwareListUnknown,
 }
 
 /// Sends compressed documents to one collector.
@@ -49,6 +60,8 @@ pub struct Client {
     server: ServerConfig,
     /// Set once the agent is enrolled: every document is signed (see [`crate::enroll`]).
     signer: Option<Signer>,
+    /// Where the collector's acknowledged software list is kept; None: always send it.
+    software_ack: Option<SoftwareAck>,
 }
 
 /// The HTTP client for `server`, trusting its certificate as `trust` says.
@@ -81,6 +94,7 @@ impl Client {
             http: http_client(server, &ServerTrust::System)?,
             server: server.clone(),
             signer: None,
+            software_ack: None,
         })
     }
 
@@ -88,8 +102,12 @@ impl Client {
     /// (pinned fingerprint or CA file, when `server` is the collector it enrolled with) and
     /// signs documents with its key.
     pub fn for_agent(config: &AgentConfig, server: &ServerConfig) -> Result<Self> {
+        let software_ack = Some(SoftwareAck::in_dir(&config.state_dir));
         let Some(enrollment) = Enrollment::load(&config.state_dir)? else {
-            return Client::new(server);
+            return Ok(Client {
+                software_ack,
+                ..Client::new(server)?
+            });
         };
         let trust = enrollment.trust_for(&server.url)?;
         let signer = Signer::load(&config.state_dir, enrollment.agent_id)?.with_context(|| {
@@ -103,7 +121,45 @@ impl Client {
             http: http_client(server, &trust)?,
             server: server.clone(),
             signer: Some(signer),
+            software_ack,
         })
+    }
+
+    /// Sends a spooled inventory, without its software list when this collector holds it.
+    pub async fn send_inventory(&self, gzip_body: Vec<u8>) -> Outcome {
+        let Some(ack) = &self.software_ack else {
+            return self.send(Kind::Inventory, gzip_body).await;
+        };
+        let spooled = match SpooledInventory::read(&gzip_body) {
+            Ok(s) => s,
+            // The collector says what is wrong with it.
+            Err(_) => return self.send(Kind::Inventory, gzip_body).await,
+        };
+        let server = self.server.url.as_str();
+        let digest = spooled.digest.clone();
+        if ack.holds(server, &digest) {
+            match spooled.without_software() {
+                Ok(slim) => match self.send(Kind::Inventory, slim).await {
+                    Outcome::SoftwareListUnknown => {
+                        tracing::info!(
+                            "the collector does not hold this software list; sending it"
+                        );
+                        ack.forget();
+                    }
+                    other => return other,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot leave the software list out")
+                }
+            }
+        }
+        let outcome = self.send(Kind::Inventory, gzip_body).await;
+        if let Outcome::Delivered(answer) = &outcome {
+            if answer.get("software_digest").and_then(|d| d.as_str()) == Some(digest.as_str()) {
+                ack.record(server, &digest);
+            }
+        }
+        outcome
     }
 
     pub async fn send(&self, kind: Kind, gzip_body: Vec<u8>) -> Outcome {
@@ -193,6 +249,11 @@ pub fn classify(status: StatusCode, body: &str, retry_after: Option<Duration>) -
             reason: format!("collector answered {status}"),
             after: retry_after,
         }
+    } else if status == StatusCode::CONFLICT
+        && serde_json::from_str::<serde_json::Value>(body)
+            .is_ok_and(|v| v.get("error").and_then(|e| e.as_str()) == Some(SOFTWARE_LIST_UNKNOWN))
+    {
+        Outcome::SoftwareListUnknown
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Outcome::Unauthorized(format!(
             "collector refused the token or the agent's signature ({status}): {}",
@@ -243,10 +304,26 @@ pub async fn flush(spool: &Spool, client: &Client) -> Result<FlushReport> {
                 continue;
             }
         };
-        match client.send(entry.kind, body).await {
+        let outcome = match entry.kind {
+            Kind::Inventory => client.send_inventory(body).await,
+            kind => client.send(kind, body).await,
+        };
+        match outcome {
             Outcome::Delivered(answer) => {
                 spool.remove(&entry)?;
                 report.delivered.push((entry, answer));
+            }
+            Outcome::SoftwareListUnknown => {
+                // Only an answer to a document sent without its list, which send_inventory
+                // sends again with it; a collector saying so of a whole document is wrong.
+                let why = format!(
+                    "collector refused document {} as leaving out its software list, which it \
+                     carries",
+                    entry.document_id
+                );
+                tracing::error!("{why}");
+                spool.quarantine(&entry.path, &why);
+                report.refused.push((entry, why));
             }
             Outcome::Refused { status, message } => {
                 let why = format!(
@@ -504,6 +581,18 @@ mod tests {
                 message: "host.hostname is empty".into()
             }
         );
+        assert_eq!(
+            classify(
+                StatusCode::CONFLICT,
+                r#"{"error":"software_list_unknown","message":"send the list"}"#,
+                None
+            ),
+            Outcome::SoftwareListUnknown
+        );
+        assert!(matches!(
+            classify(StatusCode::CONFLICT, r#"{"error":"conflict"}"#, None),
+            Outcome::Refused { status: 409, .. }
+        ));
     }
 
     #[test]

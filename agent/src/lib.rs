@@ -8,6 +8,7 @@
 //! - [`agent_id`]: the stable id created once per installation.
 //! - [`spool`]: the on-disk queue every document passes through before delivery.
 //! - [`delivery`]: sending spooled documents to the collector, with backoff.
+//! - [`software_ack`]: leaving out a software list the collector already holds.
 //! - [`enroll`]: `parc-agent enroll`: the agent's key, its registration, the pinned collector.
 //! - [`tls`]: trusting the collector's certificate by its pinned SHA-256 fingerprint.
 //! - [`service`]: `parc-agent run`, the periodic service mode.
@@ -28,6 +29,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod service;
 pub mod snmp;
+pub mod software_ack;
 pub mod spool;
 pub mod summary;
 pub mod tls;

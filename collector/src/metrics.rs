@@ -25,7 +25,7 @@ use crate::http::{AppState, INTAKE_SLOTS};
 use crate::intake::IntakeError;
 use crate::reconcile::Rule;
 use crate::store::discovery::DiscoveryOutcome;
-use crate::store::inventory::InventoryOutcome;
+use crate::store::inventory::{InventoryOutcome, SoftwareList};
 use crate::store::snmp::SnmpOutcome;
 use crate::store::Store;
 
@@ -179,13 +179,17 @@ impl MergeRule {
         }
     }
 }
-label_value_as_str!(MergeRule);
+label_value_as_str!(MergeRule, SoftwareList);
 
 /// What an accepted document did, as the metrics see it.
 pub trait Recorded {
     fn duplicate(&self) -> bool;
     /// Assets created or matched, by rule ([`Rule::New`] for created), with their counts.
     fn merges(&self) -> Vec<(MergeRule, u64)>;
+    /// What an inventory did with its software list.
+    fn software_list(&self) -> Option<SoftwareList> {
+        None
+    }
 }
 
 impl Recorded for InventoryOutcome {
@@ -194,6 +198,9 @@ impl Recorded for InventoryOutcome {
     }
     fn merges(&self) -> Vec<(MergeRule, u64)> {
         vec![(MergeRule::Rule(self.rule), 1)]
+    }
+    fn software_list(&self) -> Option<SoftwareList> {
+        self.software_list
     }
 }
 
@@ -238,6 +245,11 @@ struct MergeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SoftwareListLabels {
+    list: SoftwareList,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: Endpoint,
 }
@@ -260,6 +272,7 @@ pub struct Metrics {
     documents: Family<DocumentLabels, Counter>,
     latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     merges: Family<MergeLabels, Counter>,
+    software_lists: Family<SoftwareListLabels, Counter>,
     throttled: Family<EndpointLabels, Counter>,
     in_flight: Gauge,
     assets: Family<KindLabels, Gauge>,
@@ -293,6 +306,13 @@ impl Metrics {
             "Assets a stored document created (rule=new) or matched, by the rule that matched",
             merges.clone(),
         );
+        let software_lists = Family::<SoftwareListLabels, Counter>::default();
+        registry.register(
+            "inventory_software_lists",
+            "Software lists of applied inventories: left_out (the agent sent the digest of the \
+             list the asset holds), unchanged (sent again as stored) or stored (new or changed)",
+            software_lists.clone(),
+        );
         let throttled = Family::<EndpointLabels, Counter>::default();
         registry.register(
             "ingest_throttled",
@@ -312,6 +332,7 @@ impl Metrics {
             documents,
             latency,
             merges,
+            software_lists,
             throttled,
             in_flight,
             assets,
@@ -346,6 +367,11 @@ impl Metrics {
                     self.merges
                         .get_or_create(&MergeLabels { endpoint, rule })
                         .inc_by(n);
+                }
+                if let Some(list) = o.software_list() {
+                    self.software_lists
+                        .get_or_create(&SoftwareListLabels { list })
+                        .inc();
                 }
             }
             Err(ApiError::Busy(_)) => {
@@ -450,6 +476,7 @@ mod tests {
             duplicate,
             changes: 0,
             software_digest: None,
+            software_list: (!duplicate).then_some(SoftwareList::Stored),
         }
     }
 
@@ -486,6 +513,7 @@ mod tests {
             r#"parc_merges_total{endpoint="inventories",rule="serial"} 1"#,
             r#"parc_merges_total{endpoint="discoveries",rule="mac_or_ip"} 5"#,
             r#"parc_ingest_throttled_total{endpoint="inventories"} 1"#,
+            r#"parc_inventory_software_lists_total{list="stored"} 2"#,
             r#"parc_ingest_duration_seconds_count{endpoint="inventories",outcome="accepted"} 2"#,
             "parc_ingest_in_flight 2",
             r#"parc_assets{kind="computer"} 7"#,

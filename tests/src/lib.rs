@@ -145,10 +145,18 @@ impl Collector {
 
     /// GET as the bootstrap admin (signed in once per collector and test process).
     pub fn get(&self, path: &str) -> Result<serde_json::Value> {
-        let r = http()
-            .get(format!("{}{path}", self.url))
-            .header("Cookie", admin_session(&self.url)?)
-            .send()?;
+        let get = |cookie: String| {
+            http()
+                .get(format!("{}{path}", self.url))
+                .header("Cookie", cookie)
+                .send()
+        };
+        let mut r = get(admin_session(&self.url)?)?;
+        if r.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // Another collector served this address before (a test restarting it on a fresh
+            // database): its session means nothing here.
+            r = get(renew_admin_session(&self.url)?)?;
+        }
         let status = r.status();
         let body = r.text()?;
         if !status.is_success() {
@@ -352,16 +360,26 @@ pub fn sign_in(url: &str, login: &str, password: &str) -> Result<String> {
     }
 }
 
+type Sessions = std::sync::Mutex<std::collections::HashMap<String, String>>;
+
+/// Admin session cookies by collector URL.
+fn sessions() -> &'static Sessions {
+    static SESSIONS: OnceLock<Sessions> = OnceLock::new();
+    SESSIONS.get_or_init(Default::default)
+}
+
 /// The admin's session cookie for the collector at `url`, signed in once and reused.
 pub fn admin_session(url: &str) -> Result<String> {
-    static SESSIONS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
-        OnceLock::new();
-    let sessions = SESSIONS.get_or_init(Default::default);
-    if let Some(c) = sessions.lock().expect("sessions").get(url) {
+    if let Some(c) = sessions().lock().expect("sessions").get(url) {
         return Ok(c.clone());
     }
+    renew_admin_session(url)
+}
+
+/// Signs the admin in again at `url` and keeps that session.
+pub fn renew_admin_session(url: &str) -> Result<String> {
     let cookie = sign_in(url, "admin", ADMIN_PASSWORD)?;
-    sessions
+    sessions()
         .lock()
         .expect("sessions")
         .insert(url.to_string(), cookie.clone());

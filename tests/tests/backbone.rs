@@ -349,3 +349,72 @@ fn bad_configuration_is_a_clear_error() {
         assert!(err.contains(needle), "missing {needle:?} in: {err}");
     }
 }
+
+/// The value of the metric line starting with `series` (labels included), read as the admin.
+fn metric(c: &Collector, series: &str) -> f64 {
+    let cookie = parc_tests::sign_in(&c.url, "admin", parc_tests::ADMIN_PASSWORD).unwrap();
+    let text = http()
+        .get(format!("{}/metrics", c.url))
+        .header("Cookie", cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn an_unchanged_software_list_is_sent_once_and_again_when_the_collector_lost_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in ["first", "second"] {
+        std::fs::create_dir(dir.path().join(db)).unwrap();
+    }
+    let c = Collector::start(&dir.path().join("first")).unwrap();
+    let token = c.token("chu-nord").unwrap();
+    let state = dir.path().join("agent");
+    let push = |c: &Collector, token: &str| {
+        ok(agent(&state, &["--server", &c.url, "--token", token, "push"]).unwrap())
+    };
+    let lists = |c: &Collector, list: &str| {
+        metric(
+            c,
+            &format!("parc_inventory_software_lists_total{{list=\"{list}\"}} "),
+        )
+    };
+    let software_count = |c: &Collector| {
+        let id = assets(c)["items"][0]["id"].as_i64().unwrap();
+        c.get(&format!("/api/v1/assets/{id}")).unwrap()["software_count"].clone()
+    };
+
+    push(&c, &token);
+    let ack = std::fs::read_to_string(state.join("software-ack.json")).expect("acknowledged");
+    assert_eq!(lists(&c, "stored"), 1.0);
+    let count = software_count(&c);
+    assert!(count.as_u64().unwrap() > 0, "{count}");
+
+    // The next inventory leaves the unchanged list out; the asset keeps it.
+    push(&c, &token);
+    assert_eq!((lists(&c, "left_out"), lists(&c, "stored")), (1.0, 1.0));
+    assert_eq!(software_count(&c), count);
+    assert_eq!(assets(&c)["total"], 1);
+
+    // A collector at the same address that never saw the list (a database restored from an
+    // old backup, say) asks for it; the agent sends it in the same push.
+    let addr = c.url.trim_start_matches("http://").to_string();
+    c.stop().unwrap();
+    let c = Collector::start_on(&dir.path().join("second"), &addr).unwrap();
+    let token = c.token("chu-nord").unwrap();
+    let out = push(&c, &token);
+    assert!(stdout(&out).contains("delivered"), "{}", stdout(&out));
+    let refused = r#"parc_ingest_documents_total{endpoint="inventories",outcome="rejected",reason="software_list_unknown"} "#;
+    assert_eq!(metric(&c, refused), 1.0);
+    assert_eq!((lists(&c, "stored"), lists(&c, "left_out")), (1.0, 0.0));
+    assert_eq!(software_count(&c), count);
+    assert_eq!(
+        std::fs::read_to_string(state.join("software-ack.json")).unwrap(),
+        ack,
+        "the list is acknowledged again"
+    );
+}

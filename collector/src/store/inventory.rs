@@ -54,6 +54,30 @@ pub struct InventoryOutcome {
     /// stored facts: neither stored a list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_digest: Option<String>,
+    /// What became of the software list (for the metrics; None when nothing was applied).
+    #[serde(skip)]
+    pub software_list: Option<SoftwareList>,
+}
+
+/// What an applied inventory did with its software list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SoftwareList {
+    /// Left out as unchanged, and the asset held it.
+    LeftOut,
+    /// Sent, and the same as the stored one.
+    Unchanged,
+    /// New or changed: written.
+    Stored,
+}
+
+impl SoftwareList {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SoftwareList::LeftOut => "left_out",
+            SoftwareList::Unchanged => "unchanged",
+            SoftwareList::Stored => "stored",
+        }
+    }
 }
 
 /// Why an inventory was not stored.
@@ -241,6 +265,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
             duplicate: true,
             changes: 0,
             software_digest: None,
+            software_list: None,
         });
     }
 
@@ -257,7 +282,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
     let mut changes: Vec<Change> = Vec::new();
-    let mut applied = true;
+    let mut list = Some(SoftwareList::Stored);
     let (asset_id, created) = match decision {
         Decision::New => {
             let id = insert_asset(conn, p, rule).await?;
@@ -281,9 +306,15 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
             if stale {
                 // Only the source bookkeeping below is updated.
                 touch_seen(conn, asset_id, &p.observed).await?;
-                applied = false;
+                list = None;
                 tracing::info!(asset_id, document_id = %p.document_id, "older than the stored facts; not applied");
             } else {
+                if old.software_digest.as_deref() == Some(p.digest.as_str()) {
+                    list = Some(match p.list_left_out {
+                        true => SoftwareList::LeftOut,
+                        false => SoftwareList::Unchanged,
+                    });
+                }
                 changes = update_asset(conn, p, asset_id, rule, old).await?;
             }
             (asset_id, false)
@@ -351,7 +382,8 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
         rule,
         duplicate: false,
         changes: changes.len(),
-        software_digest: applied.then(|| p.digest.clone()),
+        software_digest: list.map(|_| p.digest.clone()),
+        software_list: list,
     })
 }
 
