@@ -191,6 +191,16 @@ async fn admin_acts(e: &Env, id: i64, action: &str, body: Value) -> (StatusCode,
     call(&e.app, Method::POST, &path, Some(&e.admin), Some(body)).await
 }
 
+/// The names of an asset detail's software list.
+fn software_names(detail: &Value) -> Vec<String> {
+    detail["software"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn history(e: &Env, id: i64) -> Vec<Value> {
     let (status, v) = get(&e.app, &format!("/api/v1/assets/{id}/history"), &e.admin).await;
     assert_eq!(status, StatusCode::OK);
@@ -441,21 +451,16 @@ async fn the_next_inventory_after_a_merge_rewrites_the_software_list() {
     let b = ingest(&e, &PC2, t0 + Duration::minutes(5)).await;
     let (status, op) = admin_acts(&e, a, "merge", json!({"from": b})).await;
     assert_eq!(status, StatusCode::OK, "{op}");
-    let names = |d: &Value| -> Vec<String> {
-        d["software"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_string())
-            .collect()
-    };
     let merged = detail(&e, a).await;
     assert_eq!(
-        names(&merged),
+        software_names(&merged),
         ["agent-of-pc-accueil-01", "agent-of-pc-accueil-02"]
     );
     assert_eq!(ingest(&e, &PC1, t0 + Duration::hours(1)).await, a);
-    assert_eq!(names(&detail(&e, a).await), ["agent-of-pc-accueil-01"]);
+    assert_eq!(
+        software_names(&detail(&e, a).await),
+        ["agent-of-pc-accueil-01"]
+    );
 }
 
 /// `doc` as an agent sends it when the collector acknowledged `digest` for its list.
@@ -469,14 +474,6 @@ fn leaving_out_software(mut doc: Document<Inventory>, digest: &str) -> Document<
 async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
     let e = env().await;
     let t0 = Utc::now() - Duration::hours(5);
-    let names = |d: &Value| -> Vec<String> {
-        d["software"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_string())
-            .collect()
-    };
     let post = |doc: &Document<Inventory>| {
         send(
             &e.app,
@@ -507,7 +504,10 @@ async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
         (v["changes"].as_u64(), &v["software_digest"]),
         (Some(0), &json!(digest))
     );
-    assert_eq!(names(&detail(&e, a).await), ["agent-of-pc-accueil-01"]);
+    assert_eq!(
+        software_names(&detail(&e, a).await),
+        ["agent-of-pc-accueil-01"]
+    );
 
     // A list the asset does not hold: 409 with the code agents match on, and nothing written,
     // so the same document then sent with its list is stored, not taken for a replay.
