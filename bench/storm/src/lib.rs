@@ -27,6 +27,7 @@ use flate2::Compression;
 use crate::fleet::{Fleet, Round};
 use crate::load::{Prepared, Target};
 use crate::stats::Summary;
+use parc_shared::software_digest::software_digest;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoundArg {
@@ -68,6 +69,12 @@ pub struct Args {
     /// Reuse pooled connections instead of one new connection per request.
     #[arg(long)]
     pub reuse_connections: bool,
+    /// Always send the software list, as agents before the acknowledged-list change did. By
+    /// default an agent of the `next` round whose list did not change since the `first` round
+    /// leaves it out (`software_unchanged`), as `parc-agent` does once the collector has
+    /// acknowledged it.
+    #[arg(long)]
+    pub whole_documents: bool,
     /// Print the summary as one JSON line on stdout (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -97,10 +104,18 @@ pub async fn run(args: Args) -> Result<Summary> {
     let agents: Vec<u32> =
         (args.first_agent..args.first_agent.saturating_add(args.agents)).collect();
     let prepare_started = std::time::Instant::now();
-    let documents = prepare(&fleet, round, &agents, args.urls.len(), &tokens)?;
+    let plan = Plan {
+        fleet: &fleet,
+        round,
+        leave_out_lists: !args.whole_documents,
+        collectors: args.urls.len(),
+        tokens: &tokens,
+    };
+    let documents = prepare(&plan, &agents)?;
     let bytes: usize = documents.iter().map(|d| d.body.len()).sum();
+    let slim = documents.iter().filter(|d| d.whole.is_some()).count();
     eprintln!(
-        "prepared {} documents ({:.1} kB gzip on average) in {:.1} s",
+        "prepared {} documents ({:.1} kB gzip on average, {slim} without their software list) in {:.1} s",
         documents.len(),
         bytes as f64 / documents.len().max(1) as f64 / 1000.0,
         prepare_started.elapsed().as_secs_f64()
@@ -124,14 +139,56 @@ pub async fn run(args: Args) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Serialises and compresses each agent's document as the agent's spool does, on every core.
-fn prepare(
-    fleet: &Fleet,
+/// What to prepare, for whom.
+struct Plan<'a> {
+    fleet: &'a Fleet,
     round: Round,
-    agents: &[u32],
+    /// Leave out a list the collector acknowledged in the first round.
+    leave_out_lists: bool,
     collectors: usize,
-    tokens: &[Arc<str>],
-) -> Result<Vec<Prepared>> {
+    tokens: &'a [Arc<str>],
+}
+
+fn gzip(doc: &parc_shared::Document<parc_shared::Inventory>) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(doc)?;
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&json)?;
+    Ok(gz.finish()?)
+}
+
+/// One agent's document, serialised and compressed as the agent's spool holds it. In the next
+/// round an agent whose list is the one the collector acknowledged after the first round sends
+/// it without the list, and keeps the whole document for a 409 `software_list_unknown`, as
+/// `parc-agent` does (agent/src/delivery.rs `send_inventory`).
+fn prepare_one(plan: &Plan, agent: u32, observed_at: chrono::DateTime<Utc>) -> Result<Prepared> {
+    let mut doc = plan.fleet.document(agent, plan.round, observed_at);
+    let whole = gzip(&doc)?;
+    let acknowledged = (plan.leave_out_lists && plan.round == Round::Next).then(|| {
+        software_digest(
+            &plan
+                .fleet
+                .inventory(agent, Round::First, observed_at)
+                .software,
+        )
+    });
+    let (body, whole) = match acknowledged {
+        Some(digest) if digest == software_digest(&doc.body.software) => {
+            doc.body.software.clear();
+            doc.body.software_unchanged = Some(digest);
+            (gzip(&doc)?, Some(whole))
+        }
+        _ => (whole, None),
+    };
+    Ok(Prepared {
+        collector: agent as usize % plan.collectors.max(1),
+        token: plan.tokens[plan.fleet.site_of(agent)].clone(),
+        body,
+        whole,
+    })
+}
+
+/// Prepares every agent's document, on every core.
+fn prepare(plan: &Plan, agents: &[u32]) -> Result<Vec<Prepared>> {
     let observed_at = Utc::now();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = agents.len().div_ceil(threads).max(1);
@@ -141,17 +198,7 @@ fn prepare(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|&agent| {
-                            let doc = fleet.document(agent, round, observed_at);
-                            let json = serde_json::to_vec(&doc)?;
-                            let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-                            gz.write_all(&json)?;
-                            Ok(Prepared {
-                                collector: agent as usize % collectors.max(1),
-                                token: tokens[fleet.site_of(agent)].clone(),
-                                body: gz.finish()?,
-                            })
-                        })
+                        .map(|&agent| prepare_one(plan, agent, observed_at))
                         .collect::<Result<Vec<_>>>()
                 })
             })
@@ -162,4 +209,71 @@ fn prepare(
         }
         Ok(all)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use parc_shared::{Document, Inventory};
+
+    fn gunzip(body: &[u8]) -> Document<Inventory> {
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut json)
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    }
+
+    #[test]
+    fn next_round_leaves_out_only_lists_unchanged_since_the_first() {
+        let fleet = Fleet {
+            seed: 1,
+            software: 100,
+            sites: 2,
+        };
+        let tokens: Vec<Arc<str>> = vec!["a".into(), "b".into()];
+        let at = Utc::now();
+        let plan = |round, leave_out_lists| Plan {
+            fleet: &fleet,
+            round,
+            leave_out_lists,
+            collectors: 1,
+            tokens: &tokens,
+        };
+        let (mut slim, mut whole) = (0, 0);
+        for agent in 0..100 {
+            let first = prepare_one(&plan(Round::First, true), agent, at).unwrap();
+            assert!(first.whole.is_none(), "a first inventory is always whole");
+            let first_list = gunzip(&first.body).body.software;
+            let old = prepare_one(&plan(Round::Next, false), agent, at).unwrap();
+            assert!(old.whole.is_none());
+
+            let next = prepare_one(&plan(Round::Next, true), agent, at).unwrap();
+            let sent = gunzip(&next.body).body;
+            match next.whole.as_deref().map(gunzip) {
+                Some(doc) => {
+                    slim += 1;
+                    assert!(sent.software.is_empty());
+                    assert_eq!(
+                        sent.software_unchanged.as_deref(),
+                        Some(software_digest(&first_list).as_str())
+                    );
+                    assert_eq!(doc.body.software, first_list, "agent {agent}");
+                    assert_eq!(
+                        doc.header.document_id,
+                        gunzip(&next.body).header.document_id
+                    );
+                }
+                None => {
+                    whole += 1;
+                    assert_eq!(sent.software_unchanged, None);
+                    assert_ne!(sent.software, first_list, "agent {agent}");
+                }
+            }
+        }
+        // UPGRADED_PERCENT of 100 machines, give or take the draw.
+        assert!((60..=95).contains(&slim), "{slim} slim, {whole} whole");
+    }
 }

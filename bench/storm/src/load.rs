@@ -34,8 +34,12 @@ pub struct Prepared {
     pub collector: usize,
     /// Its site token.
     pub token: Arc<str>,
-    /// The gzip-compressed JSON document, as the agent's spool holds it.
+    /// The gzip-compressed JSON document as sent first: without its software list when the
+    /// agent holds the collector's acknowledgement of it.
     pub body: Vec<u8>,
+    /// The whole document, sent when the collector answers that it does not hold the list
+    /// left out of `body` (409 `software_list_unknown`); `None` when `body` is whole.
+    pub whole: Option<Vec<u8>>,
 }
 
 /// Where documents go.
@@ -48,15 +52,33 @@ pub struct Target {
     pub fresh_connections: bool,
 }
 
+/// The error code of a 409 to a document whose software list the collector does not hold.
+const SOFTWARE_LIST_UNKNOWN: &str = "software_list_unknown";
+
 /// Classifies an answer the way the agent's `delivery::classify` does.
-pub fn answer_of(status: StatusCode) -> Answer {
+pub fn answer_of(status: StatusCode, body: &[u8]) -> Answer {
     if status.is_success() {
         Answer::Accepted
+    } else if status == StatusCode::CONFLICT
+        && error_code(body).as_deref() == Some(SOFTWARE_LIST_UNKNOWN)
+    {
+        Answer::ListUnknown
     } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         Answer::Busy
     } else {
         Answer::Failed
     }
+}
+
+/// The code of a collector's error answer (`{"error": code, "message": ...}`).
+fn error_code(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Refusal {
+        error: String,
+    }
+    serde_json::from_slice::<Refusal>(body)
+        .ok()
+        .map(|r| r.error)
 }
 
 /// The agent's reading of Retry-After: whole seconds.
@@ -104,9 +126,12 @@ async fn agent(
     client: &reqwest::Client,
     slots: &Semaphore,
     endpoint: &str,
-    doc: Prepared,
+    mut doc: Prepared,
 ) -> Recorder {
     let mut rec = Recorder::default();
+    if doc.whole.is_some() {
+        rec.left_out();
+    }
     for attempt in 0..MAX_ATTEMPTS {
         let permit = slots
             .acquire()
@@ -131,11 +156,12 @@ async fn agent(
                         .and_then(|v| v.to_str().ok()),
                 );
                 // The whole answer is part of the latency, as the agent reads it.
-                let _ = response.bytes().await;
-                if answer_of(status) == Answer::Failed {
+                let body = response.bytes().await.unwrap_or_default();
+                let answer = answer_of(status, &body);
+                if answer == Answer::Failed {
                     eprintln!("agent refused: {status}");
                 }
-                (answer_of(status), wait)
+                (answer, wait)
             }
             Err(e) => {
                 eprintln!("no answer: {e}");
@@ -147,6 +173,10 @@ async fn agent(
         match answer {
             Answer::Accepted => return rec,
             Answer::Failed => break,
+            Answer::ListUnknown => match doc.whole.take() {
+                Some(whole) => doc.body = whole,
+                None => break,
+            },
             Answer::Busy => {
                 tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
             }
@@ -162,16 +192,23 @@ mod tests {
 
     #[test]
     fn answers_are_read_as_the_agent_reads_them() {
-        let cases = [
-            (StatusCode::OK, Answer::Accepted),
-            (StatusCode::CREATED, Answer::Accepted),
-            (StatusCode::TOO_MANY_REQUESTS, Answer::Busy),
-            (StatusCode::SERVICE_UNAVAILABLE, Answer::Busy),
-            (StatusCode::UNAUTHORIZED, Answer::Failed),
-            (StatusCode::BAD_REQUEST, Answer::Failed),
+        let unknown = br#"{"error":"software_list_unknown","message":"..."}"#;
+        let cases: [(StatusCode, &[u8], Answer); 8] = [
+            (StatusCode::OK, b"{}", Answer::Accepted),
+            (StatusCode::CREATED, b"{}", Answer::Accepted),
+            (StatusCode::TOO_MANY_REQUESTS, b"", Answer::Busy),
+            (StatusCode::SERVICE_UNAVAILABLE, b"", Answer::Busy),
+            (StatusCode::CONFLICT, unknown, Answer::ListUnknown),
+            (
+                StatusCode::CONFLICT,
+                br#"{"error":"conflict"}"#,
+                Answer::Failed,
+            ),
+            (StatusCode::UNAUTHORIZED, b"", Answer::Failed),
+            (StatusCode::BAD_REQUEST, unknown, Answer::Failed),
         ];
-        for (status, want) in cases {
-            assert_eq!(answer_of(status), want, "{status}");
+        for (status, body, want) in cases {
+            assert_eq!(answer_of(status, body), want, "{status}");
         }
         assert_eq!(retry_after(Some(" 10 ")), Some(Duration::from_secs(10)));
         assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);

@@ -11,6 +11,9 @@ pub enum Answer {
     Accepted,
     /// 429: busy; the agent waits Retry-After and sends the same document again.
     Busy,
+    /// 409 `software_list_unknown`: the list left out is not the one the collector holds;
+    /// the agent sends the whole document at once.
+    ListUnknown,
     /// Anything else: another status or no answer.
     Failed,
 }
@@ -21,6 +24,10 @@ pub struct Recorder {
     accepted: Vec<Duration>,
     busy: Vec<Duration>,
     failed: usize,
+    /// Documents first sent without their software list, and of those, the ones sent again
+    /// whole after a 409.
+    left_out: usize,
+    list_unknown: usize,
     /// Agents whose document was never stored.
     undelivered: usize,
 }
@@ -30,8 +37,13 @@ impl Recorder {
         match answer {
             Answer::Accepted => self.accepted.push(latency),
             Answer::Busy => self.busy.push(latency),
+            Answer::ListUnknown => self.list_unknown += 1,
             Answer::Failed => self.failed += 1,
         }
+    }
+
+    pub fn left_out(&mut self) {
+        self.left_out += 1;
     }
 
     pub fn undelivered(&mut self) {
@@ -42,6 +54,8 @@ impl Recorder {
         self.accepted.extend(other.accepted);
         self.busy.extend(other.busy);
         self.failed += other.failed;
+        self.left_out += other.left_out;
+        self.list_unknown += other.list_unknown;
         self.undelivered += other.undelivered;
     }
 
@@ -67,6 +81,8 @@ impl Recorder {
             all_p99_ms: ms(percentile(&all, 99.0)),
             busy_429: self.busy.len(),
             errors: self.failed,
+            software_left_out: self.left_out,
+            software_list_unknown: self.list_unknown,
             undelivered: self.undelivered,
         }
     }
@@ -98,6 +114,10 @@ pub struct Summary {
     pub all_p99_ms: f64,
     pub busy_429: usize,
     pub errors: usize,
+    /// Documents first sent without their software list; 409s that made an agent send the
+    /// whole document.
+    pub software_left_out: usize,
+    pub software_list_unknown: usize,
     pub undelivered: usize,
 }
 
@@ -106,7 +126,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} documents in {:.2} s ({:.1}/s); latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, \
-             max {:.1} ms (p99 with 429s: {:.1} ms); 429: {}; errors: {}; undelivered: {}",
+             max {:.1} ms (p99 with 429s: {:.1} ms); 429: {}; errors: {}; lists left out: {} \
+             (409 then whole: {}); undelivered: {}",
             self.documents,
             self.wall_s,
             self.per_second,
@@ -117,6 +138,8 @@ impl std::fmt::Display for Summary {
             self.all_p99_ms,
             self.busy_429,
             self.errors,
+            self.software_left_out,
+            self.software_list_unknown,
             self.undelivered
         )
     }
@@ -153,6 +176,8 @@ mod tests {
         let mut other = Recorder::default();
         other.record(Answer::Accepted, ms(500));
         other.undelivered();
+        other.left_out();
+        other.record(Answer::ListUnknown, ms(3));
         r.merge(other);
         let s = r.summary(Duration::from_secs(2));
         assert_eq!(s.documents, 99);
@@ -160,6 +185,7 @@ mod tests {
         assert_eq!(s.busy_429, 2);
         assert_eq!(s.errors, 1);
         assert_eq!(s.undelivered, 1);
+        assert_eq!((s.software_left_out, s.software_list_unknown), (1, 1));
         assert_eq!(s.max_ms, 500.0);
         // Rank 99 of the 99 stored documents: the 500 ms one.
         assert_eq!(s.p99_ms, 500.0);
