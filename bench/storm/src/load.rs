@@ -109,6 +109,7 @@ pub async fn storm(target: &Target, documents: Vec<Prepared>) -> Result<Summary>
     let client = builder.build().context("cannot build the HTTP client")?;
     let slots = Arc::new(Semaphore::new(target.concurrency.max(1)));
     let endpoints: Arc<[String]> = target.endpoints.clone().into();
+    let cpu_before = own_cpu();
     let started = Instant::now();
     let mut agents = JoinSet::new();
     for doc in documents {
@@ -119,7 +120,24 @@ pub async fn storm(target: &Target, documents: Vec<Prepared>) -> Result<Summary>
     while let Some(done) = agents.join_next().await {
         total.merge(done.context("an agent task panicked")?);
     }
-    Ok(total.summary(started.elapsed()))
+    let wall = started.elapsed();
+    let mut summary = total.summary(wall);
+    summary.generator_cpu_s = match (cpu_before, own_cpu()) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok(summary)
+}
+
+/// CPU time (user + system) this process used so far, from /proc (Linux): the generator
+/// shares the machine with the collector, so its share is part of what a storm measures.
+fn own_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux architecture Parc builds for.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 async fn agent(

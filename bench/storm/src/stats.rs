@@ -83,6 +83,7 @@ impl Recorder {
             errors: self.failed,
             software_left_out: self.left_out,
             software_list_unknown: self.list_unknown,
+            generator_cpu_s: 0.0,
             undelivered: self.undelivered,
         }
     }
@@ -119,6 +120,8 @@ pub struct Summary {
     pub software_left_out: usize,
     pub software_list_unknown: usize,
     pub undelivered: usize,
+    /// CPU the load generator itself used while sending (it shares the machine).
+    pub generator_cpu_s: f64,
 }
 
 impl std::fmt::Display for Summary {
@@ -127,7 +130,7 @@ impl std::fmt::Display for Summary {
             f,
             "{} documents in {:.2} s ({:.1}/s); latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, \
              max {:.1} ms (p99 with 429s: {:.1} ms); 429: {}; errors: {}; lists left out: {} \
-             (409 then whole: {}); undelivered: {}",
+             (409 then whole: {}); undelivered: {}; generator CPU {:.2} s",
             self.documents,
             self.wall_s,
             self.per_second,
@@ -140,7 +143,8 @@ impl std::fmt::Display for Summary {
             self.errors,
             self.software_left_out,
             self.software_list_unknown,
-            self.undelivered
+            self.undelivered,
+            self.generator_cpu_s
         )
     }
 }

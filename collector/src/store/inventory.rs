@@ -6,6 +6,8 @@
 //! - everything that depends on the document alone (keys, facts JSON, the software digest and,
 //!   unless this agent's list is likely unchanged, the sorted list in its stored form,
 //!   addresses, the reported keys) is computed before it, in [`Prepared`];
+//! - so is the history against the asset the agent last reported to ([`Preview`], from what
+//!   was committed then); the transaction uses it if that asset is unchanged when it runs;
 //! - one query ([`lookup`]) brings every candidate asset with its keys, stored facts, MACs and
 //!   addresses;
 //! - MACs and addresses are written as differences from what is stored, history as one
@@ -240,10 +242,18 @@ impl Store {
         {
             prepared.software_json()?;
         }
+        let preview = Preview::read(&self.pool, &prepared).await?;
         let mut w = self.write().await?;
-        let outcome = apply(&mut w.tx, &prepared).await?;
+        let outcome = self
+            .locked(async {
+                let outcome = apply(&mut w.tx, &prepared, preview.as_ref()).await?;
+                if !outcome.duplicate {
+                    w.commit().await?;
+                }
+                Ok::<_, IngestError>(outcome)
+            })
+            .await?;
         if !outcome.duplicate {
-            w.commit().await?;
             self.software_hints
                 .stored(&prepared.agent_id, &prepared.digest);
         }
@@ -251,7 +261,11 @@ impl Store {
     }
 }
 
-async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, IngestError> {
+async fn apply(
+    conn: &mut DbConn,
+    p: &Prepared<'_>,
+    preview: Option<&Preview>,
+) -> Result<InventoryOutcome, IngestError> {
     if let Some(row) = sqlx::query("SELECT asset_id, rule FROM documents WHERE document_id = $1")
         .bind(&p.document_id)
         .fetch_optional(&mut *conn)
@@ -315,7 +329,7 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
                         false => SoftwareList::Unchanged,
                     });
                 }
-                changes = update_asset(conn, p, asset_id, rule, old).await?;
+                changes = update_asset(conn, p, asset_id, rule, old, preview).await?;
             }
             (asset_id, false)
         }
@@ -375,7 +389,6 @@ async fn apply(conn: &mut DbConn, p: &Prepared<'_>) -> Result<InventoryOutcome, 
     .bind(rule.as_str())
     .execute(&mut *conn)
     .await?;
-
     Ok(InventoryOutcome {
         asset_id,
         created,
@@ -433,54 +446,24 @@ async fn update_asset(
     asset_id: i64,
     rule: Rule,
     old: StoredAsset,
+    preview: Option<&Preview>,
 ) -> Result<Vec<Change>, IngestError> {
-    let mut changes = Vec::new();
     let software_changed = old.software_digest.as_deref() != Some(p.digest.as_str());
     if software_changed {
         // Refused before anything is read: a list left out must be the stored one.
         p.software()?;
     }
-    let old_software = if software_changed {
-        Some(software::load(&mut *conn, asset_id).await?)
-    } else {
-        None
-    };
-    match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
-        Some(Ok(old_inv)) => match &old_software {
-            Some(rows) => {
-                let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
-                let new_packages: Vec<Package> =
-                    p.software()?.iter().map(SoftwareRow::package).collect();
-                changes.extend(history::diff(
-                    &Snapshot::of(&old_inv, &old_packages),
-                    &Snapshot::of(p.inv, &new_packages),
-                ));
-            }
-            // Same digest, same packages: only the other tracked fields can differ.
-            None => changes.extend(history::diff(&Snapshot::of(&old_inv, &[]), &p.scalars)),
-        },
-        Some(Err(e)) => {
-            tracing::warn!(asset_id, error = %e, "stored facts unreadable; history restarts");
-        }
-        // Known so far only from sweeps: there is nothing to compare field by field, so record
-        // what the asset became.
+    let mut changes = match preview.and_then(|v| v.changes_for(asset_id, &old)) {
+        Some(changes) => changes,
         None => {
-            if old.kind != "computer" {
-                changes.push(Change {
-                    field: "kind",
-                    old: Some(old.kind.clone()),
-                    new: Some("computer".into()),
-                });
-            }
-            if old.name.as_deref() != Some(p.inv.host.hostname.as_str()) {
-                changes.push(Change {
-                    field: "hostname",
-                    old: old.name.clone(),
-                    new: Some(p.inv.host.hostname.clone()),
-                });
-            }
+            let old_software = if software_changed {
+                Some(software::load(&mut *conn, asset_id).await?)
+            } else {
+                None
+            };
+            history_of(&old, old_software.as_deref(), p)?
         }
-    }
+    };
     if old.site_id != p.site.id {
         let old_site_name: String = sqlx::query_scalar("SELECT name FROM sites WHERE id = $1")
             .bind(old.site_id)
@@ -519,6 +502,114 @@ async fn update_asset(
     )
     .await?;
     Ok(changes)
+}
+
+/// The history entries a document adds to the asset stored as `old`: the tracked fields that
+/// differ, and the packages when the list changed (`old_software` is then the stored list).
+fn history_of(
+    old: &StoredAsset,
+    old_software: Option<&[SoftwareRow]>,
+    p: &Prepared<'_>,
+) -> Result<Vec<Change>, IngestError> {
+    let mut changes = Vec::new();
+    match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
+        Some(Ok(old_inv)) => match old_software {
+            Some(rows) => {
+                let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
+                let new_packages: Vec<Package> =
+                    p.software()?.iter().map(SoftwareRow::package).collect();
+                changes.extend(history::diff(
+                    &Snapshot::of(&old_inv, &old_packages),
+                    &Snapshot::of(p.inv, &new_packages),
+                ));
+            }
+            // Same digest, same packages: only the other tracked fields can differ.
+            None => changes.extend(history::diff(&Snapshot::of(&old_inv, &[]), &p.scalars)),
+        },
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "stored facts unreadable; history restarts");
+        }
+        // Known so far only from sweeps: there is nothing to compare field by field, so record
+        // what the asset became.
+        None => {
+            if old.kind != "computer" {
+                changes.push(Change {
+                    field: "kind",
+                    old: Some(old.kind.clone()),
+                    new: Some("computer".into()),
+                });
+            }
+            if old.name.as_deref() != Some(p.inv.host.hostname.as_str()) {
+                changes.push(Change {
+                    field: "hostname",
+                    old: old.name.clone(),
+                    new: Some(p.inv.host.hostname.clone()),
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// A document's history against the asset its agent last reported to, worked out before the
+/// write lock from what was committed then: parsing the stored facts and, when the list
+/// changed, reading and comparing ~800 packages would otherwise hold the lock for most of an
+/// unchanged document's transaction. The transaction uses it only if the asset it matched is
+/// still exactly the one read (same facts, same list digest); otherwise it works it out again.
+#[derive(Debug)]
+struct Preview {
+    asset_id: i64,
+    asset: StoredAsset,
+    changes: Vec<Change>,
+}
+
+impl Preview {
+    async fn read(pool: &sqlx::Pool<Db>, p: &Prepared<'_>) -> Result<Option<Preview>, IngestError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.kind, a.name, a.facts, a.software_digest FROM sources s
+             JOIN assets a ON a.id = s.asset_id
+             WHERE s.kind = 'agent_inventory' AND s.agent_id = $1",
+        )
+        .bind(&p.agent_id)
+        .fetch_all(pool)
+        .await?;
+        // Several assets for one agent (a cloned image): the transaction sorts them out.
+        let [row] = rows.as_slice() else {
+            return Ok(None);
+        };
+        let asset_id: i64 = row.get(0);
+        let asset = StoredAsset {
+            kind: row.get(1),
+            name: row.get(2),
+            facts: row.get(3),
+            software_digest: row.get(4),
+            ..StoredAsset::default()
+        };
+        let changed = asset.software_digest.as_deref() != Some(p.digest.as_str());
+        if changed && p.list_left_out {
+            return Ok(None);
+        }
+        let old_software = match changed {
+            true => Some(software::load(pool, asset_id).await?),
+            false => None,
+        };
+        let changes = history_of(&asset, old_software.as_deref(), p)?;
+        Ok(Some(Preview {
+            asset_id,
+            asset,
+            changes,
+        }))
+    }
+
+    /// The history, if `old` (asset `asset_id` as the transaction found it) is what was read.
+    fn changes_for(&self, asset_id: i64, old: &StoredAsset) -> Option<Vec<Change>> {
+        let same = self.asset_id == asset_id
+            && self.asset.kind == old.kind
+            && self.asset.name == old.name
+            && self.asset.facts == old.facts
+            && self.asset.software_digest == old.software_digest;
+        same.then(|| self.changes.clone())
+    }
 }
 
 fn rule_from_str(s: Option<&str>) -> Rule {
@@ -927,6 +1018,72 @@ mod tests {
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn a_preview_serves_only_the_asset_it_read_unchanged() {
+        let read = StoredAsset {
+            kind: "computer".into(),
+            name: Some("PC-1".into()),
+            facts: Some("{\"host\":1}".into()),
+            software_digest: Some("d1".into()),
+            ..StoredAsset::default()
+        };
+        let changes = vec![Change {
+            field: "hostname",
+            old: Some("PC-0".into()),
+            new: Some("PC-1".into()),
+        }];
+        let preview = Preview {
+            asset_id: 7,
+            asset: read.clone(),
+            changes: changes.clone(),
+        };
+        // What lookup adds (site, MACs, addresses) does not enter the history.
+        let found = StoredAsset {
+            site_id: 3,
+            macs: rows(&[("aa", "inventory")]),
+            ..read.clone()
+        };
+        assert_eq!(preview.changes_for(7, &found), Some(changes));
+        let cases: [(&str, i64, StoredAsset); 5] = [
+            ("another asset", 8, read.clone()),
+            (
+                "facts rewritten",
+                7,
+                StoredAsset {
+                    facts: Some("{}".into()),
+                    ..read.clone()
+                },
+            ),
+            (
+                "list changed",
+                7,
+                StoredAsset {
+                    software_digest: Some("d2".into()),
+                    ..read.clone()
+                },
+            ),
+            (
+                "renamed",
+                7,
+                StoredAsset {
+                    name: None,
+                    ..read.clone()
+                },
+            ),
+            (
+                "kind changed",
+                7,
+                StoredAsset {
+                    kind: "printer".into(),
+                    ..read.clone()
+                },
+            ),
+        ];
+        for (case, id, asset) in cases {
+            assert_eq!(preview.changes_for(id, &asset), None, "{case}");
+        }
     }
 
     #[test]

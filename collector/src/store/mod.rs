@@ -261,6 +261,21 @@ impl Store {
         Ok(WriteTx { tx, _guard: guard })
     }
 
+    /// Runs the statements of a write transaction (`work`) on this thread, blocking it: SQLite
+    /// answers each statement from its own thread, and a task awaiting the answer is queued
+    /// behind the runtime's other tasks (parsing, HTTP) before it sends the next, all while
+    /// holding the one write lock (measured in a next storm: 2.0 → 1.5 ms per document in the
+    /// lock). PostgreSQL answers over a socket the runtime drives: awaited as usual.
+    pub(crate) async fn locked<F: std::future::Future>(&self, work: F) -> F::Output {
+        let handle = tokio::runtime::Handle::current();
+        match (self.backend, handle.runtime_flavor()) {
+            (Backend::Sqlite, tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| handle.block_on(work))
+            }
+            _ => work.await,
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
