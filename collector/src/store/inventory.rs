@@ -415,7 +415,7 @@ async fn insert_asset(conn: &mut DbConn, p: &Prepared<'_>, rule: Rule) -> Result
         .try_get(0)
 }
 
-/// Binds $1..$15 of the asset INSERT and UPDATE, which write the same columns in the same order.
+/// Binds $1..$15 of the asset INSERT.
 fn bind_asset_columns<'q>(
     q: sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>,
     p: &'q Prepared<'_>,
@@ -475,20 +475,7 @@ async fn update_asset(
             new: Some(p.site.name.clone()),
         });
     }
-    // Last and first seen move outwards as in [`touch_seen`], in the same statement.
-    let q = sqlx::query(
-        "UPDATE assets SET site_id = $1, kind = 'computer', name = $2, name_key = $3,
-            serial = $4, uuid = $5, serial_key = $6, uuid_key = $7, machine_id = $8,
-            manufacturer = $9, model = $10, os = $11, facts = $12,
-            facts_observed_at = $13, match_rule = $14, software_digest = $15,
-            last_seen = CASE WHEN last_seen < $13 THEN $13 ELSE last_seen END,
-            first_seen = CASE WHEN first_seen > $13 THEN $13 ELSE first_seen END
-         WHERE id = $16",
-    );
-    bind_asset_columns(q, p, rule)
-        .bind(asset_id)
-        .execute(&mut *conn)
-        .await?;
+    update_row(conn, p, asset_id, rule, &old).await?;
     if software_changed {
         software::save(conn, asset_id, p.software_json()?).await?;
     }
@@ -502,6 +489,64 @@ async fn update_asset(
     )
     .await?;
     Ok(changes)
+}
+
+/// Writes the document's columns to the asset row. Indexed columns are set only when they
+/// change: SQLite rewrites an index entry for every indexed column an UPDATE sets, even to the
+/// same value, and each is a page in the write-ahead log (five pages of a typical
+/// document's fifteen). `last_seen`, also indexed, moves with every document.
+async fn update_row(
+    conn: &mut DbConn,
+    p: &Prepared<'_>,
+    asset_id: i64,
+    rule: Rule,
+    old: &StoredAsset,
+) -> Result<(), sqlx::Error> {
+    let hw = &p.inv.hardware;
+    let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE assets SET ");
+    let mut set = q.separated(", ");
+    set.push("name = ").push_bind_unseparated(&p.inv.host.hostname);
+    set.push("serial = ").push_bind_unseparated(&p.serial);
+    set.push("uuid = ").push_bind_unseparated(&p.uuid);
+    set.push("machine_id = ")
+        .push_bind_unseparated(&p.inv.host.machine_id);
+    set.push("manufacturer = ")
+        .push_bind_unseparated(&hw.manufacturer);
+    set.push("model = ").push_bind_unseparated(&hw.model);
+    set.push("os = ").push_bind_unseparated(&p.os);
+    set.push("facts = ").push_bind_unseparated(&p.facts_json);
+    set.push("facts_observed_at = ")
+        .push_bind_unseparated(&p.observed);
+    set.push("match_rule = ").push_bind_unseparated(rule.as_str());
+    set.push("software_digest = ")
+        .push_bind_unseparated(&p.digest);
+    // Last and first seen move outwards as in [`touch_seen`], in the same statement.
+    set.push("last_seen = CASE WHEN last_seen < ")
+        .push_bind_unseparated(&p.observed)
+        .push_unseparated(" THEN ")
+        .push_bind_unseparated(&p.observed)
+        .push_unseparated(" ELSE last_seen END");
+    set.push("first_seen = CASE WHEN first_seen > ")
+        .push_bind_unseparated(&p.observed)
+        .push_unseparated(" THEN ")
+        .push_bind_unseparated(&p.observed)
+        .push_unseparated(" ELSE first_seen END");
+    if old.kind != "computer" {
+        set.push("kind = 'computer'");
+    }
+    if old.site_id != p.site.id || old.name_key != p.keys.name {
+        set.push("site_id = ").push_bind_unseparated(p.site.id);
+        set.push("name_key = ").push_bind_unseparated(&p.keys.name);
+    }
+    if old.serial_key != p.keys.serial {
+        set.push("serial_key = ").push_bind_unseparated(&p.keys.serial);
+    }
+    if old.uuid_key != p.keys.uuid {
+        set.push("uuid_key = ").push_bind_unseparated(&p.keys.uuid);
+    }
+    q.push(" WHERE id = ").push_bind(asset_id);
+    q.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The history entries a document adds to the asset stored as `old`: the tracked fields that
@@ -633,6 +678,10 @@ struct StoredAsset {
     site_id: i64,
     kind: String,
     name: Option<String>,
+    /// The indexed match keys, as stored.
+    serial_key: Option<String>,
+    uuid_key: Option<String>,
+    name_key: Option<String>,
     facts: Option<String>,
     facts_observed_at: Option<String>,
     software_digest: Option<String>,
@@ -753,6 +802,22 @@ fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
         match kind {
             ROW_ASSET => {
                 let site = site.unwrap_or(site_id);
+                stored.insert(
+                    id,
+                    StoredAsset {
+                        site_id: site,
+                        kind: t5.unwrap_or_default(),
+                        name: t6,
+                        serial_key: t1.clone(),
+                        uuid_key: t2.clone(),
+                        name_key: t4.clone(),
+                        facts: t7,
+                        facts_observed_at: t8,
+                        software_digest: t9,
+                        macs: Vec::new(),
+                        addresses: Vec::new(),
+                    },
+                );
                 keys.insert(
                     id,
                     Keys {
@@ -763,19 +828,6 @@ fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
                         machine_id: t3,
                         name: t4,
                         site_id: site,
-                    },
-                );
-                stored.insert(
-                    id,
-                    StoredAsset {
-                        site_id: site,
-                        kind: t5.unwrap_or_default(),
-                        name: t6,
-                        facts: t7,
-                        facts_observed_at: t8,
-                        software_digest: t9,
-                        macs: Vec::new(),
-                        addresses: Vec::new(),
                     },
                 );
             }
