@@ -266,14 +266,14 @@ async fn apply(
     p: &Prepared<'_>,
     preview: Option<&Preview>,
 ) -> Result<InventoryOutcome, IngestError> {
-    if let Some(row) = sqlx::query("SELECT asset_id, rule FROM documents WHERE document_id = $1")
-        .bind(&p.document_id)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        let rule: Option<String> = row.get(1);
+    let Lookup {
+        replayed,
+        candidates,
+        mut stored,
+    } = lookup(conn, &p.keys, &p.document_id).await?;
+    if let Some((asset_id, rule)) = replayed {
         return Ok(InventoryOutcome {
-            asset_id: row.get::<Option<i64>, _>(0).unwrap_or(0),
+            asset_id,
             created: false,
             rule: rule_from_str(rule.as_deref()),
             duplicate: true,
@@ -282,11 +282,6 @@ async fn apply(
             software_list: None,
         });
     }
-
-    let Lookup {
-        candidates,
-        mut stored,
-    } = lookup(conn, &p.keys).await?;
     // After a split, this agent's documents stay on its side (see lifecycle::plan).
     let candidates = super::lifecycle::exclude_never_merged(conn, candidates, &p.agent_id).await?;
     // A cloned disk image: this agent id on contradicting hardware is another machine.
@@ -505,7 +500,8 @@ async fn update_row(
     let hw = &p.inv.hardware;
     let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE assets SET ");
     let mut set = q.separated(", ");
-    set.push("name = ").push_bind_unseparated(&p.inv.host.hostname);
+    set.push("name = ")
+        .push_bind_unseparated(&p.inv.host.hostname);
     set.push("serial = ").push_bind_unseparated(&p.serial);
     set.push("uuid = ").push_bind_unseparated(&p.uuid);
     set.push("machine_id = ")
@@ -517,7 +513,8 @@ async fn update_row(
     set.push("facts = ").push_bind_unseparated(&p.facts_json);
     set.push("facts_observed_at = ")
         .push_bind_unseparated(&p.observed);
-    set.push("match_rule = ").push_bind_unseparated(rule.as_str());
+    set.push("match_rule = ")
+        .push_bind_unseparated(rule.as_str());
     set.push("software_digest = ")
         .push_bind_unseparated(&p.digest);
     // Last and first seen move outwards as in [`touch_seen`], in the same statement.
@@ -539,7 +536,8 @@ async fn update_row(
         set.push("name_key = ").push_bind_unseparated(&p.keys.name);
     }
     if old.serial_key != p.keys.serial {
-        set.push("serial_key = ").push_bind_unseparated(&p.keys.serial);
+        set.push("serial_key = ")
+            .push_bind_unseparated(&p.keys.serial);
     }
     if old.uuid_key != p.keys.uuid {
         set.push("uuid_key = ").push_bind_unseparated(&p.keys.uuid);
@@ -695,6 +693,8 @@ struct StoredAsset {
 /// stored state for applying the document.
 #[derive(Debug, Default)]
 struct Lookup {
+    /// The document was already stored: the asset it went to (0 if since deleted) and rule.
+    replayed: Option<(i64, Option<String>)>,
     candidates: Vec<Candidate>,
     stored: BTreeMap<i64, StoredAsset>,
 }
@@ -707,11 +707,13 @@ const ROW_ASSET: i64 = 0;
 const ROW_MAC: i64 = 1;
 const ROW_AGENT: i64 = 2;
 const ROW_ADDRESS: i64 = 3;
+const ROW_DOCUMENT: i64 = 4;
 
 /// The candidates of a document, in one query: the ids of assets sharing a key with it (one
 /// indexed lookup per key, united: an OR across columns would scan the assets table, whose rows
-/// carry the facts JSON), then their asset rows, MACs, agent ids and addresses together.
-async fn lookup(conn: &mut DbConn, keys: &Keys) -> Result<Lookup, sqlx::Error> {
+/// carry the facts JSON), then their asset rows, MACs, agent ids and addresses together, and
+/// the document's own row if it was already stored (a replay), saving that check a statement.
+async fn lookup(conn: &mut DbConn, keys: &Keys, document_id: &str) -> Result<Lookup, sqlx::Error> {
     let mut q: QueryBuilder<Db> = QueryBuilder::new("WITH c(id) AS (");
     let init = q.sql().len();
     let union = |q: &mut QueryBuilder<Db>, select: &str| {
@@ -750,7 +752,8 @@ async fn lookup(conn: &mut DbConn, keys: &Keys) -> Result<Lookup, sqlx::Error> {
             .push_bind(name.as_str());
     }
     if q.sql().len() == init {
-        return Ok(Lookup::default());
+        // No key at all (an inventory always names its agent): nothing to match.
+        union(&mut q, "SELECT CAST(NULL AS BIGINT) WHERE 1 = 0");
     }
     // The branches share one column list; NULL fills what a kind of row does not have (both
     // servers type a NULL in a later branch after the first branch's column).
@@ -771,8 +774,13 @@ async fn lookup(conn: &mut DbConn, keys: &Keys) -> Result<Lookup, sqlx::Error> {
          UNION ALL
          SELECT CAST({ROW_ADDRESS} AS BIGINT), d.asset_id, NULL, d.address, d.source, NULL,
                 NULL, NULL, NULL, NULL, NULL, NULL
-         FROM asset_addresses d WHERE d.asset_id IN (SELECT id FROM c)"
+         FROM asset_addresses d WHERE d.asset_id IN (SELECT id FROM c)
+         UNION ALL
+         SELECT CAST({ROW_DOCUMENT} AS BIGINT), COALESCE(o.asset_id, 0), NULL, o.rule, NULL,
+                NULL, NULL, NULL, NULL, NULL, NULL, NULL
+         FROM documents o WHERE o.document_id = "
     ));
+    q.push_bind(document_id);
     let rows: Vec<LookupRow> = q
         .build()
         .fetch_all(&mut *conn)
@@ -798,8 +806,10 @@ fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
     let mut macs: Vec<(i64, String, String)> = Vec::new();
     let mut agents: Vec<(i64, String)> = Vec::new();
     let mut addresses: Vec<(i64, String, String)> = Vec::new();
+    let mut replayed = None;
     for (kind, id, site, [t1, t2, t3, t4, t5, t6, t7, t8, t9]) in rows {
         match kind {
+            ROW_DOCUMENT => replayed = Some((id, t1)),
             ROW_ASSET => {
                 let site = site.unwrap_or(site_id);
                 stored.insert(
@@ -862,7 +872,11 @@ fn assemble(site_id: i64, rows: Vec<LookupRow>) -> Lookup {
             Candidate { asset_id, keys }
         })
         .collect();
-    Lookup { candidates, stored }
+    Lookup {
+        replayed,
+        candidates,
+        stored,
+    }
 }
 
 /// A table of identity keys an inventory reports (MACs or addresses), with rows tagged by the
@@ -1255,5 +1269,16 @@ mod tests {
             ("computer", Some("d1"), 2)
         );
         assert!(l.candidates[0].keys.macs.is_empty() && !l.stored.contains_key(&9));
+        assert_eq!(s.serial_key.as_deref(), Some("SN7"));
+        assert_eq!(l.replayed, None);
+
+        let replay = vec![
+            (ROW_DOCUMENT, 7, None, t(&[Some("serial")])),
+            asset(7, 2, "SN7"),
+        ];
+        assert_eq!(
+            assemble(1, replay).replayed,
+            Some((7, Some("serial".to_string())))
+        );
     }
 }
