@@ -108,11 +108,12 @@ pub fn scalar_changes(
 }
 
 /// Packages are grouped by name and architecture so that an upgrade reads as one change
-/// ("firefox-esr 115.1" → "firefox-esr 115.2") rather than a removal and an addition.
+/// ("firefox-esr 115.1" → "firefox-esr 115.2") rather than a removal and an addition. Only the
+/// packages in one list and not the other are grouped: usually a handful of ~800.
 fn software_changes(old: &[Package], new: &[Package]) -> Vec<Change> {
     type Group<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<&'a Package>>;
-    fn group(list: &[Package]) -> Group<'_> {
-        let mut g: Group<'_> = BTreeMap::new();
+    fn group<'a>(list: impl Iterator<Item = &'a Package>) -> Group<'a> {
+        let mut g: Group<'a> = BTreeMap::new();
         for p in list {
             g.entry((p.name.as_str(), p.arch.as_deref()))
                 .or_default()
@@ -120,25 +121,15 @@ fn software_changes(old: &[Package], new: &[Package]) -> Vec<Change> {
         }
         g
     }
-    let (old, new) = (group(old), group(new));
+    let (old, new) = (group(only_in(old, new)), group(only_in(new, old)));
     let mut keys: Vec<_> = old.keys().chain(new.keys()).copied().collect();
     keys.sort();
     keys.dedup();
 
     let mut out = Vec::new();
     for key in keys {
-        let before = old.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        let after = new.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        let removed: Vec<&Package> = before
-            .iter()
-            .copied()
-            .filter(|p| !after.contains(p))
-            .collect();
-        let added: Vec<&Package> = after
-            .iter()
-            .copied()
-            .filter(|p| !before.contains(p))
-            .collect();
+        let removed = old.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let added = new.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         let paired = removed.len().min(added.len());
         for i in 0..removed.len().max(added.len()) {
             let (o, n) = if i < paired {
@@ -154,6 +145,16 @@ fn software_changes(old: &[Package], new: &[Package]) -> Vec<Change> {
         }
     }
     out
+}
+
+/// The packages of `list` that `other` does not have, in order; both are sorted without
+/// repeats, as in a [`Snapshot`].
+fn only_in<'a>(list: &'a [Package], other: &'a [Package]) -> impl Iterator<Item = &'a Package> {
+    let mut rest = other.iter().peekable();
+    list.iter().filter(move |p| {
+        while rest.next_if(|o| o < p).is_some() {}
+        rest.peek() != Some(p)
+    })
 }
 
 #[cfg(test)]
@@ -274,5 +275,77 @@ mod tests {
         let a = vec![pkg("a", "1"), pkg("b", "2")];
         let b = vec![pkg("b", "2"), pkg("a", "1")];
         assert!(diff(&Snapshot::of(&base, &a), &Snapshot::of(&base, &b)).is_empty());
+    }
+
+    #[test]
+    fn only_in_walks_two_sorted_lists() {
+        let (a, b, c, d) = (pkg("a", "1"), pkg("b", "1"), pkg("c", "1"), pkg("d", "1"));
+        let cases: [(Vec<Package>, Vec<Package>, Vec<&Package>); 5] = [
+            (vec![a.clone(), b.clone()], vec![], vec![&a, &b]),
+            (vec![], vec![a.clone()], vec![]),
+            (
+                vec![a.clone(), c.clone()],
+                vec![b.clone(), c.clone()],
+                vec![&a],
+            ),
+            (
+                vec![b.clone(), d.clone()],
+                vec![a.clone(), c.clone()],
+                vec![&b, &d],
+            ),
+            (
+                vec![a.clone(), b.clone()],
+                vec![a.clone(), b.clone()],
+                vec![],
+            ),
+        ];
+        for (list, other, want) in &cases {
+            let got: Vec<&Package> = only_in(list, other).collect();
+            assert_eq!(&got, want, "{list:?} vs {other:?}");
+        }
+    }
+
+    /// The change list is the one of grouping both whole lists (how it was computed before the
+    /// common packages were left out of the grouping).
+    fn grouped_in_full(old: &[Package], new: &[Package]) -> Vec<Change> {
+        let key = |p: &Package| (p.name.clone(), p.arch.clone());
+        let mut keys: Vec<_> = old.iter().chain(new).map(key).collect();
+        keys.sort();
+        keys.dedup();
+        let mut out = Vec::new();
+        for k in keys {
+            let before: Vec<&Package> = old.iter().filter(|p| key(p) == k).collect();
+            let after: Vec<&Package> = new.iter().filter(|p| key(p) == k).collect();
+            let removed: Vec<_> = before.iter().filter(|p| !after.contains(p)).collect();
+            let added: Vec<_> = after.iter().filter(|p| !before.contains(p)).collect();
+            for i in 0..removed.len().max(added.len()) {
+                out.push(Change {
+                    field: "software",
+                    old: removed.get(i).map(|p| p.label()),
+                    new: added.get(i).map(|p| p.label()),
+                });
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn software_changes_match_grouping_in_full(
+            old in proptest::collection::vec(("[a-d]", "[1-3]", proptest::option::of("x(86|64)")), 0..12),
+            new in proptest::collection::vec(("[a-d]", "[1-3]", proptest::option::of("x(86|64)")), 0..12),
+        ) {
+            let list = |v: Vec<(String, String, Option<String>)>| {
+                let mut l: Vec<Package> = v
+                    .into_iter()
+                    .map(|(name, version, arch)| Package { name, version: Some(version), arch })
+                    .collect();
+                l.sort();
+                l.dedup();
+                l
+            };
+            let (old, new) = (list(old), list(new));
+            proptest::prop_assert_eq!(software_changes(&old, &new), grouped_in_full(&old, &new));
+        }
     }
 }
