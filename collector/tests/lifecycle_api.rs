@@ -573,6 +573,76 @@ const TWIN2: Pc = Pc {
     user: None,
 };
 
+/// Documents that arrive while the write lock is taken are applied together by the next
+/// holder, in one transaction; each still gets its own answer, a document refused on the way
+/// writes nothing and stops none of the others, and a replay among them is recognised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventories_queued_together_are_applied_together_each_with_its_answer() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(1);
+    let pc3 = Pc {
+        agent: 3,
+        hostname: "pc-accueil-03",
+        serial: Some("5CG3333DEF"),
+        mac: "00:1a:2b:3c:4d:03",
+        ip: "198.18.0.13",
+        user: None,
+    };
+    let unknown_list = leaving_out_software(inventory(&pc3, t0), &"0".repeat(64));
+    let pc1 = inventory(&PC1, t0);
+    let docs = [
+        ("pc1", pc1.clone()),
+        ("pc2", inventory(&PC2, t0)),
+        ("pc3 without its list", unknown_list),
+        ("pc1 again", pc1),
+        ("pc3", inventory(&pc3, t0 + Duration::minutes(1))),
+    ];
+    let held = e.store.write().await.unwrap();
+    let mut sent = Vec::new();
+    for (what, doc) in docs {
+        // One after the other, so that the queue keeps this order.
+        let app = e.app.clone();
+        let request = common::document("/api/v1/inventories", &e.nord, &doc);
+        let waiting = e.store.inventories_waiting();
+        sent.push((what, tokio::spawn(async move { send(&app, request).await })));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while e.store.inventories_waiting() == waiting {
+            assert!(std::time::Instant::now() < deadline, "{what} never queued");
+            tokio::task::yield_now().await;
+        }
+    }
+    assert_eq!(e.store.inventories_waiting(), 5);
+    drop(held);
+
+    let mut answers = Vec::new();
+    for (what, task) in sent {
+        let (status, v) = task.await.unwrap();
+        answers.push((what, status, v));
+    }
+    let (_, status, v) = &answers[2];
+    assert_eq!(*status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"], "software_list_unknown");
+    let created: Vec<(&str, StatusCode, bool)> = answers
+        .iter()
+        .map(|(what, status, v)| (*what, *status, v["created"] == true))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            ("pc1", StatusCode::CREATED, true),
+            ("pc2", StatusCode::CREATED, true),
+            ("pc3 without its list", StatusCode::CONFLICT, false),
+            ("pc1 again", StatusCode::OK, false),
+            ("pc3", StatusCode::CREATED, true),
+        ]
+    );
+    assert_eq!(answers[3].2["duplicate"], true);
+    assert_eq!(answers[3].2["asset_id"], answers[0].2["asset_id"]);
+    let (_, list) = get(&e.app, "/api/v1/assets", &e.admin).await;
+    assert_eq!(list["total"], 3, "{list}");
+    assert_eq!(e.store.inventories_waiting(), 0);
+}
+
 #[tokio::test]
 async fn split_keeps_sources_apart_from_then_on_and_undo_restores() {
     let e = env().await;

@@ -15,7 +15,7 @@ use parc_shared::{Discovery, Document, Inventory};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{AppState, INTAKE_SLOTS, RETRY_AFTER_SECS};
@@ -49,8 +49,8 @@ async fn inventory(
     let site = admit(state, &headers).await?;
     tracing::Span::current().record("site", site.name.as_str());
     let slot = intake_slot(state).await?;
-    let doc: Document<Inventory> = read_document(state, &headers, body).await?;
-    let outcome = state.store.ingest_inventory(&site, &doc).await?;
+    let doc: Arc<Document<Inventory>> = Arc::new(read_document(state, &headers, body).await?);
+    let outcome = state.store.ingest_inventory(&site, doc.clone()).await?;
     slot.served();
     tracing::info!(
         document_id = %doc.header.document_id,

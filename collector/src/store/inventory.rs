@@ -14,11 +14,14 @@
 //!   multi-row insert, and the software list (see [`software`]) as one value, only when its
 //!   digest changed; an unchanged list is neither read nor written.
 //!
-//! A document that changes no tracked fact thus costs the replay check, the lookup and three
-//! writes: the asset row (facts and last seen), its source and the document.
+//! A document that changes no tracked fact thus costs the lookup (which also finds a replay)
+//! and three writes: the asset row (facts and last seen), its source and the document.
+//! Documents that queue for the lock meanwhile share one transaction ([`Store::ingest_inventory`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::oneshot;
 
 use chrono::{DateTime, Utc};
 use parc_shared::{Document, Inventory, SourceKind};
@@ -35,7 +38,7 @@ use bulk::{Bulk, Placeholders};
 
 use super::software::{self, SoftwareRow};
 use super::tokens::Site;
-use super::{ts, Store};
+use super::{ts, Store, WriteGuard};
 use crate::facts;
 use crate::history::{self, Change, Package, Snapshot};
 use crate::lifecycle::explain::{self, ReportedKeys};
@@ -117,9 +120,9 @@ fn facts_json(inv: &Inventory) -> String {
 
 /// An inventory made ready for the store: every value the transaction binds or compares that
 /// the document alone determines, computed before the write lock is taken.
-struct Prepared<'a> {
-    site: &'a Site,
-    inv: &'a Inventory,
+struct Prepared {
+    site: Site,
+    doc: Arc<Document<Inventory>>,
     document_id: String,
     agent_id: String,
     observed: String,
@@ -146,8 +149,8 @@ struct Prepared<'a> {
     scalars: Snapshot,
 }
 
-impl<'a> Prepared<'a> {
-    fn new(site: &'a Site, doc: &'a Document<Inventory>, received_at: DateTime<Utc>) -> Self {
+impl Prepared {
+    fn new(site: Site, doc: Arc<Document<Inventory>>, received_at: DateTime<Utc>) -> Self {
         let header = &doc.header;
         let inv = &doc.body;
         let agent_id = header.agent_id.to_string();
@@ -162,8 +165,6 @@ impl<'a> Prepared<'a> {
         }
         .to_json();
         Prepared {
-            site,
-            inv,
             document_id: header.document_id.to_string(),
             agent_id,
             observed: ts(super::observed_at(header.observed_at, received_at)),
@@ -183,7 +184,13 @@ impl<'a> Prepared<'a> {
             addresses,
             reported_json,
             scalars: Snapshot::of(inv, &[]),
+            site,
+            doc,
         }
+    }
+
+    fn inv(&self) -> &Inventory {
+        &self.doc.body
     }
 
     /// The list, when the document carries one; the asset's stored list must otherwise be
@@ -194,7 +201,9 @@ impl<'a> Prepared<'a> {
                 digest: self.digest.clone(),
             });
         }
-        Ok(self.software.get_or_init(|| SoftwareRow::list_of(self.inv)))
+        Ok(self
+            .software
+            .get_or_init(|| SoftwareRow::list_of(self.inv())))
     }
 
     fn software_json(&self) -> Result<&str, IngestError> {
@@ -229,12 +238,17 @@ impl SoftwareHints {
 }
 
 impl Store {
+    /// Stores an inventory. Documents are applied in arrival order by whoever holds the write
+    /// lock: the holder takes every document queued meanwhile (up to [`MAX_BATCH`]) into its
+    /// transaction, so that in a storm one BEGIN/COMMIT and one pass of the lock serve several
+    /// documents, and pages they share (the tail of the documents table and of the last-seen
+    /// indexes) are written to the log once.
     pub async fn ingest_inventory(
         &self,
         site: &Site,
-        doc: &Document<Inventory>,
+        doc: Arc<Document<Inventory>>,
     ) -> Result<InventoryOutcome, IngestError> {
-        let prepared = Prepared::new(site, doc, Utc::now());
+        let prepared = Prepared::new(site.clone(), doc, Utc::now());
         if !prepared.list_left_out
             && !self
                 .software_hints
@@ -243,27 +257,130 @@ impl Store {
             prepared.software_json()?;
         }
         let preview = Preview::read(&self.pool, &prepared).await?;
-        let mut w = self.write().await?;
-        let outcome = self
-            .locked(async {
-                let outcome = apply(&mut w.tx, &prepared, preview.as_ref()).await?;
-                if !outcome.duplicate {
-                    w.commit().await?;
+        let (reply, mut answer) = oneshot::channel();
+        self.inventory_queue.push(Queued {
+            prepared,
+            preview,
+            reply,
+        });
+        loop {
+            tokio::select! {
+                biased;
+                answer = &mut answer => {
+                    // A sender dropped unanswered: its batch task panicked.
+                    return answer.unwrap_or(Err(IngestError::Database(sqlx::Error::WorkerCrashed)));
                 }
-                Ok::<_, IngestError>(outcome)
-            })
-            .await?;
-        if !outcome.duplicate {
-            self.software_hints
-                .stored(&prepared.agent_id, &prepared.digest);
+                guard = self.lock_writes() => {
+                    let batch = self.inventory_queue.take();
+                    if batch.is_empty() {
+                        // An earlier holder took this document; its answer is on the way.
+                        continue;
+                    }
+                    // Its own task: an agent that hangs up must not cancel the others' documents.
+                    let store = self.clone();
+                    let applied = tokio::spawn(async move { store.apply_batch(guard, batch).await });
+                    if let Err(e) = applied.await {
+                        tracing::error!(error = %e, "inventory batch task failed");
+                    }
+                }
+            }
         }
-        Ok(outcome)
+    }
+
+    /// Applies `batch` in one transaction and answers each document. A document refused as
+    /// [`IngestError::SoftwareListUnknown`] has written nothing when it is refused, so the
+    /// others carry on; any other error rolls the transaction back, and each document is then
+    /// applied again in a transaction of its own, so that one document's error is its own.
+    async fn apply_batch(&self, guard: WriteGuard, batch: Vec<Queued>) {
+        let together = async {
+            let mut w = self.begin(guard).await?;
+            self.locked(async {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for q in &batch {
+                    match apply(&mut w.tx, &q.prepared, q.preview.as_ref()).await {
+                        Err(IngestError::Database(e)) => return Err(e),
+                        outcome => outcomes.push(outcome),
+                    }
+                }
+                w.commit().await?;
+                Ok(outcomes)
+            })
+            .await
+        };
+        let outcomes = match together.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::warn!(error = %e, documents = batch.len(), "inventory batch rolled back; applying its documents one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for q in &batch {
+                    outcomes.push(self.apply_one(q).await);
+                }
+                outcomes
+            }
+        };
+        for (q, outcome) in batch.into_iter().zip(outcomes) {
+            if outcome.as_ref().is_ok_and(|o| !o.duplicate) {
+                self.software_hints
+                    .stored(&q.prepared.agent_id, &q.prepared.digest);
+            }
+            // The agent may have hung up meanwhile: its document is stored all the same.
+            let _ = q.reply.send(outcome);
+        }
+    }
+
+    /// Inventories waiting for the write lock.
+    pub fn inventories_waiting(&self) -> usize {
+        self.inventory_queue.len()
+    }
+
+    async fn apply_one(&self, q: &Queued) -> Result<InventoryOutcome, IngestError> {
+        let mut w = self.write().await?;
+        self.locked(async {
+            let outcome = apply(&mut w.tx, &q.prepared, q.preview.as_ref()).await?;
+            w.commit().await?;
+            Ok(outcome)
+        })
+        .await
+    }
+}
+
+/// Documents applied in one transaction at most: bounds how long one holder keeps the lock
+/// (about 1 ms each for an unchanged inventory on SQLite).
+const MAX_BATCH: usize = 16;
+
+/// An inventory waiting for the write lock, and where its outcome goes.
+struct Queued {
+    prepared: Prepared,
+    preview: Option<Preview>,
+    reply: oneshot::Sender<Result<InventoryOutcome, IngestError>>,
+}
+
+/// Inventories waiting for the write lock, oldest first.
+#[derive(Default)]
+pub struct InventoryQueue(Mutex<VecDeque<Queued>>);
+
+impl InventoryQueue {
+    fn push(&self, q: Queued) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(q);
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn take(&self) -> Vec<Queued> {
+        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = queue.len().min(MAX_BATCH);
+        queue.drain(..n).collect()
     }
 }
 
 async fn apply(
     conn: &mut DbConn,
-    p: &Prepared<'_>,
+    p: &Prepared,
     preview: Option<&Preview>,
 ) -> Result<InventoryOutcome, IngestError> {
     let Lookup {
@@ -294,8 +411,10 @@ async fn apply(
     let mut list = Some(SoftwareList::Stored);
     let (asset_id, created) = match decision {
         Decision::New => {
+            // Refused before anything is written (see [`Store::apply_batch`]).
+            let list = p.software_json()?;
             let id = insert_asset(conn, p, rule).await?;
-            software::save(conn, id, p.software_json()?).await?;
+            software::save(conn, id, list).await?;
             write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
             write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
             changes.push(Change {
@@ -395,7 +514,7 @@ async fn apply(
     })
 }
 
-async fn insert_asset(conn: &mut DbConn, p: &Prepared<'_>, rule: Rule) -> Result<i64, sqlx::Error> {
+async fn insert_asset(conn: &mut DbConn, p: &Prepared, rule: Rule) -> Result<i64, sqlx::Error> {
     let q = sqlx::query(
         "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
             uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
@@ -413,18 +532,18 @@ async fn insert_asset(conn: &mut DbConn, p: &Prepared<'_>, rule: Rule) -> Result
 /// Binds $1..$15 of the asset INSERT.
 fn bind_asset_columns<'q>(
     q: sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>,
-    p: &'q Prepared<'_>,
+    p: &'q Prepared,
     rule: Rule,
 ) -> sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>> {
-    let hw = &p.inv.hardware;
+    let hw = &p.inv().hardware;
     q.bind(p.site.id)
-        .bind(&p.inv.host.hostname)
+        .bind(&p.inv().host.hostname)
         .bind(&p.keys.name)
         .bind(&p.serial)
         .bind(&p.uuid)
         .bind(&p.keys.serial)
         .bind(&p.keys.uuid)
-        .bind(&p.inv.host.machine_id)
+        .bind(&p.inv().host.machine_id)
         .bind(&hw.manufacturer)
         .bind(&hw.model)
         .bind(&p.os)
@@ -437,7 +556,7 @@ fn bind_asset_columns<'q>(
 /// Applies a (not stale) document to the asset it matched; returns the history to record.
 async fn update_asset(
     conn: &mut DbConn,
-    p: &Prepared<'_>,
+    p: &Prepared,
     asset_id: i64,
     rule: Rule,
     old: StoredAsset,
@@ -492,20 +611,20 @@ async fn update_asset(
 /// document's fifteen). `last_seen`, also indexed, moves with every document.
 async fn update_row(
     conn: &mut DbConn,
-    p: &Prepared<'_>,
+    p: &Prepared,
     asset_id: i64,
     rule: Rule,
     old: &StoredAsset,
 ) -> Result<(), sqlx::Error> {
-    let hw = &p.inv.hardware;
+    let hw = &p.inv().hardware;
     let mut q: QueryBuilder<Db> = QueryBuilder::new("UPDATE assets SET ");
     let mut set = q.separated(", ");
     set.push("name = ")
-        .push_bind_unseparated(&p.inv.host.hostname);
+        .push_bind_unseparated(&p.inv().host.hostname);
     set.push("serial = ").push_bind_unseparated(&p.serial);
     set.push("uuid = ").push_bind_unseparated(&p.uuid);
     set.push("machine_id = ")
-        .push_bind_unseparated(&p.inv.host.machine_id);
+        .push_bind_unseparated(&p.inv().host.machine_id);
     set.push("manufacturer = ")
         .push_bind_unseparated(&hw.manufacturer);
     set.push("model = ").push_bind_unseparated(&hw.model);
@@ -552,7 +671,7 @@ async fn update_row(
 fn history_of(
     old: &StoredAsset,
     old_software: Option<&[SoftwareRow]>,
-    p: &Prepared<'_>,
+    p: &Prepared,
 ) -> Result<Vec<Change>, IngestError> {
     let mut changes = Vec::new();
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
@@ -563,7 +682,7 @@ fn history_of(
                     p.software()?.iter().map(SoftwareRow::package).collect();
                 changes.extend(history::diff(
                     &Snapshot::of(&old_inv, &old_packages),
-                    &Snapshot::of(p.inv, &new_packages),
+                    &Snapshot::of(p.inv(), &new_packages),
                 ));
             }
             // Same digest, same packages: only the other tracked fields can differ.
@@ -582,11 +701,11 @@ fn history_of(
                     new: Some("computer".into()),
                 });
             }
-            if old.name.as_deref() != Some(p.inv.host.hostname.as_str()) {
+            if old.name.as_deref() != Some(p.inv().host.hostname.as_str()) {
                 changes.push(Change {
                     field: "hostname",
                     old: old.name.clone(),
-                    new: Some(p.inv.host.hostname.clone()),
+                    new: Some(p.inv().host.hostname.clone()),
                 });
             }
         }
@@ -607,7 +726,7 @@ struct Preview {
 }
 
 impl Preview {
-    async fn read(pool: &sqlx::Pool<Db>, p: &Prepared<'_>) -> Result<Option<Preview>, IngestError> {
+    async fn read(pool: &sqlx::Pool<Db>, p: &Prepared) -> Result<Option<Preview>, IngestError> {
         let rows = sqlx::query(
             "SELECT a.id, a.kind, a.name, a.facts, a.software_digest FROM sources s
              JOIN assets a ON a.id = s.asset_id

@@ -144,7 +144,11 @@ pub struct Store {
     /// SQLite: keeps the background checkpoint running while the store lives.
     _checkpoint: Option<checkpoint::Stop>,
     software_hints: Arc<inventory::SoftwareHints>,
+    inventory_queue: Arc<inventory::InventoryQueue>,
 }
+
+/// This process's write lock, held before a transaction is opened.
+pub(crate) struct WriteGuard(OwnedMutexGuard<()>);
 
 /// A write transaction and the in-process write lock it holds. Dropped without
 /// [`WriteTx::commit`], it rolls back.
@@ -232,6 +236,7 @@ impl Store {
             write_lock,
             _checkpoint: checkpoint,
             software_hints: Arc::default(),
+            inventory_queue: Arc::default(),
         })
     }
 
@@ -251,7 +256,18 @@ impl Store {
     }
 
     pub async fn write(&self) -> Result<WriteTx, sqlx::Error> {
-        let guard = self.write_lock.clone().lock_owned().await;
+        let guard = self.lock_writes().await;
+        self.begin(guard).await
+    }
+
+    /// This collector's turn to write, before any transaction is opened.
+    pub(crate) async fn lock_writes(&self) -> WriteGuard {
+        WriteGuard(self.write_lock.clone().lock_owned().await)
+    }
+
+    /// Opens the write transaction of a turn taken with [`Store::lock_writes`].
+    pub(crate) async fn begin(&self, guard: WriteGuard) -> Result<WriteTx, sqlx::Error> {
+        let WriteGuard(guard) = guard;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
