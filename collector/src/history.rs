@@ -33,6 +33,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(inv: &Inventory, software: &[Package]) -> Snapshot {
+        Snapshot::with(inv, software.to_vec())
+    }
+
+    /// [`Snapshot::of`], taking the packages.
+    pub fn with(inv: &Inventory, mut software: Vec<Package>) -> Snapshot {
         let hw = &inv.hardware;
         let list = |items: Vec<String>| (!items.is_empty()).then(|| items.join(", "));
         let scalars = vec![
@@ -58,7 +63,6 @@ impl Snapshot {
             ("mac_addresses", list(inv.physical_macs())),
             ("ip_addresses", list(facts::inventory_addresses(inv))),
         ];
-        let mut software = software.to_vec();
         software.sort();
         software.dedup();
         Snapshot { scalars, software }

@@ -99,23 +99,40 @@ pub enum IngestError {
     Database(#[from] sqlx::Error),
 }
 
-/// The facts column: the inventory without its software (stored as rows), built field by
-/// field rather than by cloning the whole inventory and its hundreds of packages.
+/// The facts column: the inventory without its software (stored apart, see [`software`]),
+/// serialised from borrowed parts: the same JSON as the inventory with an empty list, without
+/// copying the document.
 fn facts_json(inv: &Inventory) -> String {
-    let without_software = Inventory {
-        host: inv.host.clone(),
-        os: inv.os.clone(),
-        hardware: inv.hardware.clone(),
-        cpus: inv.cpus.clone(),
-        memory: inv.memory.clone(),
-        disks: inv.disks.clone(),
-        filesystems: inv.filesystems.clone(),
-        network: inv.network.clone(),
-        software: Vec::new(),
-        software_unchanged: None,
-        users: inv.users.clone(),
+    use parc_shared::inventory::{
+        Cpu, Disk, Filesystem, Hardware, Host, Memory, Network, OperatingSystem, Software, Users,
     };
-    serde_json::to_string(&without_software).expect("inventory serialises")
+    /// [`Inventory`]'s fields in its order (`software_unchanged` is never stored).
+    #[derive(Serialize)]
+    struct Facts<'a> {
+        host: &'a Host,
+        os: &'a OperatingSystem,
+        hardware: &'a Hardware,
+        cpus: &'a [Cpu],
+        memory: &'a Memory,
+        disks: &'a [Disk],
+        filesystems: &'a [Filesystem],
+        network: &'a Network,
+        software: &'a [Software],
+        users: &'a Users,
+    }
+    serde_json::to_string(&Facts {
+        host: &inv.host,
+        os: &inv.os,
+        hardware: &inv.hardware,
+        cpus: &inv.cpus,
+        memory: &inv.memory,
+        disks: &inv.disks,
+        filesystems: &inv.filesystems,
+        network: &inv.network,
+        software: &[],
+        users: &inv.users,
+    })
+    .expect("inventory serialises")
 }
 
 /// An inventory made ready for the store: every value the transaction binds or compares that
@@ -571,11 +588,11 @@ async fn update_asset(
         Some(changes) => changes,
         None => {
             let old_software = if software_changed {
-                Some(software::load(&mut *conn, asset_id).await?)
+                Some(software::load_packages(&mut *conn, asset_id).await?)
             } else {
                 None
             };
-            history_of(&old, old_software.as_deref(), p)?
+            history_of(&old, old_software, p)?
         }
     };
     if old.site_id != p.site.id {
@@ -667,22 +684,21 @@ async fn update_row(
 }
 
 /// The history entries a document adds to the asset stored as `old`: the tracked fields that
-/// differ, and the packages when the list changed (`old_software` is then the stored list).
+/// differ, and the packages when the list changed (`old_software` is then the stored list's).
 fn history_of(
     old: &StoredAsset,
-    old_software: Option<&[SoftwareRow]>,
+    old_software: Option<Vec<Package>>,
     p: &Prepared,
 ) -> Result<Vec<Change>, IngestError> {
     let mut changes = Vec::new();
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
         Some(Ok(old_inv)) => match old_software {
-            Some(rows) => {
-                let old_packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
+            Some(old_packages) => {
                 let new_packages: Vec<Package> =
                     p.software()?.iter().map(SoftwareRow::package).collect();
                 changes.extend(history::diff(
-                    &Snapshot::of(&old_inv, &old_packages),
-                    &Snapshot::of(p.inv(), &new_packages),
+                    &Snapshot::with(&old_inv, old_packages),
+                    &Snapshot::with(p.inv(), new_packages),
                 ));
             }
             // Same digest, same packages: only the other tracked fields can differ.
@@ -752,10 +768,10 @@ impl Preview {
             return Ok(None);
         }
         let old_software = match changed {
-            true => Some(software::load(pool, asset_id).await?),
+            true => Some(software::load_packages(pool, asset_id).await?),
             false => None,
         };
-        let changes = history_of(&asset, old_software.as_deref(), p)?;
+        let changes = history_of(&asset, old_software, p)?;
         Ok(Some(Preview {
             asset_id,
             asset,
@@ -1203,6 +1219,27 @@ mod tests {
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn facts_are_the_inventory_without_its_list() {
+        let mut inv = Inventory::default();
+        inv.host.hostname = "pc-1".into();
+        inv.cpus.push(Default::default());
+        inv.users.local.push(Default::default());
+        inv.software.push(parc_shared::inventory::Software {
+            name: "curl".into(),
+            ..Default::default()
+        });
+        inv.software_unchanged = Some("d".into());
+        let without = Inventory {
+            software: Vec::new(),
+            software_unchanged: None,
+            ..inv.clone()
+        };
+        assert_eq!(facts_json(&inv), serde_json::to_string(&without).unwrap());
+        let back: Inventory = serde_json::from_str(&facts_json(&inv)).unwrap();
+        assert_eq!(back, without);
     }
 
     #[test]

@@ -188,6 +188,55 @@ fn parse(asset_id: i64, text: Option<&str>) -> Vec<SoftwareRow> {
     }
 }
 
+/// The asset's packages as history compares them (name, version, architecture), sorted; the
+/// other fields of the stored list are skipped, not built.
+pub async fn load_packages<'c, E>(executor: E, asset_id: i64) -> Result<Vec<Package>, sqlx::Error>
+where
+    E: Executor<'c, Database = Db>,
+{
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
+            .bind(asset_id)
+            .fetch_optional(executor)
+            .await?;
+    Ok(parse_packages(asset_id, text.as_deref()))
+}
+
+fn parse_packages(asset_id: i64, text: Option<&str>) -> Vec<Package> {
+    use serde::de::IgnoredAny;
+    #[derive(Deserialize)]
+    struct StoredPackage(
+        String,
+        Option<String>,
+        Option<String>,
+        IgnoredAny,
+        IgnoredAny,
+        IgnoredAny,
+        IgnoredAny,
+    );
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<Vec<StoredPackage>>(text) {
+        Ok(stored) => {
+            let mut packages: Vec<Package> = stored
+                .into_iter()
+                .map(|s| Package {
+                    name: s.0,
+                    version: s.1,
+                    arch: s.2,
+                })
+                .collect();
+            packages.sort();
+            packages
+        }
+        Err(e) => {
+            tracing::warn!(asset_id, error = %e, "stored software list unreadable");
+            Vec::new()
+        }
+    }
+}
+
 /// Merging `from` into `into`: `into` keeps both lists (its digest is cleared by the merge, so
 /// the next inventory rewrites the list it reports).
 pub async fn merge(conn: &mut DbConn, into: i64, from: i64) -> Result<(), sqlx::Error> {
@@ -318,5 +367,17 @@ mod tests {
             (got[0].size_bytes, got[0].publisher.as_deref()),
             (Some(12), Some("P"))
         );
+    }
+
+    #[test]
+    fn packages_are_read_from_the_stored_list_without_the_other_fields() {
+        let mut rows = vec![row("zlib", "1.3"), row("curl", "8.5"), row("curl", "7.88")];
+        rows[1].arch = Some("amd64".into());
+        rows[1].install_date = Some("2026-01-01T00:00:00.000000Z".into());
+        rows.sort();
+        let want: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
+        assert_eq!(parse_packages(1, Some(&to_json(&rows))), want);
+        assert_eq!(parse_packages(1, None), Vec::<Package>::new());
+        assert_eq!(parse_packages(1, Some("{not a list")), Vec::<Package>::new());
     }
 }
