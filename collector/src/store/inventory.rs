@@ -36,7 +36,7 @@ mod bulk;
 
 use bulk::{Bulk, Placeholders};
 
-use super::software::{self, SoftwareRow};
+use super::software;
 use super::tokens::Site;
 use super::{ts, Store, WriteGuard};
 use crate::facts;
@@ -157,7 +157,7 @@ struct Prepared {
     /// The sorted list and its stored form: needed only when the list is new or changed, so
     /// built before the lock unless this collector stored the same digest for the agent last
     /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
-    software: OnceLock<Vec<SoftwareRow>>,
+    software: OnceLock<Vec<usize>>,
     software_json: OnceLock<String>,
     addresses: Vec<String>,
     reported_json: String,
@@ -212,7 +212,8 @@ impl Prepared {
 
     /// The list, when the document carries one; the asset's stored list must otherwise be
     /// the claimed one, else the document is refused.
-    fn software(&self) -> Result<&[SoftwareRow], IngestError> {
+    /// The list's stored order ([`software::stored_order`]).
+    fn software(&self) -> Result<&[usize], IngestError> {
         if self.list_left_out {
             return Err(IngestError::SoftwareListUnknown {
                 digest: self.digest.clone(),
@@ -220,12 +221,14 @@ impl Prepared {
         }
         Ok(self
             .software
-            .get_or_init(|| SoftwareRow::list_of(self.inv())))
+            .get_or_init(|| software::stored_order(self.inv())))
     }
 
     fn software_json(&self) -> Result<&str, IngestError> {
-        let rows = self.software()?;
-        Ok(self.software_json.get_or_init(|| software::to_json(rows)))
+        let order = self.software()?;
+        Ok(self
+            .software_json
+            .get_or_init(|| software::to_json_in(self.inv(), order)))
     }
 }
 
@@ -694,8 +697,7 @@ fn history_of(
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
         Some(Ok(old_inv)) => match old_software {
             Some(old_packages) => {
-                let new_packages: Vec<Package> =
-                    p.software()?.iter().map(SoftwareRow::package).collect();
+                let new_packages = software::packages_in(p.inv(), p.software()?);
                 changes.extend(history::diff(
                     &Snapshot::with(&old_inv, old_packages),
                     &Snapshot::with(p.inv(), new_packages),

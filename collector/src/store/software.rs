@@ -2,7 +2,7 @@
 //! JSON (see migrations/*/0008_software_lists.sql for why not a row per package).
 //!
 //! The list is rendered and digested from the document before the write lock is taken
-//! ([`SoftwareRow::list_of`], [`digest`], [`to_json`]); inside the transaction it is one value
+//! ([`stored_order`], [`digest_of`], [`to_json_in`]); inside the transaction it is one value
 //! written ([`save`]) or, when the digest says it changed, one value read back ([`load`]) for
 //! the history.
 
@@ -28,7 +28,9 @@ pub struct SoftwareRow {
 }
 
 impl SoftwareRow {
-    /// The inventory's packages, sorted.
+    /// The inventory's packages, sorted: the reference for [`stored_order`], which finds the
+    /// same order without the copies.
+    #[cfg(test)]
     pub fn list_of(inv: &Inventory) -> Vec<SoftwareRow> {
         let mut rows: Vec<SoftwareRow> = inv
             .software
@@ -121,6 +123,67 @@ impl From<Stored> for SoftwareRow {
             source: s.6,
         }
     }
+}
+
+/// Where each of the inventory's packages goes in its stored list: the order of the
+/// [`SoftwareRow`]s [`SoftwareRow::list_of`] builds, found without copying the packages.
+pub fn stored_order(inv: &Inventory) -> Vec<usize> {
+    let key = |i: &usize| {
+        let s = &inv.software[*i];
+        (
+            &s.name,
+            &s.version,
+            &s.arch,
+            &s.publisher,
+            s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            // Stored as [`ts`] text, whose order is the dates' order.
+            s.install_date,
+            &s.source,
+        )
+    };
+    let mut order: Vec<usize> = (0..inv.software.len()).collect();
+    order.sort_by(|a, b| key(a).cmp(&key(b)));
+    order
+}
+
+/// [`to_json`] of the inventory's list, in `order` ([`stored_order`]).
+pub fn to_json_in(inv: &Inventory, order: &[usize]) -> String {
+    let dates: Vec<Option<String>> = order
+        .iter()
+        .map(|&i| inv.software[i].install_date.map(ts))
+        .collect();
+    let stored: Vec<StoredRef<'_>> = order
+        .iter()
+        .zip(&dates)
+        .map(|(&i, date)| {
+            let s = &inv.software[i];
+            StoredRef(
+                &s.name,
+                s.version.as_deref(),
+                s.arch.as_deref(),
+                s.publisher.as_deref(),
+                s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+                date.as_deref(),
+                &s.source,
+            )
+        })
+        .collect();
+    serde_json::to_string(&stored).expect("software rows serialise")
+}
+
+/// The inventory's packages as history compares them, in `order`.
+pub fn packages_in(inv: &Inventory, order: &[usize]) -> Vec<Package> {
+    order
+        .iter()
+        .map(|&i| {
+            let s = &inv.software[i];
+            Package {
+                name: s.name.clone(),
+                version: s.version.clone(),
+                arch: s.arch.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The stored form of a list.
@@ -336,6 +399,11 @@ mod tests {
                 ..Default::default()
             };
             assert_eq!(digest_of(&inv), digest(&SoftwareRow::list_of(&inv)));
+            let rows = SoftwareRow::list_of(&inv);
+            let order = stored_order(&inv);
+            assert_eq!(to_json_in(&inv, &order), to_json(&rows));
+            let packages: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
+            assert_eq!(packages_in(&inv, &order), packages);
             let mut reversed = inv.clone();
             reversed.software.reverse();
             assert_eq!(digest_of(&reversed), digest_of(&inv));
@@ -378,6 +446,9 @@ mod tests {
         let want: Vec<Package> = rows.iter().map(SoftwareRow::package).collect();
         assert_eq!(parse_packages(1, Some(&to_json(&rows))), want);
         assert_eq!(parse_packages(1, None), Vec::<Package>::new());
-        assert_eq!(parse_packages(1, Some("{not a list")), Vec::<Package>::new());
+        assert_eq!(
+            parse_packages(1, Some("{not a list")),
+            Vec::<Package>::new()
+        );
     }
 }
