@@ -93,11 +93,6 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 /// How long a writer waits for another process holding SQLite's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// SQLite reads pages this far into the file through a shared memory map instead of a
-/// read() into each connection's private 2 MB cache: in a storm most statements look up
-/// index pages no longer cached (pread was 4 % of the collector's CPU). The map is the
-/// kernel's page cache, shared by every connection and given back under memory pressure.
-const MMAP_SIZE: u64 = 1 << 30;
 
 /// The PostgreSQL advisory lock key every write transaction takes (see the module docs).
 /// Arbitrary but fixed: every collector sharing a database must use the same one. "PARCWRT1".
@@ -183,7 +178,7 @@ impl Store {
                             conn.execute(
                                 format!(
                                     "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                                     PRAGMA busy_timeout = {}; PRAGMA mmap_size = {MMAP_SIZE}; {}",
+                                     PRAGMA busy_timeout = {}; {}",
                                     BUSY_TIMEOUT.as_millis(),
                                     checkpoint::CONNECTION_PRAGMA
                                 )
