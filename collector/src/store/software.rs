@@ -225,30 +225,10 @@ pub async fn load<'c, E>(executor: E, asset_id: i64) -> Result<Vec<SoftwareRow>,
 where
     E: Executor<'c, Database = Db>,
 {
-    let text: Option<String> =
-        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
-            .bind(asset_id)
-            .fetch_optional(executor)
-            .await?;
-    Ok(parse(asset_id, text.as_deref()))
-}
-
-fn parse(asset_id: i64, text: Option<&str>) -> Vec<SoftwareRow> {
-    let Some(text) = text else {
-        return Vec::new();
-    };
-    match serde_json::from_str::<Vec<Stored>>(text) {
-        Ok(stored) => {
-            let mut rows: Vec<SoftwareRow> = stored.into_iter().map(SoftwareRow::from).collect();
-            // Lists written by the migration keep the old row order.
-            rows.sort();
-            rows
-        }
-        Err(e) => {
-            tracing::warn!(asset_id, error = %e, "stored software list unreadable");
-            Vec::new()
-        }
-    }
+    Ok(parse(
+        asset_id,
+        list_text(executor, asset_id).await?.as_deref(),
+    ))
 }
 
 /// The asset's packages as history compares them (name, version, architecture), sorted; the
@@ -257,41 +237,44 @@ pub async fn load_packages<'c, E>(executor: E, asset_id: i64) -> Result<Vec<Pack
 where
     E: Executor<'c, Database = Db>,
 {
-    let text: Option<String> =
-        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
-            .bind(asset_id)
-            .fetch_optional(executor)
-            .await?;
-    Ok(parse_packages(asset_id, text.as_deref()))
+    Ok(parse_packages(
+        asset_id,
+        list_text(executor, asset_id).await?.as_deref(),
+    ))
+}
+
+async fn list_text<'c, E>(executor: E, asset_id: i64) -> Result<Option<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Db>,
+{
+    sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
+        .bind(asset_id)
+        .fetch_optional(executor)
+        .await
+}
+
+fn parse(asset_id: i64, text: Option<&str>) -> Vec<SoftwareRow> {
+    parse_sorted::<Stored, SoftwareRow>(asset_id, text)
 }
 
 fn parse_packages(asset_id: i64, text: Option<&str>) -> Vec<Package> {
-    use serde::de::IgnoredAny;
-    #[derive(Deserialize)]
-    struct StoredPackage(
-        String,
-        Option<String>,
-        Option<String>,
-        IgnoredAny,
-        IgnoredAny,
-        IgnoredAny,
-        IgnoredAny,
-    );
+    parse_sorted::<StoredPackage, Package>(asset_id, text)
+}
+
+/// A stored list as `T`s, sorted (lists written by the migration keep the old row order).
+fn parse_sorted<S, T>(asset_id: i64, text: Option<&str>) -> Vec<T>
+where
+    S: serde::de::DeserializeOwned,
+    T: From<S> + Ord,
+{
     let Some(text) = text else {
         return Vec::new();
     };
-    match serde_json::from_str::<Vec<StoredPackage>>(text) {
+    match serde_json::from_str::<Vec<S>>(text) {
         Ok(stored) => {
-            let mut packages: Vec<Package> = stored
-                .into_iter()
-                .map(|s| Package {
-                    name: s.0,
-                    version: s.1,
-                    arch: s.2,
-                })
-                .collect();
-            packages.sort();
-            packages
+            let mut list: Vec<T> = stored.into_iter().map(T::from).collect();
+            list.sort();
+            list
         }
         Err(e) => {
             tracing::warn!(asset_id, error = %e, "stored software list unreadable");
@@ -300,15 +283,32 @@ fn parse_packages(asset_id: i64, text: Option<&str>) -> Vec<Package> {
     }
 }
 
+/// A stored row's fields that history compares; the others are skipped, not built.
+#[derive(Deserialize)]
+struct StoredPackage(
+    String,
+    Option<String>,
+    Option<String>,
+    serde::de::IgnoredAny,
+    serde::de::IgnoredAny,
+    serde::de::IgnoredAny,
+    serde::de::IgnoredAny,
+);
+
+impl From<StoredPackage> for Package {
+    fn from(s: StoredPackage) -> Package {
+        Package {
+            name: s.0,
+            version: s.1,
+            arch: s.2,
+        }
+    }
+}
+
 /// Merging `from` into `into`: `into` keeps both lists (its digest is cleared by the merge, so
 /// the next inventory rewrites the list it reports).
 pub async fn merge(conn: &mut DbConn, into: i64, from: i64) -> Result<(), sqlx::Error> {
-    let from_text: Option<String> =
-        sqlx::query_scalar("SELECT list FROM asset_software WHERE asset_id = $1")
-            .bind(from)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(from_text) = from_text else {
+    let Some(from_text) = list_text(&mut *conn, from).await? else {
         return Ok(());
     };
     let mut rows = load(&mut *conn, into).await?;
