@@ -43,23 +43,14 @@ fn in_flight(collector: &Collector) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The log without terminal colour codes.
+/// The agent's log, written to a file: plain text, no terminal colour codes.
 fn plain(log: &Path) -> String {
-    let raw = std::fs::read_to_string(log).unwrap_or_default();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        !text.contains('\u{1b}'),
+        "a log written to a file holds terminal colour codes: {text}"
+    );
+    text
 }
 
 /// The `retry_in` of the agent's "delivery postponed" line, in seconds.

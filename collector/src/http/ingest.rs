@@ -27,7 +27,7 @@ use crate::store::inventory::InventoryOutcome;
 use crate::store::snmp::SnmpOutcome;
 use crate::store::tokens::Site;
 
-#[tracing::instrument(skip_all, fields(site))]
+#[tracing::instrument(level = "debug", skip_all, fields(site))]
 pub async fn post_inventory(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -53,6 +53,7 @@ async fn inventory(
     let outcome = state.store.ingest_inventory(&site, doc.clone()).await?;
     slot.served();
     tracing::info!(
+        site = %site.name,
         document_id = %doc.header.document_id,
         hostname = %doc.body.host.hostname,
         asset_id = outcome.asset_id,
@@ -70,7 +71,7 @@ async fn inventory(
     Ok((status, outcome))
 }
 
-#[tracing::instrument(skip_all, fields(site))]
+#[tracing::instrument(level = "debug", skip_all, fields(site))]
 pub async fn post_discovery(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,7 +107,7 @@ async fn discovery(
     Ok((StatusCode::OK, outcome))
 }
 
-#[tracing::instrument(skip_all, fields(site))]
+#[tracing::instrument(level = "debug", skip_all, fields(site))]
 pub async fn post_snmp(
     State(state): State<AppState>,
     headers: HeaderMap,
