@@ -164,8 +164,9 @@ async fn recorded<O: Recorded + Serialize>(
 }
 
 /// A permit to receive one document, held until the response is built. When every slot is
-/// taken the document waits up to [`SLOT_WAIT`] (at most [`MAX_WAITING`] of them at once);
-/// then the agent is told when to come back, at the pace the collector is serving (see
+/// taken the document waits up to [`SLOT_WAIT`], if the documents already waiting are few
+/// enough to be served within it ([`Pacer::may_wait`]); otherwise, or when the wait runs out,
+/// the agent is told when to come back, at the pace the collector is serving (see
 /// [`Pacer`]).
 async fn intake_slot(state: &AppState) -> Result<Slot, ApiError> {
     let admission = &*ADMISSION;
@@ -173,7 +174,7 @@ async fn intake_slot(state: &AppState) -> Result<Slot, ApiError> {
         return Ok(Slot::new(permit));
     }
     let waiting = Waiting::enter(&admission.waiting);
-    if waiting.ahead >= MAX_WAITING {
+    if !admission.may_wait(waiting.ahead) {
         drop(waiting);
         return Err(refuse(admission).await);
     }
@@ -196,8 +197,11 @@ async fn refuse(admission: &Admission) -> ApiError {
 /// How long a document may wait for an intake slot before its agent gets a 429: short, so
 /// that an agent hears "later" well within its timeout (and the p99 target of 200 ms).
 pub const SLOT_WAIT: Duration = Duration::from_millis(100);
-/// Documents waiting for a slot at once; beyond it agents get a 429 without waiting.
-pub const MAX_WAITING: usize = 2 * super::INTAKE_SLOTS as usize;
+/// Documents that may wait for a slot at once, however fast documents are served: a waiting
+/// request holds a connection but not yet its body.
+pub const MAX_WAITING: usize = 8 * super::INTAKE_SLOTS as usize;
+/// Documents that may always wait, however slowly documents are served.
+pub const MIN_WAITING: usize = 2 * super::INTAKE_SLOTS as usize;
 /// The longest wait a 429 asks for, whatever the backlog.
 pub const MAX_RETRY_AFTER_SECS: u64 = 120;
 
@@ -261,6 +265,10 @@ impl Admission {
         self.origin.elapsed().as_secs_f64()
     }
 
+    fn may_wait(&self, ahead: usize) -> bool {
+        self.pacer.lock().expect("pacer lock").may_wait(ahead)
+    }
+
     fn book(&self) -> Booking {
         let now = self.now();
         self.pacer.lock().expect("pacer lock").book(now)
@@ -310,6 +318,17 @@ impl Pacer {
     /// Documents per second the slots are serving.
     pub fn rate(&self) -> f64 {
         f64::from(INTAKE_SLOTS) / self.service_secs
+    }
+
+    /// Whether a document with `ahead` documents already waiting for a slot should wait too:
+    /// when they can be served within [`SLOT_WAIT`] at the current rate, bounded by
+    /// [`MIN_WAITING`] and [`MAX_WAITING`]. A 429 costs the agent a new request (a new
+    /// connection and TLS handshake) a second later, so it is kept for a backlog a short wait
+    /// would not clear: in a storm of 64 agents at once, a fixed 16 refused about one request
+    /// per document stored.
+    pub fn may_wait(&self, ahead: usize) -> bool {
+        let served_within_wait = (self.rate() * SLOT_WAIT.as_secs_f64()).round() as usize;
+        ahead < served_within_wait.clamp(MIN_WAITING, MAX_WAITING)
     }
 
     /// Books a return time for an agent refused at `now`.
@@ -508,6 +527,33 @@ async fn drain(mut body: Body) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_wait_for_a_slot_when_the_backlog_clears_within_the_wait() {
+        // (seconds a document spends in its slot, documents already waiting, may wait)
+        let cases = [
+            // 8 slots at 100 ms: 80/s, 8 served within 100 ms; the floor lets 16 wait.
+            (0.1, 0, true),
+            (0.1, MIN_WAITING - 1, true),
+            (0.1, MIN_WAITING, false),
+            // 8 slots at 20 ms: 400/s, 40 served within 100 ms.
+            (0.02, 39, true),
+            (0.02, 40, false),
+            // 8 slots at 1 ms: 8,000/s; the cap holds.
+            (0.001, MAX_WAITING - 1, true),
+            (0.001, MAX_WAITING, false),
+            // Minutes per document: the floor still holds.
+            (60.0, MIN_WAITING - 1, true),
+            (60.0, MIN_WAITING, false),
+        ];
+        for (service, ahead, expected) in cases {
+            let mut p = Pacer::new();
+            for _ in 0..1000 {
+                p.served(service);
+            }
+            assert_eq!(p.may_wait(ahead), expected, "{service} s, {ahead} ahead");
+        }
+    }
 
     #[test]
     fn refused_agents_are_booked_at_the_serving_pace() {
