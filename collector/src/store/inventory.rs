@@ -338,6 +338,12 @@ impl Store {
                 outcomes
             }
         };
+        self.inventories_stored(
+            outcomes
+                .iter()
+                .filter(|o| o.as_ref().is_ok_and(|o| !o.duplicate))
+                .count(),
+        );
         for (q, outcome) in batch.into_iter().zip(outcomes) {
             if outcome.as_ref().is_ok_and(|o| !o.duplicate) {
                 self.software_hints

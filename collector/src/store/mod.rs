@@ -65,6 +65,7 @@ pub mod org;
 pub mod reports;
 pub mod snmp;
 pub mod software;
+mod statistics;
 pub mod sweep_jobs;
 pub mod tokens;
 pub mod users;
@@ -140,6 +141,8 @@ pub struct Store {
     _checkpoint: Option<checkpoint::Stop>,
     software_hints: Arc<inventory::SoftwareHints>,
     inventory_queue: Arc<inventory::InventoryQueue>,
+    /// PostgreSQL: when to analyse the lookup tables (see [`statistics`]).
+    growth: Arc<statistics::Growth>,
 }
 
 /// This process's write lock, held before a transaction is opened.
@@ -232,6 +235,7 @@ impl Store {
             _checkpoint: checkpoint,
             software_hints: Arc::default(),
             inventory_queue: Arc::default(),
+            growth: Arc::default(),
         })
     }
 
