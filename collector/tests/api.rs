@@ -10,6 +10,7 @@ use axum::http::{header, Request, StatusCode};
 use chrono::{Duration, Utc};
 use common::{gzip, post, send};
 use parc_collector::http::AppState;
+use parc_collector::store::Backend;
 use parc_shared::inventory::{NetworkInterface, Software};
 use parc_shared::{
     DiscoveredHost, Discovery, Document, DocumentHeader, HardwareId, Inventory, ProbeMethod,
@@ -830,4 +831,61 @@ async fn busy_collector_answers_429_with_retry_after() {
     drop(held);
     let (status, _) = post_bytes(&e, "/api/v1/inventories", body, None).await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+/// On PostgreSQL a collector analyses the lookup tables itself once it has stored its first
+/// inventories (store/statistics.rs): without statistics the planner answered each lookup with
+/// scans of every MAC, address and agent row. SQLite's planner needs none, and gets none.
+#[tokio::test]
+async fn lookup_tables_are_analysed_after_the_first_inventories() {
+    let e = env().await;
+    let first = parc_collector::store::statistics::FIRST_ANALYSIS;
+    for i in 0..first {
+        let mut doc = inventory(&PC1, Utc::now());
+        doc.header.agent_id = Uuid::from_u128(1_000 + u128::from(i));
+        doc.body.host.hostname = format!("pc-{i:04}");
+        doc.body.hardware.serial = HardwareId::serial(&format!("SN{i:06}"));
+        doc.body.hardware.uuid = None;
+        doc.body.network.interfaces[0].mac =
+            Some(format!("00:1a:2b:3c:{:02x}:{:02x}", i / 256, i % 256));
+        let (status, answer) = send(
+            &e.app,
+            common::document("/api/v1/inventories", &e.token, &doc),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "inventory {i}: {answer}");
+    }
+    match e.store.backend() {
+        Backend::Postgres => {
+            // Well within autovacuum's naptime (a minute), so only the collector can have
+            // analysed them.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let analysed: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL
+                     AND relname IN ('assets', 'asset_macs', 'asset_addresses', 'sources', 'documents')",
+                )
+                .fetch_one(e.store.pool())
+                .await
+                .unwrap();
+                if analysed == 5 {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{analysed} of 5 tables analysed after {first} inventories"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        Backend::Sqlite => {
+            let stat1: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'",
+            )
+            .fetch_one(e.store.pool())
+            .await
+            .unwrap();
+            assert_eq!(stat1, 0, "SQLite was analysed");
+        }
+    }
 }

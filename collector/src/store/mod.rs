@@ -65,7 +65,7 @@ pub mod org;
 pub mod reports;
 pub mod snmp;
 pub mod software;
-mod statistics;
+pub mod statistics;
 pub mod sweep_jobs;
 pub mod tokens;
 pub mod users;
