@@ -4,7 +4,7 @@
 # machine), and every file, mode and maintainer script is in packaging/linux/ for review.
 #
 #   scripts/build-deb.sh            release binaries (what admins install)
-#   scripts/build-deb.sh --debug    the binaries of `cargo build --workspace --bins`, stripped
+#   scripts/build-deb.sh --debug    the binaries of `cargo build --workspace --bins --tests`, stripped
 #                                   (CI checks the packaging without a second, release build)
 #
 # Output: target/packages/parc-{agent,collector}_VERSION_ARCH.deb
@@ -24,7 +24,8 @@ done
 if [ "$profile" = release ]; then
   cargo build --release --locked -p parc-agent -p parc-collector
 else
-  cargo build --workspace --bins
+  # The command of scripts/test.sh, so that this reuses its build (same features).
+  cargo build --workspace --bins --tests
 fi
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

@@ -356,7 +356,7 @@ pub const RETRY_BASE: Duration = Duration::from_secs(30);
 pub const RETRY_CAP: Duration = Duration::from_secs(3600);
 
 /// The service's retry policy, apart from the clock so that a day-long collector outage can
-/// be simulated with shifted time (agent/tests/outage.rs): after a pass that went through,
+/// be simulated with shifted time (tests/tests/outage.rs): after a pass that went through,
 /// nothing to wait for; after one that stopped, the collector's Retry-After (capped, a
 /// collector cannot park its agents for days) or exponential backoff with full jitter.
 #[derive(Debug)]

@@ -27,16 +27,41 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// What cargo sets for the test process of a package, by prefix (not CARGO_HOME,
+/// CARGO_TARGET_DIR, CARGO_INCREMENTAL or other settings of the build itself).
+const PACKAGE_VARIABLES: &[&str] = &[
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
 /// Builds both binaries once per test process (cargo is a no-op when they are fresh).
 fn build_binaries() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // Cargo gives this test process the variables of its own package (CARGO_PKG_NAME,
+        // CARGO_MANIFEST_DIR, ..). Some build scripts (ring's) rerun when those change, so
+        // passing them on made this build and the next `cargo test` each compile ring and all
+        // that depends on it again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if PACKAGE_VARIABLES.iter().any(|p| name.starts_with(p)) {
+                build.env_remove(&*name);
+            }
+        }
+        let status = build
             .current_dir(workspace_root())
             // The same command as scripts/test.sh, so that features resolve identically and
-            // this is a no-op there instead of a rebuild.
-            .args(["build", "--workspace", "--bins"])
+            // this is a no-op there instead of a rebuild (the tests' dev-dependencies change
+            // features of shared crates, so a plain `--bins` would compile a second tree).
+            .args(["build", "--workspace", "--bins", "--tests"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");

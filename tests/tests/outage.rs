@@ -7,7 +7,7 @@
 //! scheduled attempt drains the spool into it. Only the waiting is skipped.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,31 +15,10 @@ use parc_agent::delivery::{flush, Client, Retry, RETRY_BASE, RETRY_CAP};
 use parc_agent::spool::{Kind, Spool};
 use parc_config::agent::ServerConfig;
 use parc_shared::{Document, DocumentHeader, Inventory, SourceKind};
+use parc_tests::collector_bin;
 use uuid::Uuid;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The real collector binary, built if needed (a no-op when `cargo test --workspace` built it).
-fn collector_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace())
-        .args(["build", "-p", "parc-collector", "--bin", "parc-collector"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    target.join("debug/parc-collector")
-}
 
 struct Collector {
     child: Child,
