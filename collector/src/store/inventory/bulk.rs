@@ -11,8 +11,11 @@
 //! the first storm. MACs, addresses and history still go through here. SQLite's anonymous `?` has no name
 //! to search and is bound in order, so on SQLite this builder writes `?`; on PostgreSQL, `$N`.
 //!
-//! Statements are run unprepared-and-uncached (`persistent(false)`): their text depends on the
-//! row count, so caching them would only fill each connection's statement cache.
+//! A statement's text depends on its row count. Those of up to [`CACHED_VALUES`] values (an
+//! inventory's MACs and addresses, a few history rows) are prepared once per connection and
+//! cached: they come in a few dozen texts, and on PostgreSQL an uncached statement costs a second
+//! round trip (Parse and Describe, then Bind and Execute) and a parse, under the write lock.
+//! Larger ones run uncached (`persistent(false)`), so as not to fill the statement cache.
 
 use sqlx::any::{AnyArguments, AnyQueryResult};
 use sqlx::{Arguments, Database, Encode, Type};
@@ -37,6 +40,9 @@ impl Placeholders {
         }
     }
 }
+
+/// The most values a statement may bind and still be cached; see the module docs.
+const CACHED_VALUES: usize = 64;
 
 /// A statement built from SQL text and bound values; see the module docs.
 pub(crate) struct Bulk<'args> {
@@ -96,7 +102,6 @@ impl<'args> Bulk<'args> {
     }
 
     /// Values bound so far.
-    #[cfg(test)]
     fn bound(&self) -> usize {
         self.bound
     }
@@ -107,8 +112,9 @@ impl<'args> Bulk<'args> {
     }
 
     pub(crate) async fn execute(self, conn: &mut DbConn) -> Result<AnyQueryResult, sqlx::Error> {
+        let cached = self.bound() <= CACHED_VALUES;
         sqlx::query_with(&self.sql, self.arguments)
-            .persistent(false)
+            .persistent(cached)
             .execute(&mut *conn)
             .await
     }
