@@ -269,13 +269,13 @@ impl Store {
         let WriteGuard(guard) = guard;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            // One round trip for both: a transaction opens with the lock taken.
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
+                self.pool
+                    .begin_with(format!(
+                        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+                    ))
+                    .await?
             }
         };
         Ok(WriteTx { tx, _guard: guard })
