@@ -1229,6 +1229,62 @@ mod tests {
         values.iter().map(|v| v.to_string()).collect()
     }
 
+    /// Copies of one document queued behind the write lock go in one batch; the second copy's
+    /// `documents` insert then fails, the batch is applied again one document at a time, and
+    /// every copy after the first is a replay of it.
+    #[tokio::test]
+    async fn copies_of_a_document_in_one_batch_are_stored_once() {
+        const COPIES: usize = 4;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::testing::database_url(dir.path()), 2)
+            .await
+            .unwrap();
+        let (_, token) = store.create_token("site-a").await.unwrap();
+        let site = store.authenticate(&token).await.unwrap().unwrap();
+        let mut inv = Inventory::default();
+        inv.host.hostname = "pc-1".into();
+        let doc = Arc::new(Document {
+            header: parc_shared::DocumentHeader::new(
+                uuid::Uuid::new_v4(),
+                SourceKind::AgentInventory,
+                Utc::now(),
+            ),
+            body: inv,
+        });
+
+        let held = store.lock_writes().await;
+        let copies: Vec<_> = (0..COPIES)
+            .map(|_| {
+                let (store, site, doc) = (store.clone(), site.clone(), doc.clone());
+                tokio::spawn(async move { store.ingest_inventory(&site, doc).await })
+            })
+            .collect();
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while store.inventories_waiting() < COPIES {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every copy queues for the lock");
+        drop(held);
+
+        let mut outcomes = Vec::new();
+        for copy in copies {
+            outcomes.push(copy.await.unwrap().unwrap());
+        }
+        let stored: Vec<_> = outcomes.iter().filter(|o| !o.duplicate).collect();
+        assert_eq!(stored.len(), 1, "{outcomes:?}");
+        assert!(stored[0].created);
+        assert!(outcomes.iter().all(|o| o.asset_id == stored[0].asset_id));
+        let counts = store.row_counts().await.unwrap();
+        let count = |table: &str| counts.iter().find(|(t, _)| *t == table).unwrap().1;
+        assert_eq!(
+            (count("assets"), count("documents"), count("history")),
+            (1, 1, 1),
+            "{counts:?}"
+        );
+    }
+
     #[test]
     fn facts_are_the_inventory_without_its_list() {
         let mut inv = Inventory::default();
