@@ -6,62 +6,16 @@
 //! fails against a closed loopback port; then a real `parc-collector` starts and the next
 //! scheduled attempt drains the spool into it. Only the waiting is skipped.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use parc_agent::delivery::{flush, Client, Retry, RETRY_BASE, RETRY_CAP};
 use parc_agent::spool::{Kind, Spool};
 use parc_config::agent::ServerConfig;
 use parc_shared::{Document, DocumentHeader, Inventory, SourceKind};
-use parc_tests::collector_bin;
+use parc_tests::{closed_loopback_url, Collector};
 use uuid::Uuid;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-struct Collector {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_collector(bin: &Path, db: &str) -> Collector {
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
-        .env("RUST_LOG", "warn")
-        .env("PARC_INITIAL_ADMIN_PASSWORD", "outage-test-admin-password")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    // Blocks until the collector prints its address (it does once it listens).
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.trim().strip_prefix("listening on ").map(String::from))
-        .expect("the collector reports its address");
-    Collector { child, url }
-}
-
-fn token(bin: &Path, db: &str) -> String {
-    let out = Command::new(bin)
-        .args(["token", "create", "--site", "outage", "--database", db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 fn client(url: &str, token: &str) -> Client {
     Client::new(&ServerConfig {
@@ -70,13 +24,6 @@ fn client(url: &str, token: &str) -> Client {
         timeout: Duration::from_secs(30),
     })
     .unwrap()
-}
-
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    drop(l);
-    url
 }
 
 fn inventory(agent_id: Uuid, hour: u64) -> Document<Inventory> {
@@ -102,7 +49,7 @@ async fn a_day_without_collector_spools_caps_backs_off_and_drains() {
     let agent_id = Uuid::new_v4();
     let mut rng = rand::thread_rng();
     let mut retry = Retry::new(RETRY_BASE, RETRY_CAP);
-    let away = client(&closed_port(), "token");
+    let away = client(&closed_loopback_url(), "token");
 
     // Virtual time since the collector went away.
     let mut now = Duration::ZERO;
@@ -162,10 +109,12 @@ async fn a_day_without_collector_spools_caps_backs_off_and_drains() {
     );
 
     // The collector comes back; the next scheduled attempt drains everything.
-    let bin = collector_bin();
-    let db = format!("sqlite://{}", dir.path().join("parc.db").display());
-    let collector = start_collector(&bin, &db);
-    let token = token(&bin, &db);
+    // The harness waits for the collector with a blocking HTTP client.
+    let (collector, token) = tokio::task::block_in_place(|| {
+        let collector = Collector::start(dir.path()).unwrap();
+        let token = collector.token("outage").unwrap();
+        (collector, token)
+    });
     let back = client(&collector.url, &token);
     let report = flush(&spool, &back).await.unwrap();
     assert_eq!(report.stopped, None, "{report:?}");
