@@ -55,7 +55,9 @@ pub enum ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::SoftwareListUnknown { .. } => ApiError::SoftwareListUnknown(e.to_string()),
+            IngestError::SoftwareListUnknown { .. } | IngestError::SoftwareDeltaUnusable(_) => {
+                ApiError::SoftwareListUnknown(e.to_string())
+            }
             IngestError::Database(e) => e.into(),
         }
     }

@@ -270,6 +270,30 @@ impl Body for Inventory {
                 );
             }
         }
+        if let Some(delta) = &self.software_delta {
+            for (field, value) in [("base", &delta.base), ("digest", &delta.digest)] {
+                if !parc_shared::is_software_digest(value) {
+                    return Err(format!(
+                        "body.software_delta.{field} must be a software list digest (64 \
+                         lowercase hexadecimal characters), not {:?}",
+                        value.chars().take(80).collect::<String>()
+                    ));
+                }
+            }
+            at_most("body.software_delta.added", delta.added.len(), MAX_SOFTWARE)?;
+            at_most(
+                "body.software_delta.removed",
+                delta.removed.len(),
+                MAX_SOFTWARE,
+            )?;
+            if !self.software.is_empty() || self.software_unchanged.is_some() {
+                return Err(
+                    "body.software_delta sends the software list as changes, but \
+                     body.software or body.software_unchanged is set too: send one of the three"
+                        .into(),
+                );
+            }
+        }
         at_most("body.cpus", self.cpus.len(), MAX_CPUS)?;
         at_most("body.disks", self.disks.len(), MAX_DISKS)?;
         at_most("body.filesystems", self.filesystems.len(), MAX_FILESYSTEMS)?;
@@ -505,6 +529,30 @@ mod tests {
                             "source": "dpkg"}]);
                 }),
                 "body.software is not empty",
+            ),
+            (
+                "software delta with a bad base",
+                inventory_json(|v| {
+                    v["body"]["software_delta"] =
+                        serde_json::json!({"base": "x", "digest": "0".repeat(64)});
+                }),
+                "body.software_delta.base must be a software list digest",
+            ),
+            (
+                "software delta without its digest",
+                inventory_json(|v| {
+                    v["body"]["software_delta"] = serde_json::json!({"base": "0".repeat(64)});
+                }),
+                "missing field `digest`",
+            ),
+            (
+                "software delta and a list",
+                inventory_json(|v| {
+                    v["body"]["software_delta"] =
+                        serde_json::json!({"base": "0".repeat(64), "digest": "1".repeat(64)});
+                    v["body"]["software_unchanged"] = "0".repeat(64).into();
+                }),
+                "send one of the three",
             ),
         ];
         for (name, bytes, want) in cases {

@@ -476,6 +476,7 @@ mod tests {
             duplicate,
             changes: 0,
             software_digest: None,
+            accepts_software_delta: false,
             software_list: (!duplicate).then_some(SoftwareList::Stored),
         }
     }

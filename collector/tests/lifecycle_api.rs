@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{TimeZone, DateTime, Duration, Utc};
 use common::{call, get, send, sql, user, NORD, SUD};
 use parc_collector::http::{router, AppState};
 use parc_collector::store::Store;
@@ -552,6 +552,194 @@ async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
         (status, &v["error"]),
         (StatusCode::CONFLICT, &json!("software_list_unknown"))
     );
+}
+
+fn package(name: &str, version: &str) -> parc_shared::inventory::Software {
+    parc_shared::inventory::Software {
+        name: name.into(),
+        version: Some(version.into()),
+        publisher: Some("Vendor".into()),
+        install_date: Some(Utc.with_ymd_and_hms(2026, 10, 1, 8, 30, 0).unwrap()),
+        source: "registry".into(),
+        ..Default::default()
+    }
+}
+
+/// `doc` as an agent sends it when the collector acknowledged `base` (whose digest is
+/// `base_digest`) and the list changed since.
+fn sending_changes(
+    mut doc: Document<Inventory>,
+    base: &[parc_shared::inventory::Software],
+    base_digest: &str,
+) -> Document<Inventory> {
+    let delta = parc_shared::SoftwareDelta::between(base, base_digest, &doc.body.software);
+    doc.body.software.clear();
+    doc.body.software_delta = Some(delta);
+    doc
+}
+
+#[tokio::test]
+async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged_one() {
+    let e = env().await;
+    let t0 = Utc::now() - Duration::hours(5);
+    let post = |doc: &Document<Inventory>| {
+        send(
+            &e.app,
+            common::document("/api/v1/inventories", &e.nord, doc),
+        )
+    };
+    let with = |at, list: &[parc_shared::inventory::Software]| {
+        let mut doc = inventory(&PC1, at);
+        doc.body.software = list.to_vec();
+        doc
+    };
+    let base = vec![
+        package("7-Zip", "23.01"),
+        package("Firefox", "128.0"),
+        package("VLC", "3.0.20"),
+    ];
+    let (status, v) = post(&with(t0, &base)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let a = v["asset_id"].as_i64().unwrap();
+    let base_digest = parc_shared::software_digest(&base);
+    assert_eq!(
+        (&v["software_digest"], &v["accepts_software_delta"]),
+        (&json!(base_digest), &json!(true))
+    );
+
+    // Firefox upgraded, Notepad++ installed: two packages sent, the whole list stored, and
+    // the history tells the upgrade and the installation.
+    let next = vec![
+        package("7-Zip", "23.01"),
+        package("Firefox", "129.0"),
+        package("Notepad++", "8.6"),
+        package("VLC", "3.0.20"),
+    ];
+    let next_digest = parc_shared::software_digest(&next);
+    let changes = sending_changes(with(t0 + Duration::hours(1), &next), &base, &base_digest);
+    assert_eq!(changes.body.software_delta.as_ref().unwrap().len(), 3);
+    let (status, v) = post(&changes).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["asset_id"].as_i64(),
+            &v["software_digest"],
+            v["duplicate"].as_bool()
+        ),
+        (Some(a), &json!(next_digest), Some(false)),
+        "{v}"
+    );
+    let stored = detail(&e, a).await;
+    let versions: Vec<String> = stored["software"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["name"].as_str().unwrap(),
+                s["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "7-Zip 23.01",
+            "Firefox 129.0",
+            "Notepad++ 8.6",
+            "VLC 3.0.20"
+        ]
+    );
+    let software_history: Vec<String> = history(&e, a)
+        .await
+        .iter()
+        .filter(|h| {
+            h["field"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("software"))
+        })
+        .map(|h| format!("{} {} -> {}", h["field"], h["old"], h["new"]))
+        .collect();
+    assert!(
+        software_history
+            .iter()
+            .any(|h| h.contains("Firefox") && h.contains("129.0")),
+        "{software_history:?}"
+    );
+    assert!(
+        software_history.iter().any(|h| h.contains("Notepad++")),
+        "{software_history:?}"
+    );
+
+    // The same document again: a replay, nothing written twice.
+    let (status, v) = post(&changes).await;
+    assert_eq!(
+        (status, &v["duplicate"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
+
+    // Changes against a list the asset no longer holds, or that lead elsewhere than they
+    // claim: 409 with the code agents match on, and nothing written.
+    let stale = sending_changes(
+        with(t0 + Duration::hours(2), &base[..2]),
+        &base,
+        &base_digest,
+    );
+    let (status, v) = post(&stale).await;
+    assert_eq!(
+        (status, &v["error"]),
+        (StatusCode::CONFLICT, &json!("software_list_unknown")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("software_delta"),
+        "{v}"
+    );
+    let mut lying = sending_changes(
+        with(t0 + Duration::hours(2), &next[..3]),
+        &next,
+        &next_digest,
+    );
+    lying.body.software_delta.as_mut().unwrap().digest = base_digest.clone();
+    let (status, v) = post(&lying).await;
+    assert_eq!(
+        (status, &v["error"]),
+        (StatusCode::CONFLICT, &json!("software_list_unknown")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("digest"), "{v}");
+    let mut removing_what_is_not_there =
+        sending_changes(with(t0 + Duration::hours(2), &next[..3]), &next, &next_digest);
+    removing_what_is_not_there
+        .body
+        .software_delta
+        .as_mut()
+        .unwrap()
+        .removed
+        .push(package("Chrome", "1"));
+    let (status, v) = post(&removing_what_is_not_there).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Chrome"), "{v}");
+    assert_eq!(
+        detail(&e, a).await["software"].as_array().unwrap().len(),
+        4,
+        "nothing written by the refused documents"
+    );
+
+    // A machine the collector never saw: no asset is created.
+    let mut unknown = sending_changes(with(t0, &next), &base, &base_digest);
+    unknown.body.host.hostname = PC2.hostname.into();
+    unknown.header.agent_id = uuid::Uuid::from_u128(999);
+    let (status, v) = post(&unknown).await;
+    assert_eq!(
+        (status, &v["error"]),
+        (StatusCode::CONFLICT, &json!("software_list_unknown")),
+        "{v}"
+    );
+    let (_, list) = get(&e.app, "/api/v1/assets", &e.admin).await;
+    assert_eq!(list["total"], 1, "{list}");
 }
 
 /// Two PCs whose vendor stamped the same serial on both boards (no UUID): the second one's

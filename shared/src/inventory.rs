@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::HardwareId;
+use crate::software_delta::SoftwareDelta;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -31,6 +32,13 @@ pub struct Inventory {
     /// the agent then sends the list. Absent in documents that carry their list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_unchanged: Option<String>,
+    /// Sent in place of `software` (then empty) when the list differs from the one the
+    /// collector acknowledged by a few packages: those changes, against that list's digest
+    /// (see [`crate::software_delta`]). Only to a collector that said it accepts them
+    /// (`accepts_software_delta` in its answer); refused with 409 like `software_unchanged`
+    /// when the collector does not hold the base list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_delta: Option<SoftwareDelta>,
     #[serde(default)]
     pub users: Users,
 }

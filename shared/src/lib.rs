@@ -19,10 +19,12 @@ pub mod identity;
 pub mod inventory;
 pub mod limits;
 pub mod snmp;
+pub mod software_delta;
 pub mod software_digest;
 
 pub use discovery::{DiscoveredHost, Discovery, ProbeMethod};
 pub use document::{Document, DocumentHeader, SourceKind, SCHEMA_VERSION};
 pub use identity::{is_junk_serial, is_junk_uuid, normalize_mac, HardwareId};
 pub use inventory::Inventory;
+pub use software_delta::SoftwareDelta;
 pub use software_digest::{is_software_digest, software_digest};

@@ -97,6 +97,7 @@ pub fn collect_from(root: &Root) -> anyhow::Result<Inventory> {
         network: network::gather(root, &addresses),
         software: software::gather(root),
         software_unchanged: None,
+        software_delta: None,
         users: users::gather(root),
         host,
         os,

@@ -263,6 +263,7 @@ pub fn inventory(
         software,
         host,
         software_unchanged: None,
+        software_delta: None,
         os,
         hardware,
     })

@@ -723,6 +723,7 @@ impl Fleet {
             },
             software,
             software_unchanged: None,
+            software_delta: None,
             users: Users {
                 local: [
                     "Administrateur",

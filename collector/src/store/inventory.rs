@@ -59,6 +59,11 @@ pub struct InventoryOutcome {
     /// stored facts: neither stored a list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_digest: Option<String>,
+    /// Set with `software_digest`: the agent may send its next list as changes against it
+    /// ([`Inventory::software_delta`]). Agents send changes only to collectors that say so:
+    /// an older collector would read them as an empty list.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub accepts_software_delta: bool,
     /// What became of the software list (for the metrics; None when nothing was applied).
     #[serde(skip)]
     pub software_list: Option<SoftwareList>,
@@ -73,6 +78,8 @@ pub enum SoftwareList {
     Unchanged,
     /// New or changed: written.
     Stored,
+    /// Sent as changes against the stored list, and written.
+    Delta,
 }
 
 impl SoftwareList {
@@ -81,6 +88,7 @@ impl SoftwareList {
             SoftwareList::LeftOut => "left_out",
             SoftwareList::Unchanged => "unchanged",
             SoftwareList::Stored => "stored",
+            SoftwareList::Delta => "delta",
         }
     }
 }
@@ -95,6 +103,13 @@ pub enum IngestError {
          list for this machine; send the inventory with its software list"
     )]
     SoftwareListUnknown { digest: String },
+    /// The document sent its list as changes ([`Inventory::software_delta`]) that cannot be
+    /// applied: the asset does not hold the base list, or the rebuilt list is not the claimed
+    /// one. Answered like [`IngestError::SoftwareListUnknown`]: the agent sends the list.
+    #[error(
+        "body.software_delta cannot be applied ({0}); send the inventory with its software list"
+    )]
+    SoftwareDeltaUnusable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -154,6 +169,8 @@ struct Prepared {
     /// The document left its list out as unchanged: there is no list to build, and the asset
     /// must already hold the claimed one.
     list_left_out: bool,
+    /// The list was rebuilt from changes the document sent ([`Store::apply_delta`]).
+    from_delta: bool,
     /// The sorted list and its stored form: needed only when the list is new or changed, so
     /// built before the lock unless this collector stored the same digest for the agent last
     /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
@@ -196,6 +213,7 @@ impl Prepared {
                 None => software::digest_of(inv),
             },
             list_left_out: inv.software_unchanged.is_some(),
+            from_delta: false,
             software: OnceLock::new(),
             software_json: OnceLock::new(),
             addresses,
@@ -268,7 +286,12 @@ impl Store {
         site: &Site,
         doc: Arc<Document<Inventory>>,
     ) -> Result<InventoryOutcome, IngestError> {
-        let prepared = Prepared::new(site.clone(), doc, Utc::now());
+        let (doc, from_delta) = match &doc.body.software_delta {
+            Some(delta) => (self.apply_delta(&doc, delta).await?, true),
+            None => (doc, false),
+        };
+        let mut prepared = Prepared::new(site.clone(), doc, Utc::now());
+        prepared.from_delta = from_delta;
         if !prepared.list_left_out
             && !self
                 .software_hints
@@ -305,6 +328,55 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The document with its whole list, rebuilt from the changes it sent against the list
+    /// its agent's asset holds. Read outside the write lock, from what is committed: if the
+    /// asset's list changes before the transaction, the rebuilt list is still the agent's
+    /// (its digest is checked here), and is stored as any whole list would be.
+    async fn apply_delta(
+        &self,
+        doc: &Document<Inventory>,
+        delta: &parc_shared::SoftwareDelta,
+    ) -> Result<Arc<Document<Inventory>>, IngestError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.software_digest, w.list FROM sources s
+             JOIN assets a ON a.id = s.asset_id
+             LEFT JOIN asset_software w ON w.asset_id = a.id
+             WHERE s.kind = 'agent_inventory' AND s.agent_id = $1",
+        )
+        .bind(doc.header.agent_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let unusable = |why: &str| Err(IngestError::SoftwareDeltaUnusable(why.to_string()));
+        // Several assets for one agent (a cloned image) or none: which list is the base?
+        let [row] = rows.as_slice() else {
+            return unusable("this agent's machine holds no single software list");
+        };
+        let (asset_id, digest, list): (i64, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2));
+        let mut body = Inventory {
+            software_delta: None,
+            ..doc.body.clone()
+        };
+        if digest.as_deref() == Some(delta.digest.as_str()) {
+            // Already applied (a replay, or another copy of the document): the list is the
+            // stored one, as if it had been left out.
+            body.software_unchanged = Some(delta.digest.clone());
+        } else if digest.as_deref() == Some(delta.base.as_str()) {
+            let Some(base) = list.and_then(|text| software::parse_software(asset_id, &text)) else {
+                return unusable("the stored list does not read back");
+            };
+            body.software = delta
+                .apply(&base)
+                .map_err(|e| IngestError::SoftwareDeltaUnusable(e.to_string()))?;
+        } else {
+            return unusable("the machine's stored list is not the base list");
+        }
+        Ok(Arc::new(Document {
+            header: doc.header.clone(),
+            body,
+        }))
     }
 
     /// Applies `batch` in one transaction and answers each document. A document refused as
@@ -422,6 +494,7 @@ async fn apply(
             duplicate: true,
             changes: 0,
             software_digest: None,
+            accepts_software_delta: false,
             software_list: None,
         });
     }
@@ -434,7 +507,10 @@ async fn apply(
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
     let mut changes: Vec<Change> = Vec::new();
-    let mut list = Some(SoftwareList::Stored);
+    let mut list = Some(match p.from_delta {
+        true => SoftwareList::Delta,
+        false => SoftwareList::Stored,
+    });
     let (asset_id, created) = match decision {
         Decision::New => {
             // Refused before anything is written (see [`Store::apply_batch`]).
@@ -536,6 +612,7 @@ async fn apply(
         duplicate: false,
         changes: changes.len(),
         software_digest: list.map(|_| p.digest.clone()),
+        accepts_software_delta: list.is_some(),
         software_list: list,
     })
 }
@@ -1299,6 +1376,7 @@ mod tests {
         let without = Inventory {
             software: Vec::new(),
             software_unchanged: None,
+            software_delta: None,
             ..inv.clone()
         };
         assert_eq!(facts_json(&inv), serde_json::to_string(&without).unwrap());

@@ -11,6 +11,7 @@ use sqlx::Executor;
 
 use super::{ts, Db, DbConn};
 use crate::history::Package;
+use parc_shared::inventory::Software;
 use parc_shared::Inventory;
 
 /// One installed package as stored. Lists are kept sorted, so that equal lists have equal
@@ -241,6 +242,33 @@ where
         asset_id,
         list_text(executor, asset_id).await?.as_deref(),
     ))
+}
+
+/// A stored list as the agent sent it, for a list sent as changes against it
+/// ([`parc_shared::SoftwareDelta`]); None when it does not read back (the agent then sends
+/// the whole list).
+pub fn parse_software(asset_id: i64, text: &str) -> Option<Vec<Software>> {
+    let stored: Vec<Stored> = serde_json::from_str(text)
+        .inspect_err(|e| tracing::warn!(asset_id, error = %e, "stored software list unreadable"))
+        .ok()?;
+    stored
+        .into_iter()
+        .map(|s| {
+            let install_date = match s.5 {
+                None => None,
+                Some(t) => Some(chrono::DateTime::parse_from_rfc3339(&t).ok()?.to_utc()),
+            };
+            Some(Software {
+                name: s.0,
+                version: s.1,
+                arch: s.2,
+                publisher: s.3,
+                size_bytes: s.4.and_then(|b| u64::try_from(b).ok()),
+                install_date,
+                source: s.6,
+            })
+        })
+        .collect()
 }
 
 async fn list_text<'c, E>(executor: E, asset_id: i64) -> Result<Option<String>, sqlx::Error>
