@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use chrono::{TimeZone, DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{call, get, send, sql, user, NORD, SUD};
 use parc_collector::http::{router, AppState};
 use parc_collector::store::Store;
@@ -710,8 +710,11 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
         "{v}"
     );
     assert!(v["message"].as_str().unwrap().contains("digest"), "{v}");
-    let mut removing_what_is_not_there =
-        sending_changes(with(t0 + Duration::hours(2), &next[..3]), &next, &next_digest);
+    let mut removing_what_is_not_there = sending_changes(
+        with(t0 + Duration::hours(2), &next[..3]),
+        &next,
+        &next_digest,
+    );
     removing_what_is_not_there
         .body
         .software_delta

@@ -28,6 +28,7 @@ use crate::fleet::{Fleet, Round};
 use crate::load::{Prepared, Target};
 use crate::stats::Summary;
 use parc_shared::software_digest::software_digest;
+use parc_shared::SoftwareDelta;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoundArg {
@@ -75,6 +76,10 @@ pub struct Args {
     /// acknowledged it.
     #[arg(long)]
     pub whole_documents: bool,
+    /// Send a changed software list whole instead of as its changes against the acknowledged
+    /// one (`software_delta`), as agents did before collectors accepted changes.
+    #[arg(long)]
+    pub no_software_delta: bool,
     /// Print the summary as one JSON line on stdout (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -108,14 +113,19 @@ pub async fn run(args: Args) -> Result<Summary> {
         fleet: &fleet,
         round,
         leave_out_lists: !args.whole_documents,
+        deltas: !args.whole_documents && !args.no_software_delta,
         collectors: args.urls.len(),
         tokens: &tokens,
     };
     let documents = prepare(&plan, &agents)?;
     let bytes: usize = documents.iter().map(|d| d.body.len()).sum();
-    let slim = documents.iter().filter(|d| d.whole.is_some()).count();
+    let slim = documents
+        .iter()
+        .filter(|d| d.whole.is_some() && !d.delta)
+        .count();
+    let deltas = documents.iter().filter(|d| d.delta).count();
     eprintln!(
-        "prepared {} documents ({:.1} kB gzip on average, {slim} without their software list) in {:.1} s",
+        "prepared {} documents ({:.1} kB gzip on average, {slim} without their software list, {deltas} with its changes) in {:.1} s",
         documents.len(),
         bytes as f64 / documents.len().max(1) as f64 / 1000.0,
         prepare_started.elapsed().as_secs_f64()
@@ -145,6 +155,8 @@ struct Plan<'a> {
     round: Round,
     /// Leave out a list the collector acknowledged in the first round.
     leave_out_lists: bool,
+    /// Send a list that changed since the first round as its changes.
+    deltas: bool,
     collectors: usize,
     tokens: &'a [Arc<str>],
 }
@@ -158,32 +170,39 @@ fn gzip(doc: &parc_shared::Document<parc_shared::Inventory>) -> Result<Vec<u8>> 
 
 /// One agent's document, serialised and compressed as the agent's spool holds it. In the next
 /// round an agent whose list is the one the collector acknowledged after the first round sends
-/// it without the list, and keeps the whole document for a 409 `software_list_unknown`, as
-/// `parc-agent` does (agent/src/delivery.rs `send_inventory`).
+/// it without the list, one whose list changed sends its changes against the acknowledged one,
+/// and both keep the whole document for a 409 `software_list_unknown`, as `parc-agent` does
+/// (agent/src/delivery.rs `send_inventory`).
 fn prepare_one(plan: &Plan, agent: u32, observed_at: chrono::DateTime<Utc>) -> Result<Prepared> {
     let mut doc = plan.fleet.document(agent, plan.round, observed_at);
     let whole = gzip(&doc)?;
     let acknowledged = (plan.leave_out_lists && plan.round == Round::Next).then(|| {
-        software_digest(
-            &plan
-                .fleet
-                .inventory(agent, Round::First, observed_at)
-                .software,
-        )
+        let list = plan
+            .fleet
+            .inventory(agent, Round::First, observed_at)
+            .software;
+        (software_digest(&list), list)
     });
-    let (body, whole) = match acknowledged {
-        Some(digest) if digest == software_digest(&doc.body.software) => {
+    let (body, whole, delta) = match acknowledged {
+        Some((digest, _)) if digest == software_digest(&doc.body.software) => {
             doc.body.software.clear();
             doc.body.software_unchanged = Some(digest);
-            (gzip(&doc)?, Some(whole))
+            (gzip(&doc)?, Some(whole), false)
         }
-        _ => (whole, None),
+        Some((digest, list)) if plan.deltas => {
+            let changes = SoftwareDelta::between(&list, &digest, &doc.body.software);
+            doc.body.software.clear();
+            doc.body.software_delta = Some(changes);
+            (gzip(&doc)?, Some(whole), true)
+        }
+        _ => (whole, None, false),
     };
     Ok(Prepared {
         collector: agent as usize % plan.collectors.max(1),
         token: plan.tokens[plan.fleet.site_of(agent)].clone(),
         body,
         whole,
+        delta,
     })
 }
 
@@ -227,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn next_round_leaves_out_only_lists_unchanged_since_the_first() {
+    fn next_round_leaves_out_unchanged_lists_and_sends_changes_of_the_others() {
         let fleet = Fleet {
             seed: 1,
             software: 100,
@@ -235,45 +254,59 @@ mod tests {
         };
         let tokens: Vec<Arc<str>> = vec!["a".into(), "b".into()];
         let at = Utc::now();
-        let plan = |round, leave_out_lists| Plan {
+        let plan = |round, leave_out_lists, deltas| Plan {
             fleet: &fleet,
             round,
             leave_out_lists,
+            deltas,
             collectors: 1,
             tokens: &tokens,
         };
-        let (mut slim, mut whole) = (0, 0);
+        let (mut slim, mut changes) = (0, 0);
         for agent in 0..100 {
-            let first = prepare_one(&plan(Round::First, true), agent, at).unwrap();
+            let first = prepare_one(&plan(Round::First, true, true), agent, at).unwrap();
             assert!(first.whole.is_none(), "a first inventory is always whole");
             let first_list = gunzip(&first.body).body.software;
-            let old = prepare_one(&plan(Round::Next, false), agent, at).unwrap();
-            assert!(old.whole.is_none());
+            let old = prepare_one(&plan(Round::Next, false, false), agent, at).unwrap();
+            assert!(old.whole.is_none() && !old.delta);
+            let without_deltas = prepare_one(&plan(Round::Next, true, false), agent, at).unwrap();
+            assert!(!without_deltas.delta);
 
-            let next = prepare_one(&plan(Round::Next, true), agent, at).unwrap();
+            let next = prepare_one(&plan(Round::Next, true, true), agent, at).unwrap();
             let sent = gunzip(&next.body).body;
-            match next.whole.as_deref().map(gunzip) {
-                Some(doc) => {
-                    slim += 1;
-                    assert!(sent.software.is_empty());
-                    assert_eq!(
-                        sent.software_unchanged.as_deref(),
-                        Some(software_digest(&first_list).as_str())
-                    );
-                    assert_eq!(doc.body.software, first_list, "agent {agent}");
-                    assert_eq!(
-                        doc.header.document_id,
-                        gunzip(&next.body).header.document_id
-                    );
-                }
-                None => {
-                    whole += 1;
-                    assert_eq!(sent.software_unchanged, None);
-                    assert_ne!(sent.software, first_list, "agent {agent}");
-                }
+            let doc = gunzip(next.whole.as_deref().expect("the whole document is kept"));
+            assert_eq!(
+                doc.header.document_id,
+                gunzip(&next.body).header.document_id
+            );
+            assert!(sent.software.is_empty());
+            let first_digest = software_digest(&first_list);
+            if next.delta {
+                changes += 1;
+                assert_ne!(doc.body.software, first_list, "agent {agent}");
+                let delta = sent.software_delta.expect("changes sent");
+                assert_eq!(delta.base, first_digest);
+                assert!((2..=6).contains(&delta.len()), "{} changes", delta.len());
+                let rebuilt = delta.apply(&first_list).unwrap();
+                assert_eq!(
+                    software_digest(&rebuilt),
+                    software_digest(&doc.body.software)
+                );
+                assert_eq!(without_deltas.whole, None, "sent whole without deltas");
+            } else {
+                slim += 1;
+                assert_eq!(
+                    sent.software_unchanged.as_deref(),
+                    Some(first_digest.as_str())
+                );
+                assert_eq!(doc.body.software, first_list, "agent {agent}");
+                assert!(without_deltas.whole.is_some());
             }
         }
         // UPGRADED_PERCENT of 100 machines, give or take the draw.
-        assert!((60..=95).contains(&slim), "{slim} slim, {whole} whole");
+        assert!(
+            (60..=95).contains(&slim),
+            "{slim} slim, {changes} with changes"
+        );
     }
 }

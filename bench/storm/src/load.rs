@@ -40,6 +40,9 @@ pub struct Prepared {
     /// The whole document, sent when the collector answers that it does not hold the list
     /// left out of `body` (409 `software_list_unknown`); `None` when `body` is whole.
     pub whole: Option<Vec<u8>>,
+    /// `body` sends its list as changes against the acknowledged one (else, when `whole` is
+    /// set, it leaves the list out as unchanged).
+    pub delta: bool,
 }
 
 /// Where documents go.
@@ -147,7 +150,9 @@ async fn agent(
     mut doc: Prepared,
 ) -> Recorder {
     let mut rec = Recorder::default();
-    if doc.whole.is_some() {
+    if doc.delta {
+        rec.delta();
+    } else if doc.whole.is_some() {
         rec.left_out();
     }
     for attempt in 0..MAX_ATTEMPTS {

@@ -27,6 +27,8 @@ pub struct Recorder {
     /// Documents first sent without their software list, and of those, the ones sent again
     /// whole after a 409.
     left_out: usize,
+    /// Documents whose changed list went as its changes ([`parc_shared::SoftwareDelta`]).
+    deltas: usize,
     list_unknown: usize,
     /// Agents whose document was never stored.
     undelivered: usize,
@@ -46,6 +48,10 @@ impl Recorder {
         self.left_out += 1;
     }
 
+    pub fn delta(&mut self) {
+        self.deltas += 1;
+    }
+
     pub fn undelivered(&mut self) {
         self.undelivered += 1;
     }
@@ -55,6 +61,7 @@ impl Recorder {
         self.busy.extend(other.busy);
         self.failed += other.failed;
         self.left_out += other.left_out;
+        self.deltas += other.deltas;
         self.list_unknown += other.list_unknown;
         self.undelivered += other.undelivered;
     }
@@ -82,6 +89,7 @@ impl Recorder {
             busy_429: self.busy.len(),
             errors: self.failed,
             software_left_out: self.left_out,
+            software_deltas: self.deltas,
             software_list_unknown: self.list_unknown,
             generator_cpu_s: 0.0,
             undelivered: self.undelivered,
@@ -118,6 +126,8 @@ pub struct Summary {
     /// Documents first sent without their software list; 409s that made an agent send the
     /// whole document.
     pub software_left_out: usize,
+    /// Documents whose changed list was sent as its changes.
+    pub software_deltas: usize,
     pub software_list_unknown: usize,
     pub undelivered: usize,
     /// CPU the load generator itself used while sending (it shares the machine).
@@ -129,8 +139,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} documents in {:.2} s ({:.1}/s); latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, \
-             max {:.1} ms (p99 with 429s: {:.1} ms); 429: {}; errors: {}; lists left out: {} \
-             (409 then whole: {}); undelivered: {}; generator CPU {:.2} s",
+             max {:.1} ms (p99 with 429s: {:.1} ms); 429: {}; errors: {}; lists left out: {}, \
+             sent as changes: {} (409 then whole: {}); undelivered: {}; generator CPU {:.2} s",
             self.documents,
             self.wall_s,
             self.per_second,
@@ -142,6 +152,7 @@ impl std::fmt::Display for Summary {
             self.busy_429,
             self.errors,
             self.software_left_out,
+            self.software_deltas,
             self.software_list_unknown,
             self.undelivered,
             self.generator_cpu_s
