@@ -169,8 +169,8 @@ struct Prepared {
     /// The document left its list out as unchanged: there is no list to build, and the asset
     /// must already hold the claimed one.
     list_left_out: bool,
-    /// The list was rebuilt from changes the document sent ([`Store::apply_delta`]).
-    from_delta: bool,
+    /// The list was rebuilt from changes against this stored list ([`Store::apply_delta`]).
+    base: Option<DeltaBase>,
     /// The sorted list and its stored form: needed only when the list is new or changed, so
     /// built before the lock unless this collector stored the same digest for the agent last
     /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
@@ -184,7 +184,12 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(site: Site, doc: Arc<Document<Inventory>>, received_at: DateTime<Utc>) -> Self {
+    fn new(
+        site: Site,
+        doc: Arc<Document<Inventory>>,
+        base: Option<DeltaBase>,
+        received_at: DateTime<Utc>,
+    ) -> Self {
         let header = &doc.header;
         let inv = &doc.body;
         let agent_id = header.agent_id.to_string();
@@ -208,12 +213,13 @@ impl Prepared {
             os: facts::os_summary(inv),
             serial: inv.hardware.serial.as_ref().map(|s| s.value.clone()),
             uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
-            digest: match &inv.software_unchanged {
-                Some(claimed) => claimed.clone(),
-                None => software::digest_of(inv),
+            digest: match (&inv.software_unchanged, &base) {
+                (Some(claimed), _) => claimed.clone(),
+                (None, Some(base)) => base.rebuilt_digest.clone(),
+                (None, None) => software::digest_of(inv),
             },
             list_left_out: inv.software_unchanged.is_some(),
-            from_delta: false,
+            base,
             software: OnceLock::new(),
             software_json: OnceLock::new(),
             addresses,
@@ -248,6 +254,16 @@ impl Prepared {
             .software_json
             .get_or_init(|| software::to_json_in(self.inv(), order)))
     }
+}
+
+/// The stored list a document's changes were applied to ([`Store::apply_delta`]).
+#[derive(Debug)]
+struct DeltaBase {
+    digest: String,
+    /// The digest of the list rebuilt from it, checked.
+    rebuilt_digest: String,
+    /// Its packages as history compares them, sorted ([`software::load_packages`]).
+    packages: Vec<Package>,
 }
 
 /// The software digest this collector last stored for each agent: a document whose digest is
@@ -286,12 +302,11 @@ impl Store {
         site: &Site,
         doc: Arc<Document<Inventory>>,
     ) -> Result<InventoryOutcome, IngestError> {
-        let (doc, from_delta) = match &doc.body.software_delta {
-            Some(delta) => (self.apply_delta(&doc, delta).await?, true),
-            None => (doc, false),
+        let (doc, base) = match &doc.body.software_delta {
+            Some(delta) => self.apply_delta(&doc, delta).await?,
+            None => (doc, None),
         };
-        let mut prepared = Prepared::new(site.clone(), doc, Utc::now());
-        prepared.from_delta = from_delta;
+        let prepared = Prepared::new(site.clone(), doc, base, Utc::now());
         if !prepared.list_left_out
             && !self
                 .software_hints
@@ -331,14 +346,14 @@ impl Store {
     }
 
     /// The document with its whole list, rebuilt from the changes it sent against the list
-    /// its agent's asset holds. Read outside the write lock, from what is committed: if the
-    /// asset's list changes before the transaction, the rebuilt list is still the agent's
-    /// (its digest is checked here), and is stored as any whole list would be.
+    /// its agent's asset holds, and that base list. Read outside the write lock, from what is
+    /// committed: if the asset's list changes before the transaction, the rebuilt list is
+    /// still the agent's (its digest is checked here), and is stored as any whole list would be.
     async fn apply_delta(
         &self,
         doc: &Document<Inventory>,
         delta: &parc_shared::SoftwareDelta,
-    ) -> Result<Arc<Document<Inventory>>, IngestError> {
+    ) -> Result<(Arc<Document<Inventory>>, Option<DeltaBase>), IngestError> {
         let rows = sqlx::query(
             "SELECT a.id, a.software_digest, w.list FROM sources s
              JOIN assets a ON a.id = s.asset_id
@@ -359,24 +374,40 @@ impl Store {
             software_delta: None,
             ..doc.body.clone()
         };
+        let mut base = None;
         if digest.as_deref() == Some(delta.digest.as_str()) {
             // Already applied (a replay, or another copy of the document): the list is the
             // stored one, as if it had been left out.
             body.software_unchanged = Some(delta.digest.clone());
         } else if digest.as_deref() == Some(delta.base.as_str()) {
-            let Some(base) = list.and_then(|text| software::parse_software(asset_id, &text)) else {
+            let Some(list) = list.and_then(|text| software::parse_software(asset_id, &text)) else {
                 return unusable("the stored list does not read back");
             };
             body.software = delta
-                .apply(&base)
+                .apply(&list)
                 .map_err(|e| IngestError::SoftwareDeltaUnusable(e.to_string()))?;
+            let mut packages: Vec<Package> = list
+                .into_iter()
+                .map(|s| Package {
+                    name: s.name,
+                    version: s.version,
+                    arch: s.arch,
+                })
+                .collect();
+            packages.sort();
+            base = Some(DeltaBase {
+                digest: delta.base.clone(),
+                rebuilt_digest: delta.digest.clone(),
+                packages,
+            });
         } else {
             return unusable("the machine's stored list is not the base list");
         }
-        Ok(Arc::new(Document {
+        let doc = Arc::new(Document {
             header: doc.header.clone(),
             body,
-        }))
+        });
+        Ok((doc, base))
     }
 
     /// Applies `batch` in one transaction and answers each document. A document refused as
@@ -507,9 +538,9 @@ async fn apply(
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
     let mut changes: Vec<Change> = Vec::new();
-    let mut list = Some(match p.from_delta {
-        true => SoftwareList::Delta,
-        false => SoftwareList::Stored,
+    let mut list = Some(match p.base {
+        Some(_) => SoftwareList::Delta,
+        None => SoftwareList::Stored,
     });
     let (asset_id, created) = match decision {
         Decision::New => {
@@ -852,9 +883,13 @@ impl Preview {
         if changed && p.list_left_out {
             return Ok(None);
         }
-        let old_software = match changed {
-            true => Some(software::load_packages(pool, asset_id).await?),
-            false => None,
+        let old_software = match (changed, &p.base) {
+            (false, _) => None,
+            // The list the changes were applied to, read a moment ago.
+            (true, Some(base)) if asset.software_digest.as_ref() == Some(&base.digest) => {
+                Some(base.packages.clone())
+            }
+            (true, _) => Some(software::load_packages(pool, asset_id).await?),
         };
         let changes = history_of(&asset, old_software, p)?;
         Ok(Some(Preview {
