@@ -59,7 +59,7 @@ cargo test --workspace --no-fail-fast || status=$?
 pg_start=$SECONDS
 pg_targets=(--lib)
 for f in collector/tests/*.rs; do pg_targets+=(--test "$(basename "$f" .rs)"); done
-pg_targets+=(--test backbone --test discovery --test trust --test retry_after --test snmp_sweep)
+pg_targets+=(--test backbone --test discovery --test trust --test retry_after --test snmp_sweep --test software_delta)
 PARC_TEST_POSTGRES=1 cargo test --workspace --no-fail-fast "${pg_targets[@]}" || status=$?
 echo "==> PostgreSQL run: $((SECONDS - pg_start)) s"
 echo "==> disk after the tests: $(df -h --output=avail . | tail -1 | tr -d ' ') free, target/ $(du -sh target | cut -f1)"

@@ -13,9 +13,9 @@
 //! - other 4xx: the document itself was refused; it is moved to quarantine and reported, never
 //!   retried.
 //!
-//! An inventory whose software list the collector already holds is sent without it
-//! ([`crate::software_ack`]); a 409 `software_list_unknown` then means "send the list", and the
-//! whole document goes at once.
+//! An inventory whose software list the collector already holds is sent without it, and one
+//! whose list changed since as those changes ([`crate::software_ack`]); a 409
+//! `software_list_unknown` then means "send the list", and the whole document goes at once.
 
 use std::time::Duration;
 
@@ -125,7 +125,8 @@ impl Client {
         })
     }
 
-    /// Sends a spooled inventory, without its software list when this collector holds it.
+    /// Sends a spooled inventory, without its software list when this collector holds it,
+    /// or with only its changes against the list the collector holds.
     pub async fn send_inventory(&self, gzip_body: Vec<u8>) -> Outcome {
         let Some(ack) = &self.software_ack else {
             return self.send(Kind::Inventory, gzip_body).await;
@@ -136,29 +137,42 @@ impl Client {
             Err(_) => return self.send(Kind::Inventory, gzip_body).await,
         };
         let server = self.server.url.as_str();
-        let digest = spooled.digest.clone();
-        if ack.holds(server, &digest) {
-            match spooled.without_software() {
-                Ok(slim) => match self.send(Kind::Inventory, slim).await {
-                    Outcome::SoftwareListUnknown => {
-                        tracing::info!(
-                            "the collector does not hold this software list; sending it"
-                        );
-                        ack.forget();
-                    }
-                    other => return other,
-                },
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "cannot leave the software list out")
+        let slim = if ack.holds(server, &spooled.digest) {
+            spooled.without_software()
+        } else if let Some(delta) = ack
+            .delta_base(server)
+            .and_then(|(digest, base)| spooled.changes_from(&base, &digest))
+        {
+            spooled.with_changes(&delta)
+        } else {
+            return self.send_whole(ack, &spooled, gzip_body).await;
+        };
+        match slim {
+            Ok(slim) => match self.send(Kind::Inventory, slim).await {
+                Outcome::SoftwareListUnknown => {
+                    tracing::info!("the collector does not hold this software list; sending it");
+                    ack.forget();
                 }
+                other => {
+                    record_acknowledgement(ack, server, &spooled, &other);
+                    return other;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot send the software list as changes")
             }
         }
+        self.send_whole(ack, &spooled, gzip_body).await
+    }
+
+    async fn send_whole(
+        &self,
+        ack: &SoftwareAck,
+        spooled: &SpooledInventory,
+        gzip_body: Vec<u8>,
+    ) -> Outcome {
         let outcome = self.send(Kind::Inventory, gzip_body).await;
-        if let Outcome::Delivered(answer) = &outcome {
-            if answer.get("software_digest").and_then(|d| d.as_str()) == Some(digest.as_str()) {
-                ack.record(server, &digest);
-            }
-        }
+        record_acknowledgement(ack, self.server.url.as_str(), spooled, &outcome);
         outcome
     }
 
@@ -231,6 +245,22 @@ impl Client {
             .map_err(|e| anyhow::anyhow!("collector unreachable: {}", error_chain(&e)))?;
         let status = response.status();
         Ok((status, response.text().await.unwrap_or_default()))
+    }
+}
+
+/// Keeps the list the collector says it now holds for this machine: the one just sent.
+fn record_acknowledgement(
+    ack: &SoftwareAck,
+    server: &str,
+    spooled: &SpooledInventory,
+    outcome: &Outcome,
+) {
+    if let Outcome::Delivered(answer) = outcome {
+        if answer.get("software_digest").and_then(|d| d.as_str()) == Some(spooled.digest.as_str()) {
+            let deltas =
+                answer.get("accepts_software_delta") == Some(&serde_json::Value::Bool(true));
+            ack.record(server, &spooled.digest, &spooled.list, deltas);
+        }
     }
 }
 

@@ -10,9 +10,14 @@
 //! was merged, the database restored) the agent forgets the digest and sends the whole
 //! document at once.
 //!
-//! The acknowledged digest is kept with the collector's URL: another collector has not seen
-//! the list. A collector that never names a digest (an older one) is never sent a document
-//! without its list.
+//! When the list changed since, and the collector said it accepts changes
+//! (`accepts_software_delta`), the agent sends only the packages added and removed since the
+//! acknowledged list ([`parc_shared::SoftwareDelta`]): a workstation that upgraded two packages
+//! sends four entries, not 800. So the acknowledged list itself is kept, not only its digest.
+//!
+//! The acknowledgement is kept with the collector's URL: another collector has not seen the
+//! list. A collector that never names a digest (an older one) is never sent a document
+//! without its list, nor changes unless it says it accepts them.
 
 use std::fs;
 use std::io::Read;
@@ -23,6 +28,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use parc_shared::inventory::Software;
+use parc_shared::SoftwareDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,6 +45,12 @@ pub struct SoftwareAck {
 struct Acked {
     server: String,
     digest: String,
+    /// The collector accepts changes against this list (files written before changes
+    /// existed have neither this nor the list).
+    #[serde(default)]
+    deltas: bool,
+    #[serde(default)]
+    list: Vec<Software>,
 }
 
 impl SoftwareAck {
@@ -54,12 +66,26 @@ impl SoftwareAck {
             .is_some_and(|a| a.server == server && a.digest == digest)
     }
 
-    /// Records that `server` stored the list with this digest. Failing to record it only
-    /// costs sending the list next time, so it is logged, not returned.
-    pub fn record(&self, server: &str, digest: &str) {
+    /// The list `server` acknowledged and its digest, when it accepts changes against it.
+    pub fn delta_base(&self, server: &str) -> Option<(String, Vec<Software>)> {
+        let acked = self.read()?;
+        // A list that is not the one acknowledged (an edited or half-written file) would
+        // only earn a 409.
+        (acked.server == server
+            && acked.deltas
+            && parc_shared::software_digest(&acked.list) == acked.digest)
+            .then_some((acked.digest, acked.list))
+    }
+
+    /// Records that `server` stored `list`, whose digest is `digest`, and whether it accepts
+    /// changes against it. Failing to record it only costs sending the list next time, so it
+    /// is logged, not returned.
+    pub fn record(&self, server: &str, digest: &str, list: &[Software], deltas: bool) {
         let acked = Acked {
             server: server.into(),
             digest: digest.into(),
+            deltas,
+            list: if deltas { list.to_vec() } else { Vec::new() },
         };
         if self.read().as_ref() == Some(&acked) {
             return;
@@ -89,9 +115,10 @@ impl SoftwareAck {
     }
 }
 
-/// A spooled inventory (gzip JSON) and the digest of its software list.
+/// A spooled inventory (gzip JSON), its software list and the list's digest.
 pub struct SpooledInventory {
     document: Value,
+    pub list: Vec<Software>,
     pub digest: String,
 }
 
@@ -110,21 +137,39 @@ impl SpooledInventory {
         };
         Ok(SpooledInventory {
             digest: parc_shared::software_digest(&list),
+            list,
             document,
         })
     }
 
     /// The document as sent without its list: gzip JSON, everything else as spooled.
-    pub fn without_software(mut self) -> Result<Vec<u8>> {
-        let body = self
-            .document
+    pub fn without_software(&self) -> Result<Vec<u8>> {
+        self.with_list_as("software_unchanged", Value::String(self.digest.clone()))
+    }
+
+    /// The changes from `base` (acknowledged, with digest `base_digest`) to this list, when
+    /// they are worth sending instead of the list: fewer than half as many entries.
+    pub fn changes_from(&self, base: &[Software], base_digest: &str) -> Option<SoftwareDelta> {
+        let delta = SoftwareDelta::between(base, base_digest, &self.list);
+        (delta.len() * 2 < self.list.len()).then_some(delta)
+    }
+
+    /// The document as sent with its list as `delta`.
+    pub fn with_changes(&self, delta: &SoftwareDelta) -> Result<Vec<u8>> {
+        self.with_list_as("software_delta", serde_json::to_value(delta)?)
+    }
+
+    /// The document with an empty list and `field` in its place.
+    fn with_list_as(&self, field: &str, value: Value) -> Result<Vec<u8>> {
+        let mut document = self.document.clone();
+        let body = document
             .get_mut("body")
             .and_then(Value::as_object_mut)
             .context("spooled inventory has no body")?;
         body.insert("software".into(), Value::Array(Vec::new()));
-        body.insert("software_unchanged".into(), Value::String(self.digest));
+        body.insert(field.into(), value);
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        serde_json::to_writer(&mut gz, &self.document)?;
+        serde_json::to_writer(&mut gz, &document)?;
         Ok(gz.finish()?)
     }
 }
@@ -180,6 +225,67 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_list_is_sent_as_its_changes_against_the_acknowledged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ack = SoftwareAck::in_dir(dir.path());
+        let server = "https://parc.chu.example/";
+        let base: Vec<Software> = (0..10).map(|i| pkg(&format!("p{i}"))).collect();
+        let base_digest = parc_shared::software_digest(&base);
+
+        // Not before the collector says it accepts changes.
+        ack.record(server, &base_digest, &base, false);
+        assert_eq!(ack.delta_base(server), None);
+        ack.record(server, &base_digest, &base, true);
+        assert_eq!(
+            ack.delta_base(server),
+            Some((base_digest.clone(), base.clone()))
+        );
+        assert_eq!(ack.delta_base("https://other.example/"), None);
+
+        let mut list = base.clone();
+        list[3].version = Some("2.0".into());
+        let (doc, body) = spooled(list.clone());
+        let spooled = SpooledInventory::read(&body).unwrap();
+        let delta = spooled
+            .changes_from(&base, &base_digest)
+            .expect("2 changes of 10");
+        assert_eq!((delta.added.len(), delta.removed.len()), (1, 1));
+        let mut json = Vec::new();
+        GzDecoder::new(&spooled.with_changes(&delta).unwrap()[..])
+            .read_to_end(&mut json)
+            .unwrap();
+        let sent: Document<Inventory> = serde_json::from_slice(&json).unwrap();
+        let mut want = doc.clone();
+        want.body.software.clear();
+        want.body.software_delta = Some(delta.clone());
+        assert_eq!(sent, want);
+        assert_eq!(
+            parc_shared::software_digest(&delta.apply(&base).unwrap()),
+            parc_shared::software_digest(&doc.body.software)
+        );
+
+        // Half the list changed or more: the list itself is as cheap.
+        let replaced: Vec<Software> = (0..10).map(|i| pkg(&format!("q{i}"))).collect();
+        let spooled = SpooledInventory::read(&self::spooled(replaced).1).unwrap();
+        assert_eq!(spooled.changes_from(&base, &base_digest), None);
+
+        // A list that is not the one acknowledged is never a base.
+        let mut acked: Acked =
+            serde_json::from_slice(&fs::read(dir.path().join(FILE)).unwrap()).unwrap();
+        acked.list.pop();
+        fs::write(dir.path().join(FILE), serde_json::to_vec(&acked).unwrap()).unwrap();
+        assert_eq!(ack.delta_base(server), None);
+        // Nor one from before changes existed.
+        fs::write(
+            dir.path().join(FILE),
+            format!(r#"{{"server":"{server}","digest":"{base_digest}"}}"#),
+        )
+        .unwrap();
+        assert!(ack.holds(server, &base_digest));
+        assert_eq!(ack.delta_base(server), None);
+    }
+
+    #[test]
     fn a_body_that_is_not_an_inventory_is_an_error() {
         for bad in [b"not gzip".to_vec(), spooled(vec![]).1[..10].to_vec()] {
             assert!(SpooledInventory::read(&bad).is_err());
@@ -200,11 +306,11 @@ mod tests {
         let ack = SoftwareAck::in_dir(dir.path());
         let (a, b) = ("https://parc.chu.example/", "https://other.example/");
         assert!(!ack.holds(a, "d1"));
-        ack.record(a, "d1");
+        ack.record(a, "d1", &[], false);
         assert!(ack.holds(a, "d1"));
         assert!(!ack.holds(a, "d2"));
         assert!(!ack.holds(b, "d1"));
-        ack.record(a, "d2");
+        ack.record(a, "d2", &[], false);
         assert!(ack.holds(a, "d2") && !ack.holds(a, "d1"));
         ack.forget();
         assert!(!ack.holds(a, "d2"));

@@ -342,7 +342,8 @@ async fn accepted_inventory_reads_back_as_asset_detail_and_history() {
     assert_eq!(
         answer,
         json!({"asset_id": answer["asset_id"], "created": true, "rule": "new", "duplicate": false, "changes": 1,
-            "software_digest": parc_shared::software_digest(&doc.body.software)})
+            "software_digest": parc_shared::software_digest(&doc.body.software),
+            "accepts_software_delta": true})
     );
     let id = answer["asset_id"].as_i64().unwrap();
 
