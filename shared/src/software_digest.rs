@@ -27,17 +27,44 @@ pub fn software_digest(list: &[Software]) -> String {
             .then_with(|| a.install_date.cmp(&b.install_date))
             .then_with(|| a.source.cmp(&b.source))
     });
+    digest_of_sorted(rows.into_iter().map(|s| DigestRow {
+        name: &s.name,
+        version: s.version.as_deref(),
+        arch: s.arch.as_deref(),
+        publisher: s.publisher.as_deref(),
+        size: size(s),
+        installed_micros: s.install_date.map(|t| t.timestamp_micros()),
+        source: &s.source,
+    }))
+}
+
+/// One package as [`software_digest`] reads it.
+pub struct DigestRow<'a> {
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    pub arch: Option<&'a str>,
+    pub publisher: Option<&'a str>,
+    /// Capped at `i64::MAX`.
+    pub size: Option<i64>,
+    pub installed_micros: Option<i64>,
+    pub source: &'a str,
+}
+
+/// [`software_digest`] of packages already in its order (name, version, arch,
+/// publisher, size, install date, source): for a list kept sorted in another form, such as
+/// the collector's stored rows.
+pub fn digest_of_sorted<'a>(rows: impl ExactSizeIterator<Item = DigestRow<'a>>) -> String {
     // One buffer hashed at once: tens of thousands of small updates cost more than the hashing.
     let mut buf: Vec<u8> = Vec::with_capacity(8 + rows.len() * 192);
     buf.extend_from_slice(&(rows.len() as u64).to_le_bytes());
     for s in rows {
-        text(&mut buf, Some(&s.name));
-        text(&mut buf, s.version.as_deref());
-        text(&mut buf, s.arch.as_deref());
-        text(&mut buf, s.publisher.as_deref());
-        number(&mut buf, size(s));
-        number(&mut buf, s.install_date.map(|t| t.timestamp_micros()));
-        text(&mut buf, Some(&s.source));
+        text(&mut buf, Some(s.name));
+        text(&mut buf, s.version);
+        text(&mut buf, s.arch);
+        text(&mut buf, s.publisher);
+        number(&mut buf, s.size);
+        number(&mut buf, s.installed_micros);
+        text(&mut buf, Some(s.source));
     }
     hex::encode(Sha256::digest(&buf))
 }

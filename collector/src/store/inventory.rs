@@ -36,7 +36,7 @@ mod bulk;
 
 use bulk::{Bulk, Placeholders};
 
-use super::software;
+use super::software::{self, SoftwareRow};
 use super::tokens::Site;
 use super::{ts, Store, WriteGuard};
 use crate::facts;
@@ -169,8 +169,8 @@ struct Prepared {
     /// The document left its list out as unchanged: there is no list to build, and the asset
     /// must already hold the claimed one.
     list_left_out: bool,
-    /// The list was rebuilt from changes against this stored list ([`Store::apply_delta`]).
-    base: Option<DeltaBase>,
+    /// The list, when the document sent it as changes ([`Store::apply_delta`]).
+    rebuilt: Option<Rebuilt>,
     /// The sorted list and its stored form: needed only when the list is new or changed, so
     /// built before the lock unless this collector stored the same digest for the agent last
     /// time ([`SoftwareHints`]), and otherwise only if the transaction needs them.
@@ -187,7 +187,7 @@ impl Prepared {
     fn new(
         site: Site,
         doc: Arc<Document<Inventory>>,
-        base: Option<DeltaBase>,
+        rebuilt: Option<Rebuilt>,
         received_at: DateTime<Utc>,
     ) -> Self {
         let header = &doc.header;
@@ -213,13 +213,13 @@ impl Prepared {
             os: facts::os_summary(inv),
             serial: inv.hardware.serial.as_ref().map(|s| s.value.clone()),
             uuid: inv.hardware.uuid.as_ref().map(|u| u.value.clone()),
-            digest: match (&inv.software_unchanged, &base) {
+            digest: match (&inv.software_unchanged, &rebuilt) {
                 (Some(claimed), _) => claimed.clone(),
-                (None, Some(base)) => base.rebuilt_digest.clone(),
+                (None, Some(rebuilt)) => rebuilt.digest.clone(),
                 (None, None) => software::digest_of(inv),
             },
             list_left_out: inv.software_unchanged.is_some(),
-            base,
+            rebuilt,
             software: OnceLock::new(),
             software_json: OnceLock::new(),
             addresses,
@@ -249,6 +249,9 @@ impl Prepared {
     }
 
     fn software_json(&self) -> Result<&str, IngestError> {
+        if let Some(rebuilt) = &self.rebuilt {
+            return Ok(&rebuilt.json);
+        }
         let order = self.software()?;
         Ok(self
             .software_json
@@ -256,13 +259,16 @@ impl Prepared {
     }
 }
 
-/// The stored list a document's changes were applied to ([`Store::apply_delta`]).
+/// A list sent as changes, rebuilt from the stored one ([`Store::apply_delta`]).
 #[derive(Debug)]
-struct DeltaBase {
+struct Rebuilt {
+    /// The stored list it was rebuilt from: its digest, and its packages as history
+    /// compares them.
+    base_digest: String,
+    base_packages: Vec<Package>,
+    /// The rebuilt list: its checked digest, stored form and packages.
     digest: String,
-    /// The digest of the list rebuilt from it, checked.
-    rebuilt_digest: String,
-    /// Its packages as history compares them, sorted ([`software::load_packages`]).
+    json: String,
     packages: Vec<Package>,
 }
 
@@ -302,11 +308,11 @@ impl Store {
         site: &Site,
         doc: Arc<Document<Inventory>>,
     ) -> Result<InventoryOutcome, IngestError> {
-        let (doc, base) = match &doc.body.software_delta {
+        let (doc, rebuilt) = match &doc.body.software_delta {
             Some(delta) => self.apply_delta(&doc, delta).await?,
             None => (doc, None),
         };
-        let prepared = Prepared::new(site.clone(), doc, base, Utc::now());
+        let prepared = Prepared::new(site.clone(), doc, rebuilt, Utc::now());
         if !prepared.list_left_out
             && !self
                 .software_hints
@@ -345,15 +351,16 @@ impl Store {
         }
     }
 
-    /// The document with its whole list, rebuilt from the changes it sent against the list
-    /// its agent's asset holds, and that base list. Read outside the write lock, from what is
+    /// The list a document sent as changes, rebuilt from the list its agent's asset holds (the
+    /// document then has no list of its own), or the document as leaving its list out when
+    /// the asset already holds the result. Read outside the write lock, from what is
     /// committed: if the asset's list changes before the transaction, the rebuilt list is
     /// still the agent's (its digest is checked here), and is stored as any whole list would be.
     async fn apply_delta(
         &self,
         doc: &Document<Inventory>,
         delta: &parc_shared::SoftwareDelta,
-    ) -> Result<(Arc<Document<Inventory>>, Option<DeltaBase>), IngestError> {
+    ) -> Result<(Arc<Document<Inventory>>, Option<Rebuilt>), IngestError> {
         let rows = sqlx::query(
             "SELECT a.id, a.software_digest, w.list FROM sources s
              JOIN assets a ON a.id = s.asset_id
@@ -374,31 +381,24 @@ impl Store {
             software_delta: None,
             ..doc.body.clone()
         };
-        let mut base = None;
+        let mut rebuilt = None;
         if digest.as_deref() == Some(delta.digest.as_str()) {
             // Already applied (a replay, or another copy of the document): the list is the
             // stored one, as if it had been left out.
             body.software_unchanged = Some(delta.digest.clone());
         } else if digest.as_deref() == Some(delta.base.as_str()) {
-            let Some(list) = list.and_then(|text| software::parse_software(asset_id, &text)) else {
+            let Some(base) = list.and_then(|text| software::parse_rows(asset_id, &text)) else {
                 return unusable("the stored list does not read back");
             };
-            body.software = delta
-                .apply(&list)
+            let base_packages = base.iter().map(SoftwareRow::package).collect();
+            let rows = software::rebuild(base, delta)
                 .map_err(|e| IngestError::SoftwareDeltaUnusable(e.to_string()))?;
-            let mut packages: Vec<Package> = list
-                .into_iter()
-                .map(|s| Package {
-                    name: s.name,
-                    version: s.version,
-                    arch: s.arch,
-                })
-                .collect();
-            packages.sort();
-            base = Some(DeltaBase {
-                digest: delta.base.clone(),
-                rebuilt_digest: delta.digest.clone(),
-                packages,
+            rebuilt = Some(Rebuilt {
+                base_digest: delta.base.clone(),
+                base_packages,
+                digest: delta.digest.clone(),
+                json: software::to_json(&rows),
+                packages: rows.iter().map(SoftwareRow::package).collect(),
             });
         } else {
             return unusable("the machine's stored list is not the base list");
@@ -407,7 +407,7 @@ impl Store {
             header: doc.header.clone(),
             body,
         });
-        Ok((doc, base))
+        Ok((doc, rebuilt))
     }
 
     /// Applies `batch` in one transaction and answers each document. A document refused as
@@ -538,7 +538,7 @@ async fn apply(
     tracing::debug!(?decision, candidates = candidates.len(), "inventory merge");
 
     let mut changes: Vec<Change> = Vec::new();
-    let mut list = Some(match p.base {
+    let mut list = Some(match p.rebuilt {
         Some(_) => SoftwareList::Delta,
         None => SoftwareList::Stored,
     });
@@ -811,7 +811,10 @@ fn history_of(
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
         Some(Ok(old_inv)) => match old_software {
             Some(old_packages) => {
-                let new_packages = software::packages_in(p.inv(), p.software()?);
+                let new_packages = match &p.rebuilt {
+                    Some(rebuilt) => rebuilt.packages.clone(),
+                    None => software::packages_in(p.inv(), p.software()?),
+                };
                 changes.extend(history::diff(
                     &Snapshot::with(&old_inv, old_packages),
                     &Snapshot::with(p.inv(), new_packages),
@@ -883,11 +886,13 @@ impl Preview {
         if changed && p.list_left_out {
             return Ok(None);
         }
-        let old_software = match (changed, &p.base) {
+        let old_software = match (changed, &p.rebuilt) {
             (false, _) => None,
             // The list the changes were applied to, read a moment ago.
-            (true, Some(base)) if asset.software_digest.as_ref() == Some(&base.digest) => {
-                Some(base.packages.clone())
+            (true, Some(rebuilt))
+                if asset.software_digest.as_ref() == Some(&rebuilt.base_digest) =>
+            {
+                Some(rebuilt.base_packages.clone())
             }
             (true, _) => Some(software::load_packages(pool, asset_id).await?),
         };

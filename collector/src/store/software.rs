@@ -12,7 +12,9 @@ use sqlx::Executor;
 use super::{ts, Db, DbConn};
 use crate::history::Package;
 use parc_shared::inventory::Software;
-use parc_shared::Inventory;
+use parc_shared::software_delta::DeltaError;
+use parc_shared::software_digest::DigestRow;
+use parc_shared::{Inventory, SoftwareDelta};
 
 /// One installed package as stored. Lists are kept sorted, so that equal lists have equal
 /// digests and JSON.
@@ -33,21 +35,22 @@ impl SoftwareRow {
     /// same order without the copies.
     #[cfg(test)]
     pub fn list_of(inv: &Inventory) -> Vec<SoftwareRow> {
-        let mut rows: Vec<SoftwareRow> = inv
-            .software
-            .iter()
-            .map(|s| SoftwareRow {
-                name: s.name.clone(),
-                version: s.version.clone(),
-                arch: s.arch.clone(),
-                publisher: s.publisher.clone(),
-                size_bytes: s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
-                install_date: s.install_date.map(ts),
-                source: s.source.clone(),
-            })
-            .collect();
+        let mut rows: Vec<SoftwareRow> = inv.software.iter().map(SoftwareRow::of).collect();
         rows.sort();
         rows
+    }
+
+    /// A package as stored.
+    pub fn of(s: &Software) -> SoftwareRow {
+        SoftwareRow {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            arch: s.arch.clone(),
+            publisher: s.publisher.clone(),
+            size_bytes: s.size_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+            install_date: s.install_date.map(ts),
+            source: s.source.clone(),
+        }
     }
 
     pub fn package(&self) -> Package {
@@ -65,26 +68,74 @@ pub fn digest_of(inv: &Inventory) -> String {
     parc_shared::software_digest(&inv.software)
 }
 
-/// [`digest_of`] of a list as stored: equal to the digest of the document it came from.
-#[cfg(test)]
-pub fn digest(rows: &[SoftwareRow]) -> String {
-    let list: Vec<parc_shared::inventory::Software> = rows
+/// [`digest_of`] of a list as stored (sorted): equal to the digest of the document it came
+/// from. None when a stored date does not read back.
+pub fn digest_of_rows(rows: &[SoftwareRow]) -> Option<String> {
+    let dates = rows
         .iter()
-        .map(|r| parc_shared::inventory::Software {
-            name: r.name.clone(),
-            version: r.version.clone(),
-            arch: r.arch.clone(),
-            publisher: r.publisher.clone(),
-            size_bytes: r.size_bytes.map(|b| b as u64),
-            install_date: r.install_date.as_deref().map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .expect("stored dates are RFC 3339")
-                    .to_utc()
-            }),
-            source: r.source.clone(),
+        .map(|r| match &r.install_date {
+            None => Some(None),
+            Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| Some(t.timestamp_micros())),
         })
+        .collect::<Option<Vec<Option<i64>>>>()?;
+    Some(parc_shared::software_digest::digest_of_sorted(
+        rows.iter()
+            .zip(dates)
+            .map(|(r, installed_micros)| DigestRow {
+                name: &r.name,
+                version: r.version.as_deref(),
+                arch: r.arch.as_deref(),
+                publisher: r.publisher.as_deref(),
+                size: r.size_bytes,
+                installed_micros,
+                source: &r.source,
+            }),
+    ))
+}
+
+/// The list `delta` leads to from `base` (a stored list, sorted), sorted, checked against the
+/// digest the delta claims. Works on stored rows, which are kept sorted: removals are found by
+/// binary search, and dates are not parsed and formatted again, only read for the digest.
+pub fn rebuild(
+    base: Vec<SoftwareRow>,
+    delta: &SoftwareDelta,
+) -> Result<Vec<SoftwareRow>, DeltaError> {
+    let mut keep = vec![true; base.len()];
+    for (index, removed) in delta.removed.iter().enumerate() {
+        let row = SoftwareRow::of(removed);
+        // The first copy of it not already removed.
+        let first = base.partition_point(|r| r < &row);
+        let found = (first..base.len())
+            .take_while(|&i| base[i] == row)
+            .find(|&i| keep[i]);
+        match found {
+            Some(i) => keep[i] = false,
+            None => {
+                return Err(DeltaError::NotInBase {
+                    index,
+                    name: removed.name.chars().take(80).collect(),
+                })
+            }
+        }
+    }
+    let mut rows: Vec<SoftwareRow> = base
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, keep)| keep.then_some(r))
         .collect();
-    parc_shared::software_digest(&list)
+    rows.extend(delta.added.iter().map(SoftwareRow::of));
+    // Sorted runs with a few rows at the end: a cheap sort.
+    rows.sort();
+    let got = digest_of_rows(&rows).unwrap_or_default();
+    if got != delta.digest {
+        return Err(DeltaError::DigestMismatch {
+            got,
+            claimed: delta.digest.clone(),
+        });
+    }
+    Ok(rows)
 }
 
 /// A row as stored: an array in field order (name, version, arch, publisher, size_bytes,
@@ -244,31 +295,14 @@ where
     ))
 }
 
-/// A stored list as the agent sent it, for a list sent as changes against it
-/// ([`parc_shared::SoftwareDelta`]); None when it does not read back (the agent then sends
-/// the whole list).
-pub fn parse_software(asset_id: i64, text: &str) -> Option<Vec<Software>> {
+/// A stored list as rows, sorted; None when it does not read back.
+pub fn parse_rows(asset_id: i64, text: &str) -> Option<Vec<SoftwareRow>> {
     let stored: Vec<Stored> = serde_json::from_str(text)
         .inspect_err(|e| tracing::warn!(asset_id, error = %e, "stored software list unreadable"))
         .ok()?;
-    stored
-        .into_iter()
-        .map(|s| {
-            let install_date = match s.5 {
-                None => None,
-                Some(t) => Some(chrono::DateTime::parse_from_rfc3339(&t).ok()?.to_utc()),
-            };
-            Some(Software {
-                name: s.0,
-                version: s.1,
-                arch: s.2,
-                publisher: s.3,
-                size_bytes: s.4.and_then(|b| u64::try_from(b).ok()),
-                install_date,
-                source: s.6,
-            })
-        })
-        .collect()
+    let mut rows: Vec<SoftwareRow> = stored.into_iter().map(SoftwareRow::from).collect();
+    rows.sort();
+    Some(rows)
 }
 
 async fn list_text<'c, E>(executor: E, asset_id: i64) -> Result<Option<String>, sqlx::Error>
@@ -368,6 +402,64 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_list_rebuilt_from_changes_is_the_agents_list() {
+        let pkg = |name: &str, version: &str| Software {
+            name: name.into(),
+            version: Some(version.into()),
+            install_date: Some(chrono::DateTime::from_timestamp(1_700_000_000, 5_000).unwrap()),
+            source: "msi".into(),
+            ..Default::default()
+        };
+        let base = vec![pkg("a", "1"), pkg("b", "1"), pkg("b", "1"), pkg("c", "1")];
+        let stored = |list: &[Software]| {
+            let mut rows: Vec<SoftwareRow> = list.iter().map(SoftwareRow::of).collect();
+            rows.sort();
+            rows
+        };
+        let base_digest = parc_shared::software_digest(&base);
+        // The agent's new lists: unchanged, an upgrade, removals, everything, additions.
+        let lists: Vec<Vec<Software>> = vec![
+            base.clone(),
+            vec![pkg("b", "2"), pkg("a", "1"), pkg("b", "1"), pkg("c", "1")],
+            vec![pkg("c", "1")],
+            vec![],
+            vec![pkg("0", "1"), pkg("z", "9"), pkg("b", "1"), pkg("b", "1")],
+        ];
+        for list in lists {
+            let delta = SoftwareDelta::between(&base, &base_digest, &list);
+            let rows = rebuild(stored(&base), &delta).unwrap();
+            assert_eq!(rows, stored(&list));
+            assert_eq!(
+                digest_of_rows(&rows).unwrap(),
+                parc_shared::software_digest(&list)
+            );
+        }
+
+        let delta = SoftwareDelta::between(&base, &base_digest, &[pkg("a", "1")]);
+        // Three copies of b removed where the base has two.
+        let mut extra = delta.clone();
+        extra.removed.push(pkg("b", "1"));
+        assert_eq!(
+            rebuild(stored(&base), &extra),
+            Err(DeltaError::NotInBase {
+                index: 3,
+                name: "b".into()
+            })
+        );
+        // Applied to another list than its base.
+        assert!(matches!(
+            rebuild(stored(&base[..3]), &delta),
+            Err(DeltaError::NotInBase { .. })
+        ));
+        let mut wrong = delta.clone();
+        wrong.digest = base_digest.clone();
+        assert!(matches!(
+            rebuild(stored(&base), &wrong),
+            Err(DeltaError::DigestMismatch { claimed, .. }) if claimed == base_digest
+        ));
+    }
+
+    #[test]
     fn digest_tells_lists_apart() {
         let a = vec![row("a", "1"), row("b", "1")];
         let mut moved = a.clone();
@@ -379,12 +471,12 @@ mod tests {
         let mut empty = a.clone();
         empty[1].version = Some(String::new());
         let digests = [
-            digest(&a),
-            digest(&moved),
-            digest(&none),
-            digest(&empty),
-            digest(&a[..1]),
-            digest(&[]),
+            digest_of_rows(&a).unwrap(),
+            digest_of_rows(&moved).unwrap(),
+            digest_of_rows(&none).unwrap(),
+            digest_of_rows(&empty).unwrap(),
+            digest_of_rows(&a[..1]).unwrap(),
+            digest_of_rows(&[]).unwrap(),
         ];
         for (i, d) in digests.iter().enumerate() {
             assert_eq!(d.len(), 64);
@@ -392,7 +484,7 @@ mod tests {
                 assert_ne!(d, other);
             }
         }
-        assert_eq!(digest(&a), digest(&a.clone()));
+        assert_eq!(digest_of_rows(&a), digest_of_rows(&a.clone()));
     }
 
     #[test]
@@ -426,7 +518,10 @@ mod tests {
                 software,
                 ..Default::default()
             };
-            assert_eq!(digest_of(&inv), digest(&SoftwareRow::list_of(&inv)));
+            assert_eq!(
+                digest_of(&inv),
+                digest_of_rows(&SoftwareRow::list_of(&inv)).unwrap()
+            );
             let rows = SoftwareRow::list_of(&inv);
             let order = stored_order(&inv);
             assert_eq!(to_json_in(&inv, &order), to_json(&rows));
