@@ -248,6 +248,29 @@ impl Prepared {
             .get_or_init(|| software::stored_order(self.inv())))
     }
 
+    /// The packages history compares when this document's list replaces the one stored for
+    /// `asset`: when the list was rebuilt from that very list, only the packages its changes
+    /// removed and added (the others are in both); otherwise the stored list, read, and the
+    /// document's.
+    async fn packages_replacing<'c, E>(
+        &self,
+        executor: E,
+        asset_id: i64,
+        asset: &StoredAsset,
+    ) -> Result<(Vec<Package>, Vec<Package>), IngestError>
+    where
+        E: sqlx::Executor<'c, Database = Db>,
+    {
+        let new = match &self.rebuilt {
+            Some(r) if asset.software_digest.as_ref() == Some(&r.base_digest) => {
+                return Ok((r.removed.clone(), r.added.clone()));
+            }
+            Some(r) => r.rows.iter().map(SoftwareRow::package).collect(),
+            None => software::packages_in(self.inv(), self.software()?),
+        };
+        Ok((software::load_packages(executor, asset_id).await?, new))
+    }
+
     fn software_json(&self) -> Result<&str, IngestError> {
         if let Some(rebuilt) = &self.rebuilt {
             return Ok(&rebuilt.json);
@@ -262,14 +285,16 @@ impl Prepared {
 /// A list sent as changes, rebuilt from the stored one ([`Store::apply_delta`]).
 #[derive(Debug)]
 struct Rebuilt {
-    /// The stored list it was rebuilt from: its digest, and its packages as history
-    /// compares them.
+    /// The digest of the stored list it was rebuilt from.
     base_digest: String,
-    base_packages: Vec<Package>,
-    /// The rebuilt list: its checked digest, stored form and packages.
+    /// Its checked digest, rows and stored form.
     digest: String,
+    rows: Vec<SoftwareRow>,
     json: String,
-    packages: Vec<Package>,
+    /// The packages, as history compares them, of the stored list that it no longer has and
+    /// its own that the stored list did not have.
+    removed: Vec<Package>,
+    added: Vec<Package>,
 }
 
 /// The software digest this collector last stored for each agent: a document whose digest is
@@ -390,15 +415,19 @@ impl Store {
             let Some(base) = list.and_then(|text| software::parse_rows(asset_id, &text)) else {
                 return unusable("the stored list does not read back");
             };
-            let base_packages = base.iter().map(SoftwareRow::package).collect();
-            let rows = software::rebuild(base, delta)
+            let software::Rebuild {
+                rows,
+                removed,
+                added,
+            } = software::rebuild(base, delta)
                 .map_err(|e| IngestError::SoftwareDeltaUnusable(e.to_string()))?;
             rebuilt = Some(Rebuilt {
                 base_digest: delta.base.clone(),
-                base_packages,
                 digest: delta.digest.clone(),
                 json: software::to_json(&rows),
-                packages: rows.iter().map(SoftwareRow::package).collect(),
+                rows,
+                removed,
+                added,
             });
         } else {
             return unusable("the machine's stored list is not the base list");
@@ -704,12 +733,11 @@ async fn update_asset(
     let mut changes = match preview.and_then(|v| v.changes_for(asset_id, &old)) {
         Some(changes) => changes,
         None => {
-            let old_software = if software_changed {
-                Some(software::load_packages(&mut *conn, asset_id).await?)
-            } else {
-                None
+            let software = match software_changed {
+                true => Some(p.packages_replacing(&mut *conn, asset_id, &old).await?),
+                false => None,
             };
-            history_of(&old, old_software, p)?
+            history_of(&old, software, p)?
         }
     };
     if old.site_id != p.site.id {
@@ -801,20 +829,17 @@ async fn update_row(
 }
 
 /// The history entries a document adds to the asset stored as `old`: the tracked fields that
-/// differ, and the packages when the list changed (`old_software` is then the stored list's).
+/// differ, and the packages when the list changed (`software`: the stored list's and the
+/// document's, or only the packages that differ, see [`Prepared::packages_replacing`]).
 fn history_of(
     old: &StoredAsset,
-    old_software: Option<Vec<Package>>,
+    software: Option<(Vec<Package>, Vec<Package>)>,
     p: &Prepared,
 ) -> Result<Vec<Change>, IngestError> {
     let mut changes = Vec::new();
     match old.facts.as_deref().map(serde_json::from_str::<Inventory>) {
-        Some(Ok(old_inv)) => match old_software {
-            Some(old_packages) => {
-                let new_packages = match &p.rebuilt {
-                    Some(rebuilt) => rebuilt.packages.clone(),
-                    None => software::packages_in(p.inv(), p.software()?),
-                };
+        Some(Ok(old_inv)) => match software {
+            Some((old_packages, new_packages)) => {
                 changes.extend(history::diff(
                     &Snapshot::with(&old_inv, old_packages),
                     &Snapshot::with(p.inv(), new_packages),
@@ -886,17 +911,11 @@ impl Preview {
         if changed && p.list_left_out {
             return Ok(None);
         }
-        let old_software = match (changed, &p.rebuilt) {
-            (false, _) => None,
-            // The list the changes were applied to, read a moment ago.
-            (true, Some(rebuilt))
-                if asset.software_digest.as_ref() == Some(&rebuilt.base_digest) =>
-            {
-                Some(rebuilt.base_packages.clone())
-            }
-            (true, _) => Some(software::load_packages(pool, asset_id).await?),
+        let software = match changed {
+            true => Some(p.packages_replacing(pool, asset_id, &asset).await?),
+            false => None,
         };
-        let changes = history_of(&asset, old_software, p)?;
+        let changes = history_of(&asset, software, p)?;
         Ok(Some(Preview {
             asset_id,
             asset,

@@ -95,13 +95,37 @@ pub fn digest_of_rows(rows: &[SoftwareRow]) -> Option<String> {
     ))
 }
 
+/// A list rebuilt from changes ([`rebuild`]).
+#[derive(Debug, PartialEq)]
+pub struct Rebuild {
+    /// The list, sorted.
+    pub rows: Vec<SoftwareRow>,
+    /// Packages, as history compares them, that the base list had and this one has not, and
+    /// the other way round: what a comparison of the two whole lists would find.
+    pub removed: Vec<Package>,
+    pub added: Vec<Package>,
+}
+
+/// Whether sorted `rows` hold a row of package `p`.
+fn holds(rows: &[SoftwareRow], p: &Package) -> bool {
+    fn key(r: &SoftwareRow) -> (&str, Option<&str>, Option<&str>) {
+        (r.name.as_str(), r.version.as_deref(), r.arch.as_deref())
+    }
+    let want = (p.name.as_str(), p.version.as_deref(), p.arch.as_deref());
+    let at = rows.partition_point(|r| key(r) < want);
+    rows.get(at).is_some_and(|r| key(r) == want)
+}
+
 /// The list `delta` leads to from `base` (a stored list, sorted), sorted, checked against the
 /// digest the delta claims. Works on stored rows, which are kept sorted: removals are found by
 /// binary search, and dates are not parsed and formatted again, only read for the digest.
-pub fn rebuild(
-    base: Vec<SoftwareRow>,
-    delta: &SoftwareDelta,
-) -> Result<Vec<SoftwareRow>, DeltaError> {
+pub fn rebuild(base: Vec<SoftwareRow>, delta: &SoftwareDelta) -> Result<Rebuild, DeltaError> {
+    let added: Vec<Package> = delta
+        .added
+        .iter()
+        .map(|s| SoftwareRow::of(s).package())
+        .filter(|p| !holds(&base, p))
+        .collect();
     let mut keep = vec![true; base.len()];
     for (index, removed) in delta.removed.iter().enumerate() {
         let row = SoftwareRow::of(removed);
@@ -135,7 +159,17 @@ pub fn rebuild(
             claimed: delta.digest.clone(),
         });
     }
-    Ok(rows)
+    let removed = delta
+        .removed
+        .iter()
+        .map(|s| SoftwareRow::of(s).package())
+        .filter(|p| !holds(&rows, p))
+        .collect();
+    Ok(Rebuild {
+        rows,
+        removed,
+        added,
+    })
 }
 
 /// A row as stored: an array in field order (name, version, arch, publisher, size_bytes,
@@ -427,8 +461,39 @@ mod tests {
         ];
         for list in lists {
             let delta = SoftwareDelta::between(&base, &base_digest, &list);
-            let rows = rebuild(stored(&base), &delta).unwrap();
+            let Rebuild {
+                rows,
+                removed,
+                added,
+            } = rebuild(stored(&base), &delta).unwrap();
             assert_eq!(rows, stored(&list));
+            // What a comparison of the whole lists finds.
+            let packages = |list: &[Software]| {
+                let mut p: Vec<Package> = stored(list).iter().map(SoftwareRow::package).collect();
+                p.dedup();
+                p
+            };
+            let (old, new) = (packages(&base), packages(&list));
+            let mut removed = removed;
+            removed.sort();
+            removed.dedup();
+            let mut added = added;
+            added.sort();
+            added.dedup();
+            assert_eq!(
+                removed,
+                old.iter()
+                    .filter(|p| !new.contains(p))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(
+                added,
+                new.iter()
+                    .filter(|p| !old.contains(p))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
             assert_eq!(
                 digest_of_rows(&rows).unwrap(),
                 parc_shared::software_digest(&list)
