@@ -463,6 +463,15 @@ async fn the_next_inventory_after_a_merge_rewrites_the_software_list() {
     );
 }
 
+/// Posts an inventory of site "nord"; its answer.
+async fn post_inventory(e: &Env, doc: &Document<Inventory>) -> (StatusCode, Value) {
+    send(
+        &e.app,
+        common::document("/api/v1/inventories", &e.nord, doc),
+    )
+    .await
+}
+
 /// `doc` as an agent sends it when the collector acknowledged `digest` for its list.
 fn leaving_out_software(mut doc: Document<Inventory>, digest: &str) -> Document<Inventory> {
     doc.body.software.clear();
@@ -474,26 +483,20 @@ fn leaving_out_software(mut doc: Document<Inventory>, digest: &str) -> Document<
 async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
     let e = env().await;
     let t0 = Utc::now() - Duration::hours(5);
-    let post = |doc: &Document<Inventory>| {
-        send(
-            &e.app,
-            common::document("/api/v1/inventories", &e.nord, doc),
-        )
-    };
 
     // The answer names the digest of the list the asset now holds: the agent's own.
     let first = inventory(&PC1, t0);
     let digest = parc_shared::software_digest(&first.body.software);
-    let (status, v) = post(&first).await;
+    let (status, v) = post_inventory(&e, &first).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["software_digest"], json!(digest));
     let a = v["asset_id"].as_i64().unwrap();
 
     // Left out as unchanged: accepted, the list stays.
-    let (status, v) = post(&leaving_out_software(
-        inventory(&PC1, t0 + Duration::hours(1)),
-        &digest,
-    ))
+    let (status, v) = post_inventory(
+        &e,
+        &leaving_out_software(inventory(&PC1, t0 + Duration::hours(1)), &digest),
+    )
     .await;
     assert_eq!(
         (status, v["asset_id"].as_i64()),
@@ -514,14 +517,18 @@ async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
     let mut upgraded = inventory(&PC1, t0 + Duration::hours(2));
     upgraded.body.software[0].version = Some("2".into());
     let upgraded_digest = parc_shared::software_digest(&upgraded.body.software);
-    let (status, v) = post(&leaving_out_software(upgraded.clone(), &upgraded_digest)).await;
+    let (status, v) = post_inventory(
+        &e,
+        &leaving_out_software(upgraded.clone(), &upgraded_digest),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["error"], "software_list_unknown");
     assert!(
         v["message"].as_str().unwrap().contains(&upgraded_digest),
         "{v}"
     );
-    let (status, v) = post(&upgraded).await;
+    let (status, v) = post_inventory(&e, &upgraded).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         (v["duplicate"].as_bool(), &v["software_digest"]),
@@ -531,7 +538,7 @@ async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
     assert_eq!(software[0]["version"], "2", "{software}");
 
     // A machine the collector never saw: no asset is created.
-    let (status, v) = post(&leaving_out_software(inventory(&PC2, t0), &digest)).await;
+    let (status, v) = post_inventory(&e, &leaving_out_software(inventory(&PC2, t0), &digest)).await;
     assert_eq!(
         (status, &v["error"]),
         (StatusCode::CONFLICT, &json!("software_list_unknown"))
@@ -543,10 +550,10 @@ async fn an_unchanged_software_list_is_left_out_and_asked_for_when_not_held() {
     let b = ingest(&e, &PC2, t0 + Duration::hours(3)).await;
     let (status, op) = admin_acts(&e, a, "merge", json!({"from": b})).await;
     assert_eq!(status, StatusCode::OK, "{op}");
-    let (status, v) = post(&leaving_out_software(
-        inventory(&PC1, t0 + Duration::hours(4)),
-        &upgraded_digest,
-    ))
+    let (status, v) = post_inventory(
+        &e,
+        &leaving_out_software(inventory(&PC1, t0 + Duration::hours(4)), &upgraded_digest),
+    )
     .await;
     assert_eq!(
         (status, &v["error"]),
@@ -582,12 +589,6 @@ fn sending_changes(
 async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged_one() {
     let e = env().await;
     let t0 = Utc::now() - Duration::hours(5);
-    let post = |doc: &Document<Inventory>| {
-        send(
-            &e.app,
-            common::document("/api/v1/inventories", &e.nord, doc),
-        )
-    };
     let with = |at, list: &[parc_shared::inventory::Software]| {
         let mut doc = inventory(&PC1, at);
         doc.body.software = list.to_vec();
@@ -598,7 +599,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
         package("Firefox", "128.0"),
         package("VLC", "3.0.20"),
     ];
-    let (status, v) = post(&with(t0, &base)).await;
+    let (status, v) = post_inventory(&e, &with(t0, &base)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let a = v["asset_id"].as_i64().unwrap();
     let base_digest = parc_shared::software_digest(&base);
@@ -618,7 +619,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
     let next_digest = parc_shared::software_digest(&next);
     let changes = sending_changes(with(t0 + Duration::hours(1), &next), &base, &base_digest);
     assert_eq!(changes.body.software_delta.as_ref().unwrap().len(), 3);
-    let (status, v) = post(&changes).await;
+    let (status, v) = post_inventory(&e, &changes).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         (
@@ -673,7 +674,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
     );
 
     // The same document again: a replay, nothing written twice.
-    let (status, v) = post(&changes).await;
+    let (status, v) = post_inventory(&e, &changes).await;
     assert_eq!(
         (status, &v["duplicate"]),
         (StatusCode::OK, &json!(true)),
@@ -687,7 +688,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
         &base,
         &base_digest,
     );
-    let (status, v) = post(&stale).await;
+    let (status, v) = post_inventory(&e, &stale).await;
     assert_eq!(
         (status, &v["error"]),
         (StatusCode::CONFLICT, &json!("software_list_unknown")),
@@ -703,7 +704,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
         &next_digest,
     );
     lying.body.software_delta.as_mut().unwrap().digest = base_digest.clone();
-    let (status, v) = post(&lying).await;
+    let (status, v) = post_inventory(&e, &lying).await;
     assert_eq!(
         (status, &v["error"]),
         (StatusCode::CONFLICT, &json!("software_list_unknown")),
@@ -722,7 +723,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
         .unwrap()
         .removed
         .push(package("Chrome", "1"));
-    let (status, v) = post(&removing_what_is_not_there).await;
+    let (status, v) = post_inventory(&e, &removing_what_is_not_there).await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert!(v["message"].as_str().unwrap().contains("Chrome"), "{v}");
     assert_eq!(
@@ -735,7 +736,7 @@ async fn a_changed_software_list_is_sent_as_its_changes_against_the_acknowledged
     let mut unknown = sending_changes(with(t0, &next), &base, &base_digest);
     unknown.body.host.hostname = PC2.hostname.into();
     unknown.header.agent_id = uuid::Uuid::from_u128(999);
-    let (status, v) = post(&unknown).await;
+    let (status, v) = post_inventory(&e, &unknown).await;
     assert_eq!(
         (status, &v["error"]),
         (StatusCode::CONFLICT, &json!("software_list_unknown")),

@@ -191,6 +191,22 @@ impl Collector {
     }
 
     /// Stops the collector the way a service manager does (SIGTERM), then waits for it.
+    /// The value of the `/metrics` line starting with `series` (labels included), read as the
+    /// admin; 0 when the series is absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let cookie = sign_in(&self.url, "admin", ADMIN_PASSWORD).unwrap();
+        let text = http()
+            .get(format!("{}/metrics", self.url))
+            .header("Cookie", cookie)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
     pub fn stop(mut self) -> Result<()> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;

@@ -350,21 +350,6 @@ fn bad_configuration_is_a_clear_error() {
     }
 }
 
-/// The value of the metric line starting with `series` (labels included), read as the admin.
-fn metric(c: &Collector, series: &str) -> f64 {
-    let cookie = parc_tests::sign_in(&c.url, "admin", parc_tests::ADMIN_PASSWORD).unwrap();
-    let text = http()
-        .get(format!("{}/metrics", c.url))
-        .header("Cookie", cookie)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 #[test]
 fn an_unchanged_software_list_is_sent_once_and_again_when_the_collector_lost_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -378,10 +363,9 @@ fn an_unchanged_software_list_is_sent_once_and_again_when_the_collector_lost_it(
         ok(agent(&state, &["--server", &c.url, "--token", token, "push"]).unwrap())
     };
     let lists = |c: &Collector, list: &str| {
-        metric(
-            c,
-            &format!("parc_inventory_software_lists_total{{list=\"{list}\"}} "),
-        )
+        c.metric(&format!(
+            "parc_inventory_software_lists_total{{list=\"{list}\"}} "
+        ))
     };
     let software_count = |c: &Collector| {
         let id = assets(c)["items"][0]["id"].as_i64().unwrap();
@@ -409,7 +393,7 @@ fn an_unchanged_software_list_is_sent_once_and_again_when_the_collector_lost_it(
     let out = push(&c, &token);
     assert!(stdout(&out).contains("delivered"), "{}", stdout(&out));
     let refused = r#"parc_ingest_documents_total{endpoint="inventories",outcome="rejected",reason="software_list_unknown"} "#;
-    assert_eq!(metric(&c, refused), 1.0);
+    assert_eq!(c.metric(refused), 1.0);
     assert_eq!((lists(&c, "stored"), lists(&c, "left_out")), (1.0, 0.0));
     assert_eq!(software_count(&c), count);
     assert_eq!(

@@ -9,7 +9,7 @@ use parc_config::agent::ServerConfig;
 use parc_config::AgentConfig;
 use parc_shared::inventory::Software;
 use parc_shared::{Document, DocumentHeader, Inventory, SourceKind};
-use parc_tests::{http, Collector};
+use parc_tests::Collector;
 use uuid::Uuid;
 
 fn client(state_dir: &std::path::Path, url: &str, token: &str) -> Client {
@@ -57,26 +57,10 @@ fn spooled(agent: Uuid, hours_ago: i64, list: &[Software]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// The counter of one `/metrics` series (0 when absent).
-fn metric(c: &Collector, series: &str) -> f64 {
-    let cookie = parc_tests::sign_in(&c.url, "admin", parc_tests::ADMIN_PASSWORD).unwrap();
-    let text = http()
-        .get(format!("{}/metrics", c.url))
-        .header("Cookie", cookie)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 fn lists(c: &Collector, list: &str) -> f64 {
-    metric(
-        c,
-        &format!("parc_inventory_software_lists_total{{list=\"{list}\"}} "),
-    )
+    c.metric(&format!(
+        "parc_inventory_software_lists_total{{list=\"{list}\"}} "
+    ))
 }
 
 /// The asset's packages as "name version".
@@ -173,7 +157,7 @@ async fn an_upgrade_is_sent_as_its_changes_and_whole_to_a_collector_that_lost_th
     assert_eq!(answer["created"], true, "{answer}");
     tokio::task::block_in_place(|| {
         let refused = r#"parc_ingest_documents_total{endpoint="inventories",outcome="rejected",reason="software_list_unknown"} "#;
-        assert_eq!(metric(&c, refused), 1.0);
+        assert_eq!(c.metric(refused), 1.0);
         assert_eq!((lists(&c, "stored"), lists(&c, "delta")), (1.0, 0.0));
         assert_eq!(stored_packages(&c).len(), 40);
         c.stop().unwrap();
