@@ -159,7 +159,7 @@ impl Client {
                 }
             },
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot send the software list as changes")
+                tracing::warn!(error = %format!("{e:#}"), "cannot leave out the software list or send its changes; sending it")
             }
         }
         self.send_whole(ack, &spooled, gzip_body).await
