@@ -140,6 +140,8 @@ async fn missing_bad_or_revoked_token_is_401_and_stores_nothing() {
     let e = env().await;
     let body = serde_json::to_vec(&inventory(&PC1, Utc::now())).unwrap();
     let (id, revoked) = e.store.create_token("chu-nord").await.unwrap();
+    // Found valid once (and so remembered): revoking it here must still stop it at once.
+    assert!(e.store.authenticate(&revoked).await.unwrap().is_some());
     e.store.revoke_token(id).await.unwrap();
     let wrong = format!("parc_{}", "0".repeat(64));
     for (name, token) in [

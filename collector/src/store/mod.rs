@@ -140,6 +140,7 @@ pub struct Store {
     /// SQLite: keeps the background checkpoint running while the store lives.
     _checkpoint: Option<checkpoint::Stop>,
     software_hints: Arc<inventory::SoftwareHints>,
+    valid_tokens: Arc<tokens::ValidTokens>,
     inventory_queue: Arc<inventory::InventoryQueue>,
     /// PostgreSQL: when to analyse the lookup tables (see [`statistics`]).
     growth: Arc<statistics::Growth>,
@@ -170,8 +171,7 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 prepare_sqlite(url).await?;
-                AnyPoolOptions::new()
-                    .max_connections(max_connections.max(1))
+                pool_options(max_connections)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Per connection: `Any` takes only a URL, which cannot carry these.
@@ -202,10 +202,7 @@ impl Store {
                     .with_context(|| format!("cannot open database {shown}"))?
                     .close()
                     .await?;
-                AnyPoolOptions::new()
-                    .max_connections(max_connections.max(1))
-                    .connect(url)
-                    .await
+                pool_options(max_connections).connect(url).await
             }
         }
         .with_context(|| format!("cannot open database {shown}"))?;
@@ -234,6 +231,7 @@ impl Store {
             write_lock,
             _checkpoint: checkpoint,
             software_hints: Arc::default(),
+            valid_tokens: Arc::default(),
             inventory_queue: Arc::default(),
             growth: Arc::default(),
         })
@@ -303,6 +301,28 @@ impl Store {
 
 /// Creates the SQLite file if missing and switches it to WAL (a persistent setting), with the
 /// driver's typed options, before the `Any` pool opens it by URL.
+/// A pooled connection idle for longer than this is checked before use.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+/// sqlx checks every connection it hands out with a round trip by default: on PostgreSQL that
+/// is one more round trip per query outside a transaction (a token, an agent, a preview), as
+/// many as the queries themselves, and it showed as 2.5 % of a storm's CPU. Only a connection
+/// that sat idle, which a server restart or an idle timeout may have closed, is checked now; a
+/// connection that breaks under a query fails that request, and the pool drops it.
+fn pool_options(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     let options = sqlite_options(url)?
         .create_if_missing(true)

@@ -818,6 +818,7 @@ impl Store {
             .rows_affected();
         if n > 0 {
             item.revocation(entity).commit(w, actor).await?;
+            self.valid_tokens.forget_all();
         } else {
             w.commit().await?;
         }

@@ -3,6 +3,10 @@
 //! A token is `parc_` followed by 32 random bytes in hex. Only its SHA-256 is stored: a token is
 //! high-entropy, so an unsalted fast hash is enough, and it lets the lookup be an index seek.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use rand::RngCore;
 use serde::Serialize;
@@ -121,6 +125,7 @@ impl Store {
                     .bind(id)
                     .execute(&mut *w.tx)
                     .await?;
+                self.valid_tokens.forget_all();
                 Revoked::Now
             }
         };
@@ -128,22 +133,68 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The site of a valid (known, unrevoked) token.
+    /// The site of a valid (known, unrevoked) token. A token found valid is not read again
+    /// for [`TOKEN_RECHECK`] ([`ValidTokens`]).
     pub async fn authenticate(&self, token: &str) -> Result<Option<Site>, sqlx::Error> {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
+        }
+        let hash = hash_token(token);
+        if let Some(site) = self.valid_tokens.get(&hash, Instant::now()) {
+            return Ok(Some(site));
         }
         let row = sqlx::query(
             "SELECT s.id, s.name FROM tokens t JOIN sites s ON s.id = t.site_id
              WHERE t.hash = $1 AND t.revoked_at IS NULL",
         )
-        .bind(hash_token(token))
+        .bind(&hash)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| Site {
+        let site = row.map(|r| Site {
             id: r.get(0),
             name: r.get(1),
-        }))
+        });
+        if let Some(site) = &site {
+            self.valid_tokens
+                .remember(hash, site.clone(), Instant::now());
+        }
+        Ok(site)
+    }
+}
+
+/// How long a token found valid is taken as valid without reading it again. A site token is
+/// shared by a whole site's agents and a storm's 429s each present it too: reading it once per
+/// request was as many queries as the inventories' own. The price is that a token revoked
+/// through another collector (or the CLI) keeps working here for up to this long; one revoked
+/// through this collector stops at once.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+
+/// Tokens found valid lately, by hash, with when they were read. Only valid tokens are kept:
+/// a new token works at once, and unknown ones cannot fill memory.
+#[derive(Debug, Default)]
+pub struct ValidTokens(Mutex<HashMap<String, (Site, Instant)>>);
+
+impl ValidTokens {
+    /// Tokens kept at most; past it the list starts over (a miss only costs a query).
+    const MAX: usize = 4096;
+
+    pub fn get(&self, hash: &str, now: Instant) -> Option<Site> {
+        let tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (site, read) = tokens.get(hash)?;
+        (now.saturating_duration_since(*read) < TOKEN_RECHECK).then(|| site.clone())
+    }
+
+    pub fn remember(&self, hash: String, site: Site, now: Instant) {
+        let mut tokens = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if tokens.len() >= Self::MAX {
+            tokens.clear();
+        }
+        tokens.insert(hash, (site, now));
+    }
+
+    /// After a revocation: every token is read again.
+    pub fn forget_all(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -158,6 +209,28 @@ mod tests {
         assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 64);
         assert_eq!(hash_token(&a).len(), 64);
         assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn a_valid_token_is_read_again_after_the_recheck_time() {
+        let tokens = ValidTokens::default();
+        let t0 = Instant::now();
+        let site = Site {
+            id: 3,
+            name: "north".into(),
+        };
+        assert_eq!(tokens.get("h", t0), None);
+        tokens.remember("h".into(), site.clone(), t0);
+        for (after, want) in [
+            (Duration::ZERO, Some(site.clone())),
+            (TOKEN_RECHECK - Duration::from_millis(1), Some(site.clone())),
+            (TOKEN_RECHECK, None),
+        ] {
+            assert_eq!(tokens.get("h", t0 + after), want, "{after:?}");
+        }
+        assert_eq!(tokens.get("other", t0), None);
+        tokens.forget_all();
+        assert_eq!(tokens.get("h", t0), None);
     }
 
     #[test]
