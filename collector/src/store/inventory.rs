@@ -575,10 +575,7 @@ async fn apply(
         Decision::New => {
             // Refused before anything is written (see [`Store::apply_batch`]).
             let list = p.software_json()?;
-            let id = insert_asset(conn, p, rule).await?;
-            software::save(conn, id, list).await?;
-            write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
-            write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
+            let id = insert_asset(conn, p, rule, list).await?;
             changes.push(Change {
                 field: "asset",
                 old: None,
@@ -619,51 +616,14 @@ async fn apply(
             .find(|c| !created && c.asset_id == asset_id)
             .map(|c| &c.keys),
     );
-    sqlx::query(
-        "INSERT INTO sources (asset_id, kind, agent_id, first_seen, last_seen, last_document_id,
-            rule, matched_keys, reported_keys)
-         VALUES ($1, 'agent_inventory', $2, $3, $3, $4, $5, $6, $7)
-         ON CONFLICT (asset_id, kind, agent_id) DO UPDATE SET
-            first_seen = CASE WHEN excluded.first_seen < sources.first_seen
-                         THEN excluded.first_seen ELSE sources.first_seen END,
-            last_seen = CASE WHEN excluded.last_seen > sources.last_seen
-                        THEN excluded.last_seen ELSE sources.last_seen END,
-            last_document_id = excluded.last_document_id,
-            rule = excluded.rule,
-            matched_keys = excluded.matched_keys,
-            reported_keys = excluded.reported_keys",
-    )
-    .bind(asset_id)
-    .bind(&p.agent_id)
-    .bind(&p.observed)
-    .bind(&p.document_id)
-    .bind(rule.as_str())
-    .bind(explain::to_json(&matched))
-    .bind(&p.reported_json)
-    .execute(&mut *conn)
-    .await?;
-    write_history(
+    record_document(
         conn,
+        p,
         asset_id,
+        rule,
+        &explain::to_json(&matched),
         &changes,
-        &p.observed,
-        "agent_inventory",
-        &p.document_id,
     )
-    .await?;
-    sqlx::query(
-        "INSERT INTO documents (document_id, agent_id, source, site_id, observed_at, received_at,
-            asset_id, rule)
-         VALUES ($1, $2, 'agent_inventory', $3, $4, $5, $6, $7)",
-    )
-    .bind(&p.document_id)
-    .bind(&p.agent_id)
-    .bind(p.site.id)
-    .bind(&p.observed)
-    .bind(&p.received)
-    .bind(asset_id)
-    .bind(rule.as_str())
-    .execute(&mut *conn)
     .await?;
     Ok(InventoryOutcome {
         asset_id,
@@ -677,43 +637,194 @@ async fn apply(
     })
 }
 
-async fn insert_asset(conn: &mut DbConn, p: &Prepared, rule: Rule) -> Result<i64, sqlx::Error> {
-    let q = sqlx::query(
+/// A new asset with its software list and keys. On PostgreSQL this is one statement (writes
+/// chained in WITH): each statement is a round trip to the server and a pass through its
+/// executor, under the write lock every collector shares. SQLite has no writes in WITH; its
+/// statements cost no round trip.
+async fn insert_asset(
+    conn: &mut DbConn,
+    p: &Prepared,
+    rule: Rule,
+    list: &str,
+) -> Result<i64, sqlx::Error> {
+    let placeholders = Placeholders::of(conn);
+    let together = placeholders == Placeholders::Numbered;
+    let hw = &p.inv().hardware;
+    let mut q = Bulk::new(placeholders, if together { "WITH a AS (" } else { "" });
+    q.push(
         "INSERT INTO assets (site_id, kind, name, name_key, serial, uuid, serial_key,
             uuid_key, machine_id, manufacturer, model, os, facts, facts_observed_at,
-            match_rule, software_digest, first_seen, last_seen)
-         VALUES ($1, 'computer', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-            $14, $15, $13, $13)
-         RETURNING id",
+            match_rule, software_digest, first_seen, last_seen) VALUES (",
     );
-    bind_asset_columns(q, p, rule)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)
+    q.bind(p.site.id).push(", 'computer'");
+    for value in [
+        Some(&p.inv().host.hostname),
+        p.keys.name.as_ref(),
+        p.serial.as_ref(),
+        p.uuid.as_ref(),
+        p.keys.serial.as_ref(),
+        p.keys.uuid.as_ref(),
+        p.inv().host.machine_id.as_ref(),
+        hw.manufacturer.as_ref(),
+        hw.model.as_ref(),
+        p.os.as_ref(),
+        Some(&p.facts_json),
+        Some(&p.observed),
+    ] {
+        q.push(", ").bind(value.map(String::as_str));
+    }
+    q.push(", ").bind(rule.as_str());
+    q.push(", ").bind(p.digest.as_str());
+    for _ in 0..2 {
+        q.push(", ").bind(p.observed.as_str());
+    }
+    q.push(") RETURNING id");
+    if !together {
+        let id = q.fetch_one(conn).await?.try_get(0)?;
+        software::save(conn, id, list).await?;
+        write_keys(conn, id, &KeyTable::MACS, &[], &p.keys.macs).await?;
+        write_keys(conn, id, &KeyTable::ADDRESSES, &[], &p.addresses).await?;
+        return Ok(id);
+    }
+    q.push("), w AS (INSERT INTO asset_software (asset_id, list) SELECT id, ")
+        .bind(list)
+        .push(" FROM a)");
+    for (name, t, reported) in [
+        ("m", &KeyTable::MACS, &p.keys.macs),
+        ("d", &KeyTable::ADDRESSES, &p.addresses),
+    ] {
+        let (_, values) = key_delta(&[], reported);
+        if values.is_empty() {
+            continue;
+        }
+        q.push(&format!(
+            ", {name} AS (INSERT INTO {} (asset_id, {}, source) SELECT a.id, v.x, 'inventory' \
+             FROM a, (VALUES ",
+            t.table, t.column
+        ));
+        q.list(values, |q, value| {
+            q.push("(").bind(value.as_str()).push(")");
+        });
+        q.push(") AS v(x))");
+    }
+    q.push(" SELECT id FROM a");
+    q.fetch_one(conn).await?.try_get(0)
 }
 
-/// Binds $1..$15 of the asset INSERT.
-fn bind_asset_columns<'q>(
-    q: sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>>,
-    p: &'q Prepared,
+/// History rows at most written in the same statement as the document's source and document
+/// rows on PostgreSQL ([`record_document`]); more (a reinstalled PC) go on their own.
+const HISTORY_WITH_DOCUMENT: usize = 8;
+
+/// The document's bookkeeping: its agent's source row, its history, its documents row. One
+/// statement on PostgreSQL, as in [`insert_asset`].
+async fn record_document(
+    conn: &mut DbConn,
+    p: &Prepared,
+    asset_id: i64,
     rule: Rule,
-) -> sqlx::query::Query<'q, Db, sqlx::any::AnyArguments<'q>> {
-    let hw = &p.inv().hardware;
-    q.bind(p.site.id)
-        .bind(&p.inv().host.hostname)
-        .bind(&p.keys.name)
-        .bind(&p.serial)
-        .bind(&p.uuid)
-        .bind(&p.keys.serial)
-        .bind(&p.keys.uuid)
-        .bind(&p.inv().host.machine_id)
-        .bind(&hw.manufacturer)
-        .bind(&hw.model)
-        .bind(&p.os)
-        .bind(&p.facts_json)
+    matched_json: &str,
+    changes: &[Change],
+) -> Result<(), sqlx::Error> {
+    let placeholders = Placeholders::of(conn);
+    let together = placeholders == Placeholders::Numbered && changes.len() <= HISTORY_WITH_DOCUMENT;
+    let mut q = Bulk::new(placeholders, if together { "WITH s AS (" } else { "" });
+    q.push(
+        "INSERT INTO sources (asset_id, kind, agent_id, first_seen, last_seen, last_document_id,
+            rule, matched_keys, reported_keys) VALUES (",
+    );
+    q.bind(asset_id);
+    let asset = q.last();
+    q.push(", 'agent_inventory', ").bind(p.agent_id.as_str());
+    let agent = q.last();
+    q.push(", ").bind(p.observed.as_str());
+    let observed = q.last();
+    q.push(", ").bind(p.observed.as_str());
+    q.push(", ").bind(p.document_id.as_str());
+    let document = q.last();
+    q.push(", ").bind(rule.as_str());
+    let rule_value = q.last();
+    q.push(", ")
+        .bind(matched_json)
+        .push(", ")
+        .bind(p.reported_json.as_str());
+    q.push(
+        ") ON CONFLICT (asset_id, kind, agent_id) DO UPDATE SET
+            first_seen = CASE WHEN excluded.first_seen < sources.first_seen
+                         THEN excluded.first_seen ELSE sources.first_seen END,
+            last_seen = CASE WHEN excluded.last_seen > sources.last_seen
+                        THEN excluded.last_seen ELSE sources.last_seen END,
+            last_document_id = excluded.last_document_id,
+            rule = excluded.rule,
+            matched_keys = excluded.matched_keys,
+            reported_keys = excluded.reported_keys",
+    );
+    if !together {
+        q.execute(conn).await?;
+        write_history(
+            conn,
+            asset_id,
+            changes,
+            &p.observed,
+            "agent_inventory",
+            &p.document_id,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO documents (document_id, agent_id, source, site_id, observed_at,
+                received_at, asset_id, rule)
+             VALUES ($1, $2, 'agent_inventory', $3, $4, $5, $6, $7)",
+        )
+        .bind(&p.document_id)
+        .bind(&p.agent_id)
+        .bind(p.site.id)
         .bind(&p.observed)
+        .bind(&p.received)
+        .bind(asset_id)
         .bind(rule.as_str())
-        .bind(&p.digest)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
+    q.push(")");
+    if !changes.is_empty() {
+        q.push(
+            ", h AS (INSERT INTO history (asset_id, field, old_value, new_value, changed_at,
+                source, document_id) VALUES ",
+        );
+        q.list(changes, |q, c| {
+            q.push("(").again(asset).push(", ").bind(c.field);
+            q.push(", ")
+                .bind(c.old.as_deref())
+                .push(", ")
+                .bind(c.new.as_deref());
+            q.push(", ")
+                .again(observed)
+                .push(", 'agent_inventory', ")
+                .again(document)
+                .push(")");
+        });
+        q.push(")");
+    }
+    q.push(
+        " INSERT INTO documents (document_id, agent_id, source, site_id, observed_at,
+            received_at, asset_id, rule) VALUES (",
+    );
+    q.again(document)
+        .push(", ")
+        .again(agent)
+        .push(", 'agent_inventory', ");
+    q.bind(p.site.id)
+        .push(", ")
+        .again(observed)
+        .push(", ")
+        .bind(p.received.as_str());
+    q.push(", ")
+        .again(asset)
+        .push(", ")
+        .again(rule_value)
+        .push(")");
+    q.execute(conn).await?;
+    Ok(())
 }
 
 /// Applies a (not stale) document to the asset it matched; returns the history to record.

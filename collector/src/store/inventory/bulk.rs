@@ -17,7 +17,7 @@
 //! round trip (Parse and Describe, then Bind and Execute) and a parse, under the write lock.
 //! Larger ones run uncached (`persistent(false)`), so as not to fill the statement cache.
 
-use sqlx::any::{AnyArguments, AnyQueryResult};
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
 use sqlx::{Arguments, Database, Encode, Type};
 
 use crate::store::{Db, DbConn};
@@ -86,6 +86,25 @@ impl<'args> Bulk<'args> {
         self
     }
 
+    /// The number of the value bound last, to be written again with [`Bulk::again`].
+    pub(crate) fn last(&self) -> usize {
+        self.bound
+    }
+
+    /// Writes the placeholder of value `n` again: PostgreSQL's numbered placeholders name a
+    /// value once for all its uses. Numbered placeholders only.
+    pub(crate) fn again(&mut self, n: usize) -> &mut Self {
+        assert_eq!(
+            self.placeholders,
+            Placeholders::Numbered,
+            "an anonymous placeholder cannot be written again"
+        );
+        assert!(n >= 1 && n <= self.bound, "value {n} is not bound");
+        self.sql.push('$');
+        self.sql.push_str(&n.to_string());
+        self
+    }
+
     /// `item, item, ..`: `each` writes one item (binds and SQL) per element.
     pub(crate) fn list<I, F>(&mut self, items: I, mut each: F) -> &mut Self
     where
@@ -118,6 +137,15 @@ impl<'args> Bulk<'args> {
             .execute(&mut *conn)
             .await
     }
+
+    /// Runs a statement that returns one row.
+    pub(crate) async fn fetch_one(self, conn: &mut DbConn) -> Result<AnyRow, sqlx::Error> {
+        let cached = self.bound() <= CACHED_VALUES;
+        sqlx::query_with(&self.sql, self.arguments)
+            .persistent(cached)
+            .fetch_one(&mut *conn)
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +161,16 @@ mod tests {
         q.push(" ON CONFLICT DO NOTHING");
         assert_eq!(q.bound(), 4);
         q.sql().to_string()
+    }
+
+    #[test]
+    fn a_numbered_value_is_written_again() {
+        let mut q = Bulk::new(Placeholders::Numbered, "SELECT ");
+        q.bind(7i64).push(", ").bind("x");
+        let first = 1;
+        q.push(", ").again(first);
+        assert_eq!(q.sql(), "SELECT $1, $2, $1");
+        assert_eq!((q.bound(), q.last()), (2, 2));
     }
 
     #[test]
