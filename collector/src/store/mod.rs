@@ -271,7 +271,7 @@ impl Store {
             Backend::Postgres => {
                 self.pool
                     .begin_with(format!(
-                        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+                        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
                     ))
                     .await?
             }
