@@ -102,7 +102,12 @@ pub trait Body: DeserializeOwned {
 /// the problem. The tree costs about as much as the rest of intake together on an inventory
 /// of 800 packages, and almost every document is well-formed.
 pub fn parse<T: Body>(bytes: &[u8]) -> Result<Document<T>, IntakeError> {
-    if let Ok(doc) = serde_json::from_slice::<Document<T>>(bytes) {
+    // Text checked as UTF-8 once, whole: parsed from bytes, serde_json checks each string on
+    // its own, which cost more (2.6 % of a storm's CPU) than the whole document in one pass.
+    let parsed = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Document<T>>(text).ok());
+    if let Some(doc) = parsed {
         if doc.header.schema_version == SCHEMA_VERSION
             && doc.header.source == T::SOURCE
             && literals_within(bytes, MAX_FIELD_CHARS)

@@ -168,6 +168,7 @@ pub struct Software {
     pub arch: Option<String>,
     pub publisher: Option<String>,
     pub size_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "crate::timestamp::option_utc")]
     pub install_date: Option<DateTime<Utc>>,
     /// Where it was found: "dpkg", "rpm", "registry".
     pub source: String,

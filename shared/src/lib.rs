@@ -21,6 +21,7 @@ pub mod limits;
 pub mod snmp;
 pub mod software_delta;
 pub mod software_digest;
+pub mod timestamp;
 
 pub use discovery::{DiscoveredHost, Discovery, ProbeMethod};
 pub use document::{Document, DocumentHeader, SourceKind, SCHEMA_VERSION};
