@@ -360,14 +360,13 @@ impl Store {
                     return answer.unwrap_or(Err(IngestError::Database(sqlx::Error::WorkerCrashed)));
                 }
                 guard = self.lock_writes() => {
-                    let batch = self.inventory_queue.take();
-                    if batch.is_empty() {
+                    if self.inventory_queue.len() == 0 {
                         // An earlier holder took this document; its answer is on the way.
                         continue;
                     }
                     // Its own task: an agent that hangs up must not cancel the others' documents.
                     let store = self.clone();
-                    let applied = tokio::spawn(async move { store.apply_batch(guard, batch).await });
+                    let applied = tokio::spawn(async move { store.apply_batch(guard).await });
                     if let Err(e) = applied.await {
                         tracing::error!(error = %e, "inventory batch task failed");
                     }
@@ -439,13 +438,20 @@ impl Store {
         Ok((doc, rebuilt))
     }
 
-    /// Applies `batch` in one transaction and answers each document. A document refused as
+    /// Applies the queued documents (up to [`MAX_BATCH`]) in one transaction and answers each
+    /// document. A document refused as
     /// [`IngestError::SoftwareListUnknown`] has written nothing when it is refused, so the
     /// others carry on; any other error rolls the transaction back, and each document is then
     /// applied again in a transaction of its own, so that one document's error is its own.
-    async fn apply_batch(&self, guard: WriteGuard, batch: Vec<Queued>) {
+    async fn apply_batch(&self, guard: WriteGuard) {
+        let began = self.begin(guard).await;
+        // Taken once the transaction has begun: on PostgreSQL, beginning waits for the lock
+        // the collectors share, and the documents that queued meanwhile join this batch
+        // instead of waiting for the next turn (one more transaction, one more wait). The
+        // queue is not empty: only the holder of the local write lock takes from it.
+        let batch = self.inventory_queue.take();
         let together = async {
-            let mut w = self.begin(guard).await?;
+            let mut w = began?;
             self.locked(async {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for q in &batch {
