@@ -125,13 +125,22 @@ fn literals_within(json: &[u8], max_chars: usize) -> bool {
     quotes_are_close(json, max_chars) || each_literal_within(json, max_chars)
 }
 
-/// A sufficient condition for [`literals_within`], checked in a few dozen short searches: with
-/// no `\"` in the text, every quote byte opens or closes a literal, so a literal of more than
-/// `max_chars` bytes would hold, between its quotes, a whole aligned block of half that length
-/// with no quote byte in it. A typical inventory passes; anything else is scanned whole.
+/// A sufficient condition for [`literals_within`], checked in a few dozen short searches: when
+/// no quote in the text is escaped (a `\"` after an odd run of backslashes; `C:\\` ends in an
+/// even one), every quote byte opens or closes a literal, so a literal of more than `max_chars`
+/// bytes would hold, between its quotes, a whole aligned block of half that length with no
+/// quote byte in it. A typical inventory passes; anything else is scanned whole.
 fn quotes_are_close(json: &[u8], max_chars: usize) -> bool {
     let block = (max_chars / 2).max(1);
-    memchr::memmem::find(json, b"\\\"").is_none()
+    let escaped_quote = memchr::memmem::find_iter(json, b"\\\"").any(|at| {
+        let run = json[..=at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        run % 2 == 1
+    });
+    !escaped_quote
         && json
             .chunks_exact(block)
             .all(|b| memchr::memchr(b'"', b).is_some())
@@ -620,7 +629,14 @@ mod tests {
             (at("abcd"), 8, true, true),
             // A run of escaped quotes has quote bytes everywhere and is still one long literal.
             (at(&r#"\""#.repeat(8)), 8, false, false),
-            (at(r#"a\\"#), 8, false, true),
+            // An escaped backslash before a closing quote escapes nothing (a mount point).
+            (at(r#"C:\\"#), 8, true, true),
+            (
+                at(&format!("{}{}", r#"\\\""#, "x".repeat(8))),
+                8,
+                false,
+                false,
+            ),
             // Long whitespace is no literal, but it is scanned.
             (format!("[{}\"x\"]", " ".repeat(40)), 8, false, true),
         ] {
