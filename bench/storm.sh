@@ -21,6 +21,8 @@
 #          holds for every agent, not 80 %                              shown, no target
 #   pg     the first storm through two collectors on one private
 #          PostgreSQL server (agents spread over both)                  target >= SQLite's rate
+# Each row also gives the CPU per document of the collectors, the PostgreSQL server and the
+# generator (from /proc): all three share the machine's cores.
 # Only loopback is used; the PostgreSQL server listens on a Unix socket and 127.0.0.1.
 set -euo pipefail
 
@@ -76,12 +78,29 @@ tokens() {
     done
 }
 
-# storm NAME ARGS...: runs parc-storm, keeps its JSON summary in $work/NAME.json.
+# cpu_ticks PID...: user + system CPU of these processes so far, in 1/100 s.
+cpu_ticks() {
+    local t=0 p
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+    echo "$t"
+}
+# pg_ticks: the same for every postgres process now alive (the server's connections live as
+# long as the collectors' pools, so a storm's work is counted; exited workers are not).
+pg_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { s += $14 + $15 } END { print s + 0 }'
+}
+
+# storm NAME ARGS...: runs parc-storm, keeps its JSON summary in $work/NAME.json and the CPU the
+# collectors and the database server used meanwhile in $work/NAME.cpu.
 storm() {
     local name=$1
     shift
     echo "== $name: parc-storm $*" >&2
+    local c0 p0
+    c0=$(cpu_ticks "${pids[@]}")
+    p0=$(pg_ticks)
     "$STORM" --json "$@" >"$work/$name.json"
+    echo "$(($(cpu_ticks "${pids[@]}") - c0)) $(($(pg_ticks) - p0))" >"$work/$name.cpu"
     cat "$work/$name.json" >&2
 }
 
@@ -140,13 +159,22 @@ from pathlib import Path
 work, agents, conc, p99_agents, sqlite_assets, pg_assets = sys.argv[1:7]
 def load(name):
     p = Path(work) / f"{name}.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    if not p.exists():
+        return None
+    s = json.loads(p.read_text())
+    cpu = Path(work) / f"{name}.cpu"
+    collector, server = (int(t) for t in cpu.read_text().split()) if cpu.exists() else (0, 0)
+    n = s['documents']
+    s['cpu_ms'] = (collector * 10 / n, max(server, 0) * 10 / n, s.get('generator_cpu_s', 0) * 1000 / n)
+    return s
 first, nxt, p99, whole, pg = load("first"), load("next"), load("p99"), load("whole"), load("pg")
 rows = []
 def row(case, setup, s, target, measured, ok):
+    collector, server, generator = s['cpu_ms']
+    cpu = f"{collector:.2f} / {server:.2f} / {generator:.2f}" if server else f"{collector:.2f} / – / {generator:.2f}"
     rows.append(f"| {case} | {setup} | {s['documents']:,} | {s['wall_s']:.1f} | {s['per_second']:.0f} "
                 f"| {s['p50_ms']:.0f} / {s['p95_ms']:.0f} / {s['p99_ms']:.0f} | {s['busy_429']:,} "
-                f"| {s['errors'] + s['undelivered']} | {target} | {measured}{'' if ok is None else ' met' if ok else ' **not met**'} |")
+                f"| {s['errors'] + s['undelivered']} | {cpu} | {target} | {measured}{'' if ok is None else ' met' if ok else ' **not met**'} |")
 scale = int(agents) / 10000
 row("first storm", f"SQLite, {int(agents):,} new agents, {conc} at once", first,
     f"≤ {60*scale:.0f} s", f"{first['wall_s']/(60*scale):.2f}×", first['wall_s'] <= 60*scale)
@@ -162,8 +190,9 @@ if pg:
     row("first storm", f"PostgreSQL, 2 collectors, {int(agents):,} new agents, {conc} at once", pg,
         f"≥ {first['per_second']:.0f}/s", f"{pg['per_second']/first['per_second']:.2f}×",
         pg['per_second'] >= first['per_second'])
-print("| case | setup | documents | wall s | docs/s | latency p50 / p95 / p99 ms | 429s | errors | target | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| case | setup | documents | wall s | docs/s | latency p50 / p95 / p99 ms | 429s | errors "
+      "| CPU ms per document: collectors / PostgreSQL / generator | target | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 print(f"\nAssets in the CMDB after the storms: SQLite {sqlite_assets}" + (f", PostgreSQL {pg_assets}" if pg_assets else "")
       + f" (expected {int(agents):,}). p99 over every answer, 429s included: "
