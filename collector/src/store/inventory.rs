@@ -438,11 +438,11 @@ impl Store {
         Ok((doc, rebuilt))
     }
 
-    /// Applies the queued documents (up to [`MAX_BATCH`]) in one transaction and answers each
-    /// document. A document refused as
-    /// [`IngestError::SoftwareListUnknown`] has written nothing when it is refused, so the
-    /// others carry on; any other error rolls the transaction back, and each document is then
-    /// applied again in a transaction of its own, so that one document's error is its own.
+    /// Applies the queued documents (up to [`MAX_BATCH`]) in one transaction and answers each.
+    /// A document refused as [`IngestError::SoftwareListUnknown`] has written nothing when it
+    /// is refused, so the others carry on; any other error rolls the transaction back, and
+    /// each document is then applied again in a transaction of its own, so that one document's
+    /// error is its own.
     async fn apply_batch(&self, guard: WriteGuard) {
         let began = self.begin(guard).await;
         // Taken once the transaction has begun: on PostgreSQL, beginning waits for the lock

@@ -267,11 +267,15 @@ impl Store {
         let WriteGuard(guard) = guard;
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            // One round trip for both: a transaction opens with the lock taken.
+            // One round trip for all three: a transaction opens with the lock taken. Write
+            // transactions run key lookups and inserts, whose plan does not depend on the values:
+            // generic plans spare planning each custom one again under the lock the collectors
+            // share (1.8-1.9 -> 1.77-1.80 ms of server CPU per first-storm document; small).
             Backend::Postgres => {
                 self.pool
                     .begin_with(format!(
-                        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+                        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+                         SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
                     ))
                     .await?
             }
